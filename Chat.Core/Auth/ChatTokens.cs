@@ -1,0 +1,72 @@
+using System.Security.Claims;
+using System.Text;
+using Chat.Core.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Chat.Core.Auth;
+
+/// <summary>Access tokens: HS256 JWTs with <c>sub</c> (the external user id), <c>name</c>, <c>picture</c> and a required <c>exp</c>.</summary>
+public static class ChatTokens
+{
+    public const string SubjectClaim = "sub";
+    public const string NameClaim = "name";
+    public const string PictureClaim = "picture";
+
+    public static TokenValidationParameters ValidationParameters(ChatAuthOptions options) => new()
+    {
+        IssuerSigningKey = SigningKey(options),
+        ValidateIssuerSigningKey = true,
+        // Only HS256: a token that names another algorithm, "none" included, is refused.
+        ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+        RequireSignedTokens = true,
+        RequireExpirationTime = true,
+        ValidateLifetime = true,
+        ClockSkew = options.ClockSkew,
+        ValidateIssuer = !string.IsNullOrEmpty(options.Issuer),
+        ValidIssuer = options.Issuer,
+        ValidateAudience = !string.IsNullOrEmpty(options.Audience),
+        ValidAudience = options.Audience,
+        NameClaimType = NameClaim,
+    };
+
+    public static string Issue(ChatAuthOptions options, string externalId, string? name, string? picture, TimeSpan lifetime, DateTime? now = null)
+    {
+        var issuedAt = now ?? DateTime.UtcNow;
+        var claims = new Dictionary<string, object> { [SubjectClaim] = externalId };
+        if (!string.IsNullOrEmpty(name))
+        {
+            claims[NameClaim] = name;
+        }
+        if (!string.IsNullOrEmpty(picture))
+        {
+            claims[PictureClaim] = picture;
+        }
+        var descriptor = new SecurityTokenDescriptor
+        {
+            Claims = claims,
+            IssuedAt = issuedAt,
+            NotBefore = issuedAt,
+            Expires = issuedAt + lifetime,
+            Issuer = string.IsNullOrEmpty(options.Issuer) ? null : options.Issuer,
+            Audience = string.IsNullOrEmpty(options.Audience) ? null : options.Audience,
+            SigningCredentials = new SigningCredentials(SigningKey(options), SecurityAlgorithms.HmacSha256),
+        };
+        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
+    }
+
+    /// <summary>The user a validated principal stands for: the external id, and a display name that falls back to it.</summary>
+    public static (string ExternalId, string DisplayName, string? AvatarUrl)? Identity(ClaimsPrincipal principal)
+    {
+        var externalId = principal.FindFirstValue(SubjectClaim);
+        if (string.IsNullOrWhiteSpace(externalId))
+        {
+            return null;
+        }
+        var name = principal.FindFirstValue(NameClaim);
+        return (externalId, string.IsNullOrWhiteSpace(name) ? externalId : name, principal.FindFirstValue(PictureClaim));
+    }
+
+    private static SymmetricSecurityKey SigningKey(ChatAuthOptions options) =>
+        new(Encoding.UTF8.GetBytes(options.SigningKey ?? throw new InvalidOperationException("Chat:Auth:SigningKey is not set.")));
+}

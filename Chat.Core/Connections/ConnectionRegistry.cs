@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using Chat.Core.Protocol;
+
+namespace Chat.Core.Connections;
+
+/// <summary>
+/// Which connections are live, whose they are, which conversations each receives, and each user's presence.
+/// One instance per gateway (a DI singleton). Mutations take one lock; fan-out reads copy-on-write arrays
+/// without locking, so publishing to a conversation costs a dictionary lookup and one TryWrite per recipient.
+/// </summary>
+public sealed class ConnectionRegistry : IChatPublisher
+{
+    private readonly Lock _lock = new();
+    private readonly ConcurrentDictionary<long, ChatConnection[]> _subscribers = new();
+    private readonly Dictionary<long, UserEntry> _users = [];
+    private long _nextConnectionId;
+    private long _presenceClock;
+
+    public long NextConnectionId() => Interlocked.Increment(ref _nextConnectionId);
+
+    /// <summary>Adds a connection. Returns true when it is the user's first live connection (the user comes online).</summary>
+    public bool Register(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            if (!_users.TryGetValue(connection.UserId, out var entry))
+            {
+                entry = new UserEntry();
+                _users.Add(connection.UserId, entry);
+            }
+            // A new device has not chosen a status: it is online but older than any status another device set,
+            // so it does not override "away" chosen elsewhere.
+            connection.Presence = PresenceStatus.Online;
+            connection.PresenceVersion = 0;
+            entry.Connections.Add(connection);
+            if (entry.Connections.Count == 1)
+            {
+                entry.Announced = PresenceStatus.Online;
+                return true;
+            }
+            return false;
+        }
+    }
+
+    public void Subscribe(ChatConnection connection, IEnumerable<long> conversationIds)
+    {
+        lock (_lock)
+        {
+            foreach (var conversationId in conversationIds)
+            {
+                if (connection.Subscriptions.Add(conversationId))
+                {
+                    var current = _subscribers.GetValueOrDefault(conversationId, []);
+                    _subscribers[conversationId] = [.. current, connection];
+                }
+            }
+        }
+    }
+
+    public void Unsubscribe(ChatConnection connection, long conversationId)
+    {
+        lock (_lock)
+        {
+            if (connection.Subscriptions.Remove(conversationId))
+            {
+                RemoveSubscriber(conversationId, connection);
+            }
+        }
+    }
+
+    public bool IsSubscribed(ChatConnection connection, long conversationId)
+    {
+        lock (_lock)
+        {
+            return connection.Subscriptions.Contains(conversationId);
+        }
+    }
+
+    /// <summary>
+    /// Removes a connection and all its subscriptions. Tells whether the user has gone offline, the
+    /// conversations the connection received, and the user's new status when it changed but the user is still
+    /// online through another device.
+    /// </summary>
+    public Departure Unregister(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            var conversations = connection.Subscriptions.ToArray();
+            foreach (var conversationId in conversations)
+            {
+                RemoveSubscriber(conversationId, connection);
+            }
+            connection.Subscriptions.Clear();
+
+            if (!_users.TryGetValue(connection.UserId, out var entry) || !entry.Connections.Remove(connection))
+            {
+                return new Departure(WentOffline: false, conversations, ChangedStatus: null);
+            }
+            if (entry.Connections.Count == 0)
+            {
+                _users.Remove(connection.UserId);
+                return new Departure(WentOffline: true, conversations, ChangedStatus: null);
+            }
+            return new Departure(WentOffline: false, conversations, Reannounce(entry));
+        }
+    }
+
+    /// <summary>Records a status the connection set. Returns the user's status when that changed, else null.</summary>
+    public PresenceStatus? SetPresence(ChatConnection connection, PresenceStatus status)
+    {
+        lock (_lock)
+        {
+            if (!_users.TryGetValue(connection.UserId, out var entry) || !entry.Connections.Contains(connection))
+            {
+                return null;
+            }
+            connection.Presence = status;
+            connection.PresenceVersion = ++_presenceClock;
+            return Reannounce(entry);
+        }
+    }
+
+    /// <summary>The user's status: the one most recently set among their live connections; offline when none.</summary>
+    public PresenceStatus PresenceOf(long userId)
+    {
+        lock (_lock)
+        {
+            return _users.TryGetValue(userId, out var entry) ? Aggregate(entry) : PresenceStatus.Offline;
+        }
+    }
+
+    /// <summary>The other users with a live connection subscribed to any of the given conversations.</summary>
+    public HashSet<long> UsersIn(IEnumerable<long> conversationIds, long exceptUserId)
+    {
+        var users = new HashSet<long>();
+        foreach (var conversationId in conversationIds)
+        {
+            foreach (var connection in _subscribers.GetValueOrDefault(conversationId, []))
+            {
+                if (connection.UserId != exceptUserId)
+                {
+                    users.Add(connection.UserId);
+                }
+            }
+        }
+        return users;
+    }
+
+    /// <summary>The conversations any of the user's live connections receives.</summary>
+    public HashSet<long> ConversationsOf(long userId)
+    {
+        lock (_lock)
+        {
+            var conversations = new HashSet<long>();
+            if (_users.TryGetValue(userId, out var entry))
+            {
+                foreach (var connection in entry.Connections)
+                {
+                    conversations.UnionWith(connection.Subscriptions);
+                }
+            }
+            return conversations;
+        }
+    }
+
+    public IReadOnlyList<ChatConnection> Connections()
+    {
+        lock (_lock)
+        {
+            return [.. _users.Values.SelectMany(u => u.Connections)];
+        }
+    }
+
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _users.Values.Sum(u => u.Connections.Count);
+            }
+        }
+    }
+
+    /// <summary>Conversations with at least one subscriber; an entry is removed with its last subscriber.</summary>
+    public int ConversationCount => _subscribers.Count;
+
+    public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection? except = null)
+    {
+        if (!_subscribers.TryGetValue(conversationId, out var connections))
+        {
+            return;
+        }
+        foreach (var connection in connections)
+        {
+            if (!ReferenceEquals(connection, except))
+            {
+                connection.Enqueue(frame);
+            }
+        }
+    }
+
+    public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame)
+    {
+        ChatConnection[] recipients;
+        lock (_lock)
+        {
+            recipients = [.. userIds.Distinct()
+                .SelectMany(id => _users.TryGetValue(id, out var entry) ? entry.Connections : [])];
+        }
+        foreach (var connection in recipients)
+        {
+            connection.Enqueue(frame);
+        }
+    }
+
+    private void RemoveSubscriber(long conversationId, ChatConnection connection)
+    {
+        if (!_subscribers.TryGetValue(conversationId, out var current))
+        {
+            return;
+        }
+        var remaining = Array.FindAll(current, c => !ReferenceEquals(c, connection));
+        if (remaining.Length == 0)
+        {
+            _subscribers.TryRemove(conversationId, out _);
+        }
+        else
+        {
+            _subscribers[conversationId] = remaining;
+        }
+    }
+
+    private static PresenceStatus? Reannounce(UserEntry entry)
+    {
+        var status = Aggregate(entry);
+        if (status == entry.Announced)
+        {
+            return null;
+        }
+        entry.Announced = status;
+        return status;
+    }
+
+    private static PresenceStatus Aggregate(UserEntry entry) =>
+        entry.Connections.Count == 0
+            ? PresenceStatus.Offline
+            : entry.Connections.MaxBy(c => c.PresenceVersion)!.Presence;
+
+    private sealed class UserEntry
+    {
+        public List<ChatConnection> Connections { get; } = [];
+
+        /// <summary>The status last announced to others, so that only changes are broadcast.</summary>
+        public PresenceStatus Announced { get; set; }
+    }
+}
+
+/// <param name="WentOffline">It was the user's last live connection.</param>
+/// <param name="Conversations">The conversations the connection was subscribed to.</param>
+/// <param name="ChangedStatus">The user's status, when it changed but another device keeps them online.</param>
+public sealed record Departure(bool WentOffline, IReadOnlyCollection<long> Conversations, PresenceStatus? ChangedStatus);

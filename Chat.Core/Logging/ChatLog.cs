@@ -1,0 +1,35 @@
+using System.Net.WebSockets;
+using Microsoft.Extensions.Logging;
+
+namespace Chat.Core.Logging;
+
+/// <summary>Every log line of the chat core, source-generated.</summary>
+internal static partial class ChatLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Connection {ConnectionId} opened for user {UserId} ({ExternalId})")]
+    public static partial void ConnectionOpened(ILogger logger, long connectionId, long userId, string externalId);
+
+    [LoggerMessage(2, LogLevel.Information, "Connection {ConnectionId} of user {UserId} closed ({CloseStatus} {CloseDescription})")]
+    public static partial void ConnectionClosed(ILogger logger, long connectionId, long userId, WebSocketCloseStatus? closeStatus, string? closeDescription);
+
+    [LoggerMessage(3, LogLevel.Debug, "Connection {ConnectionId} sent a refused frame: {Code} {Message}")]
+    public static partial void FrameRefused(ILogger logger, long connectionId, string code, string message);
+
+    [LoggerMessage(4, LogLevel.Error, "Connection {ConnectionId}: handling a {FrameType} frame failed")]
+    public static partial void HandlerFailed(ILogger logger, Exception exception, long connectionId, string frameType);
+
+    [LoggerMessage(5, LogLevel.Warning, "Connection {ConnectionId} of user {UserId} is closed: {Reason}")]
+    public static partial void ClosingConnection(ILogger logger, long connectionId, long userId, string reason);
+
+    [LoggerMessage(6, LogLevel.Error, "Connection {ConnectionId}: catch-up failed; closing")]
+    public static partial void CatchupFailed(ILogger logger, Exception exception, long connectionId);
+
+    [LoggerMessage(7, LogLevel.Debug, "Connection {ConnectionId}: socket ended abruptly")]
+    public static partial void SocketFailed(ILogger logger, Exception exception, long connectionId);
+
+    [LoggerMessage(8, LogLevel.Warning, "Connection {ConnectionId} did not finish closing in time and was aborted")]
+    public static partial void CloseTimedOut(ILogger logger, long connectionId);
+
+    [LoggerMessage(9, LogLevel.Warning, "Could not record last-seen time of user {UserId}")]
+    public static partial void LastSeenFailed(ILogger logger, Exception exception, long userId);
+}

@@ -1,0 +1,233 @@
+using System.Text.Json;
+
+namespace Chat.Core.Protocol;
+
+/// <summary>
+/// Turns one text message into a <see cref="ClientFrame"/> or a <see cref="FrameError"/>. It never throws on
+/// bad input: malformed JSON, a non-object, a missing or unknown type and wrong field types all come back as
+/// errors that name the problem, so a handler only ever sees a well-formed frame.
+/// </summary>
+public sealed class FrameReader(int maxContentLength)
+{
+    public const int MaxClientMessageIdLength = 64;
+    public const int MaxMediaUrlLength = 2048;
+
+    // Deep nesting is refused by the parser itself rather than walked.
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
+
+    public FrameReadResult Read(ReadOnlyMemory<byte> utf8Json)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(utf8Json, DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            return Fail(ErrorCodes.BadRequest, $"Malformed JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return Fail(ErrorCodes.BadRequest, "A frame must be a JSON object.");
+            }
+
+            // Read first so that every later error can name the message it refers to.
+            string? clientMessageId = root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
+                ? SafeString(idElement)
+                : null;
+
+            if (!root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+            {
+                return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.", clientMessageId);
+            }
+
+            try
+            {
+                return typeElement.GetString() switch
+                {
+                    "message" => ReadMessage(root, clientMessageId),
+                    "typing" => new FrameReadResult(new TypingFrame(RequiredId(root, "conversationId"), OptionalBool(root, "isTyping") ?? true)),
+                    "read" => new FrameReadResult(new ReadFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
+                    "presence" => new FrameReadResult(new PresenceFrame(ReadPresence(root))),
+                    var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected message, typing, read or presence.", clientMessageId),
+                };
+            }
+            catch (FieldException e)
+            {
+                return Fail(ErrorCodes.BadRequest, e.Message, clientMessageId);
+            }
+        }
+    }
+
+    private FrameReadResult ReadMessage(JsonElement root, string? clientMessageId)
+    {
+        var conversationId = RequiredId(root, "conversationId");
+
+        if (root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind != JsonValueKind.Null)
+        {
+            if (idElement.ValueKind != JsonValueKind.String)
+            {
+                throw new FieldException("clientMessageId must be a string.");
+            }
+            if (clientMessageId is null || clientMessageId.Length is 0 or > MaxClientMessageIdLength || !IsValidText(clientMessageId))
+            {
+                throw new FieldException($"clientMessageId must be 1 to {MaxClientMessageIdLength} characters of valid text.");
+            }
+        }
+        else
+        {
+            // The server makes the key for clients that send none; such a message cannot be retried safely.
+            clientMessageId = "srv-" + Guid.NewGuid().ToString("N");
+        }
+
+        var content = RequiredString(root, "content");
+        if (content.Length == 0 || content.Length > maxContentLength)
+        {
+            throw new FieldException($"content must be 1 to {maxContentLength} characters.");
+        }
+        if (!IsValidText(content))
+        {
+            throw new FieldException("content must be valid text: no NUL characters and no unpaired surrogates.");
+        }
+
+        var messageType = OptionalString(root, "messageType") ?? "text";
+        if (messageType is not ("text" or "image" or "file"))
+        {
+            throw new FieldException("messageType must be \"text\", \"image\" or \"file\".");
+        }
+
+        var replyTo = OptionalId(root, "replyToMessageId");
+
+        var mediaUrl = OptionalString(root, "mediaUrl");
+        if (mediaUrl is not null &&
+            (mediaUrl.Length > MaxMediaUrlLength
+             || !Uri.TryCreate(mediaUrl, UriKind.Absolute, out var uri)
+             || uri.Scheme is not ("http" or "https")))
+        {
+            throw new FieldException($"mediaUrl must be an absolute http or https URL of at most {MaxMediaUrlLength} characters.");
+        }
+
+        return new FrameReadResult(new SendMessageFrame(conversationId, clientMessageId, content, messageType, replyTo, mediaUrl));
+    }
+
+    private static PresenceStatus ReadPresence(JsonElement root) => RequiredString(root, "presenceStatus") switch
+    {
+        "online" => PresenceStatus.Online,
+        "away" => PresenceStatus.Away,
+        "busy" => PresenceStatus.Busy,
+        "offline" => PresenceStatus.Offline,
+        _ => throw new FieldException("presenceStatus must be \"online\", \"away\", \"busy\" or \"offline\"."),
+    };
+
+    private static long RequiredId(JsonElement root, string name) =>
+        OptionalId(root, name) ?? throw new FieldException($"{name} is required.");
+
+    private static long? OptionalId(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt64(out var id))
+        {
+            throw new FieldException($"{name} must be an integer.");
+        }
+        if (id <= 0)
+        {
+            throw new FieldException($"{name} must be a positive integer.");
+        }
+        return id;
+    }
+
+    private static string RequiredString(JsonElement root, string name) =>
+        OptionalString(root, name) ?? throw new FieldException($"{name} is required.");
+
+    private static string? OptionalString(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            throw new FieldException($"{name} must be a string.");
+        }
+        return SafeString(element) ?? throw new FieldException($"{name} is not valid text.");
+    }
+
+    private static bool? OptionalBool(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return element.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new FieldException($"{name} must be true or false."),
+        };
+    }
+
+    // An escaped lone surrogate ("\ud800") is valid JSON but not text that PostgreSQL can store.
+    private static string? SafeString(JsonElement element)
+    {
+        try
+        {
+            return element.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>True when the string has no NUL (PostgreSQL text refuses it) and no unpaired surrogate.</summary>
+    internal static bool IsValidText(string value)
+    {
+        if (value.Contains('\0'))
+        {
+            return false;
+        }
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (char.IsHighSurrogate(c))
+            {
+                if (i + 1 >= value.Length || !char.IsLowSurrogate(value[i + 1]))
+                {
+                    return false;
+                }
+                i++;
+            }
+            else if (char.IsLowSurrogate(c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static string Truncate(string? value) =>
+        value is null ? "" : value.Length <= 32 ? value : value[..32] + "...";
+
+    private static FrameReadResult Fail(string code, string message, string? clientMessageId = null) =>
+        new(new FrameError(code, message, clientMessageId));
+
+    private sealed class FieldException(string message) : Exception(message);
+}
+
+public readonly struct FrameReadResult
+{
+    public FrameReadResult(ClientFrame frame) => Frame = frame;
+
+    public FrameReadResult(FrameError error) => Error = error;
+
+    public ClientFrame? Frame { get; }
+
+    public FrameError? Error { get; }
+}

@@ -1,0 +1,162 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Chat.Data.Messages;
+
+namespace Chat.Core.Protocol;
+
+/// <summary>
+/// Serializes server frames to UTF-8 JSON. Each call returns the finished bytes, so a broadcast is serialized
+/// once and the same array is queued to every recipient.
+/// </summary>
+public static class FrameWriter
+{
+    // Content is user text: keep it as typed (no \u escaping of non-ASCII or of HTML characters) so that it is
+    // echoed byte for byte. JSON string escaping still applies, so the output is always valid JSON.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static byte[] Welcome(long userId, string externalId, string displayName, DateTime serverTime) => Write(w =>
+    {
+        w.WriteString("type", "welcome");
+        w.WriteNumber("userId", userId);
+        w.WriteString("externalId", externalId);
+        w.WriteString("displayName", displayName);
+        WriteTime(w, "serverTime", serverTime);
+    });
+
+    public static byte[] Message(StoredMessage m, bool isCatchup) => Write(w =>
+    {
+        w.WriteString("type", "message");
+        w.WriteNumber("conversationId", m.ConversationId);
+        w.WriteNumber("messageId", m.MessageId);
+        w.WriteNumber("seq", m.Seq);
+        w.WriteNumber("senderId", m.SenderId);
+        w.WriteString("senderName", m.SenderName);
+        WriteNullableString(w, "senderAvatarUrl", m.SenderAvatarUrl);
+        w.WriteString("content", m.Content);
+        w.WriteString("messageType", m.MessageType);
+        WriteNullableNumber(w, "replyToMessageId", m.ReplyToMessageId);
+        WriteNullableString(w, "mediaUrl", m.MediaUrl);
+        WriteTime(w, "timestamp", m.CreatedAt);
+        w.WriteString("clientMessageId", m.ClientMessageId);
+        w.WriteBoolean("isCatchup", isCatchup);
+    });
+
+    public static byte[] Ready(IEnumerable<ReadyConversation> conversations) => Write(w =>
+    {
+        w.WriteString("type", "ready");
+        w.WriteStartArray("conversations");
+        foreach (var c in conversations)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("conversationId", c.ConversationId);
+            w.WriteNumber("lastSeq", c.LastSeq);
+            w.WriteNumber("unreadCount", c.UnreadCount);
+            w.WriteBoolean("hasMore", c.HasMore);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    });
+
+    public static byte[] Ack(string clientMessageId, long messageId, long conversationId, long seq, DateTime timestamp) => Write(w =>
+    {
+        w.WriteString("type", "ack");
+        w.WriteString("clientMessageId", clientMessageId);
+        w.WriteNumber("messageId", messageId);
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("seq", seq);
+        WriteTime(w, "timestamp", timestamp);
+    });
+
+    public static byte[] Typing(long conversationId, long senderId, string senderName, bool isTyping, DateTime timestamp) => Write(w =>
+    {
+        w.WriteString("type", "typing");
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("senderId", senderId);
+        w.WriteString("senderName", senderName);
+        w.WriteBoolean("isTyping", isTyping);
+        WriteTime(w, "timestamp", timestamp);
+    });
+
+    public static byte[] Read(long conversationId, long messageId, long readerId, DateTime timestamp) => Write(w =>
+    {
+        w.WriteString("type", "read");
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("messageId", messageId);
+        w.WriteNumber("senderId", readerId);
+        WriteTime(w, "timestamp", timestamp);
+    });
+
+    public static byte[] Presence(long userId, string displayName, PresenceStatus status, DateTime timestamp) => Write(w =>
+    {
+        w.WriteString("type", "presence");
+        w.WriteNumber("senderId", userId);
+        w.WriteString("senderName", displayName);
+        w.WriteString("presenceStatus", PresenceName(status));
+        WriteTime(w, "timestamp", timestamp);
+    });
+
+    public static byte[] Error(FrameError error) => Write(w =>
+    {
+        w.WriteString("type", "error");
+        w.WriteString("code", error.Code);
+        w.WriteString("message", error.Message);
+        if (error.ClientMessageId is not null)
+        {
+            w.WriteString("clientMessageId", error.ClientMessageId);
+        }
+    });
+
+    public static string PresenceName(PresenceStatus status) => status switch
+    {
+        PresenceStatus.Online => "online",
+        PresenceStatus.Away => "away",
+        PresenceStatus.Busy => "busy",
+        PresenceStatus.Offline => "offline",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    private static byte[] Write(Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    // ISO-8601 UTC with a Z, millisecond precision: what every client's date parser reads.
+    private static void WriteTime(Utf8JsonWriter writer, string name, DateTime time) =>
+        writer.WriteString(name, DateTime.SpecifyKind(time.ToUniversalTime(), DateTimeKind.Utc)
+            .ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+
+    private static void WriteNullableString(Utf8JsonWriter writer, string name, string? value)
+    {
+        if (value is null)
+        {
+            writer.WriteNull(name);
+        }
+        else
+        {
+            writer.WriteString(name, value);
+        }
+    }
+
+    private static void WriteNullableNumber(Utf8JsonWriter writer, string name, long? value)
+    {
+        if (value is null)
+        {
+            writer.WriteNull(name);
+        }
+        else
+        {
+            writer.WriteNumber(name, value.Value);
+        }
+    }
+}
+
+public readonly record struct ReadyConversation(long ConversationId, long LastSeq, int UnreadCount, bool HasMore);

@@ -1,0 +1,381 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Unicode;
+using Chat.Core.Connections;
+using Chat.Core.Handlers;
+using Chat.Core.Logging;
+using Chat.Core.Options;
+using Chat.Core.Protocol;
+using Chat.Data.Conversations;
+using Chat.Data.Messages;
+using Chat.Data.Users;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Core.Sessions;
+
+/// <summary>
+/// Runs one accepted, authenticated socket from welcome to close: register, subscribe, catch up, then a
+/// receive loop beside the connection's send loop. When one ends the other gets <c>CloseTimeout</c>, then the
+/// socket is aborted.
+/// </summary>
+public sealed class ChatSessionRunner(
+    ConnectionRegistry registry,
+    FrameDispatcher dispatcher,
+    ConversationRepository conversations,
+    MessageRepository messages,
+    UserRepository users,
+    PresenceAnnouncer presence,
+    IChatPublisher publisher,
+    IOptions<ChatLimitsOptions> limitsOptions,
+    TimeProvider time,
+    ILogger<ChatSessionRunner> logger)
+{
+    private const int InitialReceiveBufferBytes = 4096;
+
+    private readonly ChatLimitsOptions _limits = limitsOptions.Value;
+    private readonly FrameReader _reader = new(limitsOptions.Value.MaxContentLength);
+
+    /// <param name="catchup">Replay what the user missed before <c>ready</c>; false for clients that will sync themselves.</param>
+    /// <param name="stopping">Signalled when the gateway shuts down: the socket is closed with 1001 once the frame in hand is done.</param>
+    /// <param name="aborted">Signalled when the socket is gone; cancels database work for it.</param>
+    public async Task RunAsync(WebSocket socket, ConnectedUser user, bool catchup, CancellationToken stopping, CancellationToken aborted)
+    {
+        var connection = new ChatConnection(registry.NextConnectionId(), user, socket, _limits.SendQueueCapacity, _limits.SendQueueMaxBytes);
+        ChatLog.ConnectionOpened(logger, connection.Id, user.UserId, user.ExternalId);
+        var sending = connection.RunSendLoopAsync();
+        var shutdown = new ShutdownGate(connection);
+        Task receiving = Task.CompletedTask;
+        try
+        {
+            connection.Send(FrameWriter.Welcome(user.UserId, user.ExternalId, user.DisplayName, time.GetUtcNow().UtcDateTime));
+            var firstConnection = registry.Register(connection);
+            if (await TryStartAsync(connection, catchup, aborted) is { } conversationIds)
+            {
+                if (firstConnection)
+                {
+                    presence.Announce(user, PresenceStatus.Online, conversationIds);
+                }
+                using var onStopping = stopping.Register(shutdown.Stop);
+                receiving = ReceiveLoopAsync(connection, socket, shutdown, aborted);
+                await Task.WhenAny(receiving, sending);
+            }
+        }
+        finally
+        {
+            await LeaveAsync(connection);
+            await CloseAsync(connection, socket, sending, receiving);
+            ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, socket.CloseStatus ?? connection.CloseReason?.Status, connection.CloseReason?.Description);
+        }
+    }
+
+    /// <summary>
+    /// Subscribes the connection to the user's conversations, then replays what they missed and sends
+    /// <c>ready</c>. Subscribing first means a message committed meanwhile is either in the replay or held for
+    /// live delivery; the gate drops the held copies of what the replay already sent. Null when it failed.
+    /// </summary>
+    private async Task<IReadOnlyList<long>?> TryStartAsync(ChatConnection connection, bool catchup, CancellationToken aborted)
+    {
+        try
+        {
+            var conversationIds = await conversations.ActiveConversationIdsAsync(connection.UserId, aborted);
+            registry.Subscribe(connection, conversationIds);
+
+            var limit = catchup ? _limits.CatchupLimitPerConversation : 0;
+            var replay = await messages.CatchupAsync(connection.UserId, conversationIds, limit, aborted);
+
+            var sentUpTo = new Dictionary<long, long>();
+            var hasMore = new HashSet<long>();
+            foreach (var group in replay.Messages.GroupBy(m => m.ConversationId))
+            {
+                var count = 0;
+                foreach (var message in group)
+                {
+                    if (++count > limit)
+                    {
+                        hasMore.Add(group.Key);
+                        break;
+                    }
+                    connection.Send(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq));
+                    sentUpTo[message.ConversationId] = message.Seq;
+                }
+            }
+
+            connection.Send(FrameWriter.Ready(replay.Conversations.Select(c =>
+                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId)))));
+
+            // Everything committed up to the replay's snapshot has now been sent or counted in hasMore/lastSeq.
+            var lastSeqs = replay.Conversations.ToDictionary(c => c.ConversationId, c => c.LastSeq);
+            connection.OpenGate(frame =>
+                frame.Seq != 0 && lastSeqs.TryGetValue(frame.ConversationId, out var lastSeq) && frame.Seq <= lastSeq);
+            return conversationIds;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            ChatLog.CatchupFailed(logger, e, connection.Id);
+            connection.RequestClose(CloseReason.InternalError);
+            return null;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, ShutdownGate shutdown, CancellationToken aborted)
+    {
+        try
+        {
+            while (true)
+            {
+                // A zero-byte read waits for the next frame without holding a buffer while the socket is idle.
+                var header = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                if (header.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+                // A protocol violation ends reading: the rest of the offending message is never read or buffered,
+                // the writer sends the close frame, and the socket goes when the close handshake ends or times out.
+                if (header.MessageType == WebSocketMessageType.Binary)
+                {
+                    Close(connection, CloseReason.BinaryFrame);
+                    return;
+                }
+
+                var (buffer, length) = await ReadMessageAsync(socket, header);
+                try
+                {
+                    if (length < 0)
+                    {
+                        if (length == TooLarge)
+                        {
+                            Close(connection, CloseReason.FrameTooLarge);
+                        }
+                        return;
+                    }
+                    // Once the gateway is closing this socket, frames still arriving are not acted on.
+                    if (connection.CloseReason is not null)
+                    {
+                        continue;
+                    }
+                    var payload = buffer.AsMemory(0, length);
+                    if (!Utf8.IsValid(payload.Span))
+                    {
+                        Close(connection, CloseReason.InvalidUtf8);
+                        return;
+                    }
+                    if (!shutdown.TryBeginFrame())
+                    {
+                        continue;
+                    }
+                    try
+                    {
+                        await HandleFrameAsync(connection, payload, aborted);
+                    }
+                    finally
+                    {
+                        shutdown.EndFrame();
+                    }
+                }
+                finally
+                {
+                    if (buffer.Length > 0)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            ChatLog.SocketFailed(logger, e, connection.Id);
+        }
+    }
+
+    private const int ClosedWhileReading = -2;
+    private const int TooLarge = -1;
+
+    /// <summary>
+    /// Reads the rest of a message into a pooled buffer that grows up to <c>MaxFrameBytes</c> + 1 and no further,
+    /// so an oversize message, fragmented or not, is refused without buffering past the limit.
+    /// </summary>
+    private async Task<(byte[] Buffer, int Length)> ReadMessageAsync(WebSocket socket, ValueWebSocketReceiveResult header)
+    {
+        if (header.EndOfMessage)
+        {
+            return ([], 0);
+        }
+        var limit = _limits.MaxFrameBytes + 1;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(InitialReceiveBufferBytes, limit));
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                if (length >= limit)
+                {
+                    return (buffer, TooLarge);
+                }
+                var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limit));
+                buffer.AsSpan(0, length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = larger;
+            }
+            var room = Math.Min(buffer.Length, limit) - length;
+            var result = await socket.ReceiveAsync(buffer.AsMemory(length, room), CancellationToken.None);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return (buffer, ClosedWhileReading);
+            }
+            length += result.Count;
+            if (length > _limits.MaxFrameBytes)
+            {
+                return (buffer, TooLarge);
+            }
+            if (result.EndOfMessage)
+            {
+                return (buffer, length);
+            }
+        }
+    }
+
+    private async Task HandleFrameAsync(ChatConnection connection, ReadOnlyMemory<byte> payload, CancellationToken aborted)
+    {
+        var read = _reader.Read(payload);
+        if (read.Error is { } error)
+        {
+            ChatLog.FrameRefused(logger, connection.Id, error.Code, error.Message);
+            connection.Send(FrameWriter.Error(error));
+            return;
+        }
+
+        var frame = read.Frame!;
+        try
+        {
+            await dispatcher.DispatchAsync(connection, frame, aborted);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            // The socket is gone; nobody is left to answer.
+        }
+        catch (Exception e)
+        {
+            // The database stayed down through the retries, or a bug: the client hears "internal" and may retry
+            // with the same clientMessageId; nothing was acknowledged, and the connection stays usable.
+            ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
+            connection.Send(FrameWriter.Error(new FrameError(
+                ErrorCodes.Internal,
+                "The server could not complete this request; it is safe to retry.",
+                (frame as SendMessageFrame)?.ClientMessageId)));
+        }
+    }
+
+    private void Close(ChatConnection connection, CloseReason reason)
+    {
+        if (connection.RequestClose(reason))
+        {
+            ChatLog.ClosingConnection(logger, connection.Id, connection.UserId, reason.Description);
+        }
+    }
+
+    /// <summary>Unregisters the connection and tells the others what its departure changed.</summary>
+    private async Task LeaveAsync(ChatConnection connection)
+    {
+        var departure = registry.Unregister(connection);
+        var now = time.GetUtcNow().UtcDateTime;
+        foreach (var conversationId in connection.TypingIn)
+        {
+            TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
+        }
+        connection.TypingIn.Clear();
+
+        if (departure.WentOffline)
+        {
+            presence.Announce(connection.User, PresenceStatus.Offline, departure.Conversations);
+            try
+            {
+                await users.SetLastSeenAsync(connection.UserId, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                ChatLog.LastSeenFailed(logger, e, connection.UserId);
+            }
+        }
+        else if (departure.ChangedStatus is { } status)
+        {
+            presence.Announce(connection.User, status, departure.Conversations);
+        }
+    }
+
+    /// <summary>Flushes and closes: the writer sends what is queued and the close frame; a peer that does not finish in time is aborted.</summary>
+    private async Task CloseAsync(ChatConnection connection, WebSocket socket, Task sending, Task receiving)
+    {
+        // Unless the gateway already chose a reason (shutdown, slow consumer, a protocol violation), this is the
+        // answer to the client's own close.
+        connection.RequestClose(CloseReason.Normal);
+
+        var both = Task.WhenAll(sending, receiving);
+        if (await Task.WhenAny(both, Task.Delay(_limits.CloseTimeout)) != both)
+        {
+            ChatLog.CloseTimedOut(logger, connection.Id);
+            socket.Abort();
+        }
+        try
+        {
+            await both;
+        }
+        catch (Exception e)
+        {
+            // A peer that vanished mid-send: nothing more to deliver to it.
+            ChatLog.SocketFailed(logger, e, connection.Id);
+        }
+    }
+
+    /// <summary>
+    /// Makes shutdown wait for the frame in hand: a message being stored is committed and acknowledged (or not
+    /// stored at all) before the socket is closed with 1001, and no frame is started after that.
+    /// </summary>
+    private sealed class ShutdownGate(ChatConnection connection)
+    {
+        private readonly Lock _lock = new();
+        private bool _handling;
+        private bool _stopping;
+
+        public void Stop()
+        {
+            lock (_lock)
+            {
+                _stopping = true;
+                if (!_handling)
+                {
+                    connection.RequestClose(CloseReason.ServerShutdown);
+                }
+            }
+        }
+
+        public bool TryBeginFrame()
+        {
+            lock (_lock)
+            {
+                if (_stopping)
+                {
+                    return false;
+                }
+                _handling = true;
+                return true;
+            }
+        }
+
+        public void EndFrame()
+        {
+            lock (_lock)
+            {
+                _handling = false;
+                if (_stopping)
+                {
+                    connection.RequestClose(CloseReason.ServerShutdown);
+                }
+            }
+        }
+    }
+}

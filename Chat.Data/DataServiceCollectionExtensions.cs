@@ -1,0 +1,25 @@
+using Chat.Data.Conversations;
+using Chat.Data.Messages;
+using Chat.Data.Schema;
+using Chat.Data.Users;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Chat.Data;
+
+public static class DataServiceCollectionExtensions
+{
+    /// <summary>One <see cref="NpgsqlDataSource"/> for the process, the retry pipeline and the repositories.</summary>
+    /// <param name="connectionString">Read when the data source is first resolved, so that a missing setting fails at start with its own message.</param>
+    public static IServiceCollection AddChatData(this IServiceCollection services, Func<IServiceProvider, string> connectionString)
+    {
+        services.AddSingleton(sp => new NpgsqlDataSourceBuilder(connectionString(sp)).Build());
+        services.AddSingleton<DatabaseResilience>();
+        services.AddSingleton<SchemaInitializer>();
+        services.AddSingleton<UserRepository>();
+        services.AddSingleton<ConversationRepository>();
+        services.AddSingleton<MessageRepository>();
+        services.AddSingleton<ReadReceiptRepository>();
+        return services;
+    }
+}

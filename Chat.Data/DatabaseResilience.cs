@@ -1,0 +1,44 @@
+using Npgsql;
+using Polly;
+using Polly.Retry;
+
+namespace Chat.Data;
+
+/// <summary>
+/// The one retry pipeline for transient database faults (a restarted server, a broken pooled connection).
+/// Every repository call goes through it, so only idempotent work may be passed in: message inserts are
+/// made idempotent by the per-sender client message id, reads and read receipts are idempotent by nature.
+/// </summary>
+public sealed class DatabaseResilience
+{
+    public DatabaseResilience() : this(maxRetryAttempts: 3, baseDelay: TimeSpan.FromMilliseconds(100)) { }
+
+    public DatabaseResilience(int maxRetryAttempts, TimeSpan baseDelay)
+    {
+        Pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                MaxRetryAttempts = maxRetryAttempts,
+                Delay = baseDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+            })
+            .Build();
+    }
+
+    public ResiliencePipeline Pipeline { get; }
+
+    public ValueTask<T> ExecuteAsync<T>(Func<CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken) =>
+        Pipeline.ExecuteAsync(work, cancellationToken);
+
+    public static bool IsTransient(Exception exception) => exception switch
+    {
+        NpgsqlException { IsTransient: true } => true,
+        // Npgsql reports a server that went away mid-command as an IOException or a broken-connection NpgsqlException.
+        NpgsqlException { InnerException: IOException or System.Net.Sockets.SocketException } => true,
+        // 57P01 admin_shutdown (pg_terminate_backend, a restart), 57P02 crash_shutdown, 57P03 cannot_connect_now.
+        PostgresException { SqlState: "57P01" or "57P02" or "57P03" } => true,
+        _ => false,
+    };
+}

@@ -1,0 +1,50 @@
+using Dapper;
+using Npgsql;
+
+namespace Chat.Data.Users;
+
+public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
+{
+    // Creates the profile on a user's first connection; later connections refresh name and avatar from the
+    // token. COALESCE keeps a stored avatar when a token carries none.
+    private const string UpsertFromClaimsSql = """
+        INSERT INTO user_profiles (external_id, display_name, avatar_url)
+        VALUES (@ExternalId, @DisplayName, @AvatarUrl)
+        ON CONFLICT (external_id) DO UPDATE
+            SET display_name = EXCLUDED.display_name,
+                avatar_url = COALESCE(EXCLUDED.avatar_url, user_profiles.avatar_url)
+        RETURNING id AS Id, external_id AS ExternalId, display_name AS DisplayName,
+                  avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        """;
+
+    public Task<UserProfile> UpsertFromClaimsAsync(string externalId, string displayName, string? avatarUrl, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return await connection.QuerySingleAsync<UserProfile>(new CommandDefinition(
+                UpsertFromClaimsSql, new { ExternalId = externalId, DisplayName = displayName, AvatarUrl = avatarUrl }, cancellationToken: ct));
+        }, cancellationToken).AsTask();
+
+    private const string SetLastSeenSql = "UPDATE user_profiles SET last_seen_at = now() WHERE id = @UserId";
+
+    public Task SetLastSeenAsync(long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return await connection.ExecuteAsync(new CommandDefinition(SetLastSeenSql, new { UserId = userId }, cancellationToken: ct));
+        }, cancellationToken).AsTask();
+
+    private const string FindByExternalIdSql = """
+        SELECT id AS Id, external_id AS ExternalId, display_name AS DisplayName,
+               avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        FROM user_profiles WHERE external_id = @ExternalId
+        """;
+
+    public Task<UserProfile?> FindByExternalIdAsync(string externalId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return await connection.QuerySingleOrDefaultAsync<UserProfile>(new CommandDefinition(
+                FindByExternalIdSql, new { ExternalId = externalId }, cancellationToken: ct));
+        }, cancellationToken).AsTask();
+}

@@ -1,0 +1,38 @@
+using Chat.Gateway.Hosting;
+using Npgsql;
+
+namespace Chat.Gateway.Health;
+
+public static class HealthEndpoints
+{
+    private static readonly TimeSpan DatabaseProbeTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary><c>/health/live</c>: the process runs. <c>/health/ready</c>: PostgreSQL answers and the gateway is not shutting down.</summary>
+    public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/health/live", () => Results.Json(new HealthStatus("live")));
+
+        endpoints.MapGet("/health/ready", async (GatewayLifetime lifetime, NpgsqlDataSource dataSource, CancellationToken requestAborted) =>
+        {
+            if (lifetime.IsStopping)
+            {
+                return Results.Json(new HealthStatus("stopping"), statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+            timeout.CancelAfter(DatabaseProbeTimeout);
+            try
+            {
+                await using var command = dataSource.CreateCommand("SELECT 1");
+                await command.ExecuteScalarAsync(timeout.Token);
+                return Results.Json(new HealthStatus("ready"));
+            }
+            catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException)
+            {
+                return Results.Json(new HealthStatus("unavailable", "database unreachable"), statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+        });
+        return endpoints;
+    }
+
+    private sealed record HealthStatus(string Status, string? Reason = null);
+}

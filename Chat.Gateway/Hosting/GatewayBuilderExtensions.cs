@@ -1,0 +1,34 @@
+using Chat.Core;
+using Chat.Core.Options;
+using Chat.Data;
+using Chat.Gateway.Auth;
+using Chat.Gateway.WebSockets;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Gateway.Hosting;
+
+public static class GatewayBuilderExtensions
+{
+    public static WebApplicationBuilder AddChatGateway(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+
+        // The hosting layer logs every request URL, and a browser's access token rides in the query string:
+        // those lines stay off below Warning whatever the configured level. The gateway logs its own, redacted.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
+
+        services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section);
+        services.AddChatData(sp => sp.GetRequiredService<IConfiguration>().GetConnectionString("Chat") is { Length: > 0 } connectionString
+            ? connectionString
+            : throw new OptionsValidationException("ConnectionStrings:Chat", typeof(string),
+                ["ConnectionStrings:Chat is not set: give the gateway an Npgsql connection string (environment variable ConnectionStrings__Chat)."]));
+        services.AddHostedService<DatabaseStartup>();
+
+        services.AddChatCore();
+        services.AddChatAuthentication();
+        services.AddSingleton<GatewayLifetime>();
+        services.AddSingleton<ChatWebSocketMiddleware>();
+        return builder;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net.Http.Headers;
+using System.Net.WebSockets;
+using Chat.Core.Auth;
+using Chat.Core.Options;
+using Chat.Data.Conversations;
+using Chat.Data.Users;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>
+/// The real gateway in-process, on Kestrel at a random loopback port, against the test database.
+/// Clients reach it over real sockets. Settings may be overridden per instance.
+/// </summary>
+public sealed class TestGateway : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+
+    public TestGateway(Dictionary<string, string?>? settings = null, string? connectionString = null)
+    {
+        _settings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Chat"] = connectionString ?? TestDatabase.ConnectionString,
+            ["Chat:Database:SchemaPath"] = TestDatabase.SchemaPath,
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            _settings[key] = value;
+        }
+        this.UseKestrel(0);
+    }
+
+    public CapturedLogs Logs { get; } = new();
+
+    public Uri HttpAddress { get; private set; } = null!;
+
+    public Uri WebSocketAddress => new UriBuilder(HttpAddress) { Scheme = "ws", Path = "/ws" }.Uri;
+
+    public ChatAuthOptions AuthOptions => new() { SigningKey = ChatAuthOptions.DevelopmentSigningKey };
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+        builder.ConfigureLogging(logging =>
+        {
+            logging.SetMinimumLevel(LogLevel.Trace);
+            logging.AddProvider(Logs);
+        });
+    }
+
+    /// <summary>Starts the server and learns its address.</summary>
+    public TestGateway Start()
+    {
+        StartServer();
+        var addresses = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        HttpAddress = new Uri(addresses.First().Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1"));
+        return this;
+    }
+
+    public string TokenFor(string externalId, string? name = null, string? picture = null, TimeSpan? lifetime = null) =>
+        ChatTokens.Issue(AuthOptions, externalId, name, picture, lifetime ?? TimeSpan.FromHours(1));
+
+    public HttpClient CreateHttpClient(string? externalId = null)
+    {
+        var client = new HttpClient { BaseAddress = HttpAddress };
+        if (externalId is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(externalId));
+        }
+        return client;
+    }
+
+    /// <summary>Connects a user and reads up to <c>ready</c>; the welcome, catch-up and ready frames are kept on the client.</summary>
+    public async Task<ChatTestClient> ConnectAsync(TestUser user, bool catchup = true, string? name = null)
+    {
+        var client = await ChatTestClient.ConnectAsync(WebSocketAddress, TokenFor(user.ExternalId, name ?? user.Name), catchup ? null : "catchup=false");
+        await client.ReadUntilReadyAsync();
+        return client;
+    }
+
+    /// <summary>A user that exists in the database but has not connected yet.</summary>
+    public async Task<TestUser> CreateUserAsync(string? prefix = null)
+    {
+        var externalId = $"{prefix ?? "user"}-{Guid.NewGuid():N}"[..24];
+        var profile = await Services.GetRequiredService<UserRepository>().UpsertFromClaimsAsync(externalId, externalId, null, CancellationToken.None);
+        return new TestUser(profile.Id, externalId, externalId);
+    }
+
+    public async Task<TestUser[]> CreateUsersAsync(int count, string? prefix = null)
+    {
+        var users = new TestUser[count];
+        for (var i = 0; i < count; i++)
+        {
+            users[i] = await CreateUserAsync(prefix);
+        }
+        return users;
+    }
+
+    public Task<long> CreateConversationAsync(params TestUser[] members) =>
+        Services.GetRequiredService<ConversationRepository>().CreateAsync("test", members.Length > 2, members.Select(m => m.Id).ToArray(), CancellationToken.None);
+}
+
+public sealed record TestUser(long Id, string ExternalId, string Name);

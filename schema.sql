@@ -1,0 +1,70 @@
+-- RealtimeChat schema. Idempotent: the gateway applies it at start (Chat:Database:ApplySchemaOnStartup)
+-- and running it again against a live database changes nothing.
+
+CREATE TABLE IF NOT EXISTS user_profiles (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    external_id   text        NOT NULL UNIQUE,
+    display_name  text        NOT NULL,
+    avatar_url    text,
+    last_seen_at  timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS conversations (
+    id                     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    title                  text,
+    is_group               boolean     NOT NULL DEFAULT false,
+    -- The last assigned per-conversation sequence number. Incremented in the same statement that inserts a
+    -- message, so the row lock orders writers and seq stays gap-free: a rolled-back insert rolls this back too.
+    last_seq               bigint      NOT NULL DEFAULT 0,
+    last_message_at        timestamptz,
+    last_message_preview   text,
+    last_message_sender_id bigint REFERENCES user_profiles (id),
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS conversation_participants (
+    conversation_id      bigint      NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    user_id              bigint      NOT NULL REFERENCES user_profiles (id),
+    is_active            boolean     NOT NULL DEFAULT true,
+    unread_count         int         NOT NULL DEFAULT 0,
+    last_read_message_id bigint,
+    last_read_at         timestamptz,
+    joined_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (conversation_id, user_id)
+);
+
+-- Connect lists a user's active conversations.
+CREATE INDEX IF NOT EXISTS conversation_participants_user_active_idx
+    ON conversation_participants (user_id) WHERE is_active;
+
+CREATE TABLE IF NOT EXISTS messages (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id     bigint      NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq                 bigint      NOT NULL,
+    sender_id           bigint      NOT NULL REFERENCES user_profiles (id),
+    content             text        NOT NULL,
+    message_type        text        NOT NULL DEFAULT 'text' CHECK (message_type IN ('text', 'image', 'file')),
+    reply_to_message_id bigint REFERENCES messages (id),
+    media_url           text,
+    status              text        NOT NULL DEFAULT 'sent',
+    client_message_id   text        NOT NULL,
+    is_edited           boolean     NOT NULL DEFAULT false,
+    is_deleted          boolean     NOT NULL DEFAULT false,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    sent_at             timestamptz NOT NULL DEFAULT now(),
+    -- Catch-up, replay and read receipts all walk a conversation by seq through this index.
+    CONSTRAINT messages_conversation_seq_key UNIQUE (conversation_id, seq),
+    -- The idempotency key is per sender: two users may pick the same clientMessageId.
+    CONSTRAINT messages_sender_client_message_key UNIQUE (sender_id, client_message_id)
+);
+
+CREATE TABLE IF NOT EXISTS message_status (
+    message_id   bigint NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    user_id      bigint NOT NULL REFERENCES user_profiles (id),
+    delivered_at timestamptz,
+    read_at      timestamptz,
+    PRIMARY KEY (message_id, user_id)
+);
