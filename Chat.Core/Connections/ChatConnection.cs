@@ -22,6 +22,7 @@ public sealed class ChatConnection
     // nothing twice. Flipped to false once, under the lock.
     private volatile bool _gated = true;
     private readonly List<OutboundFrame> _held = [];
+    private IReadOnlyDictionary<long, long>? _replayedUpTo;
 
     public ChatConnection(long id, ConnectedUser user, WebSocket socket, int queueCapacity, int maxQueuedBytes)
     {
@@ -79,23 +80,29 @@ public sealed class ChatConnection
                 }
             }
         }
-        Write(frame);
+        if (!AlreadyReplayed(frame))
+        {
+            Write(frame);
+        }
     }
 
     /// <summary>Queues a frame addressed to this connection alone (welcome, catch-up, ack, error); never held back.</summary>
     public void Send(OutboundFrame frame) => Write(frame);
 
     /// <summary>
-    /// Ends catch-up: releases the held live frames in the order they arrived, except the messages that catch-up
-    /// already sent (<paramref name="alreadySent"/> returns true for those).
+    /// Ends catch-up. <paramref name="replayedUpTo"/> is, per conversation, the last seq that catch-up covered
+    /// (sent, or left for the client to sync when it hit its cap). A message at or below it is dropped whenever
+    /// it is published, held or not: its commit preceded the catch-up snapshot even if its publication comes
+    /// after the gate opens. The held frames are then released in the order they arrived.
     /// </summary>
-    public void OpenGate(Func<OutboundFrame, bool> alreadySent)
+    public void OpenGate(IReadOnlyDictionary<long, long> replayedUpTo)
     {
         lock (_held)
         {
+            _replayedUpTo = replayedUpTo;
             foreach (var frame in _held)
             {
-                if (!alreadySent(frame))
+                if (!AlreadyReplayed(frame))
                 {
                     Write(frame);
                 }
@@ -104,6 +111,12 @@ public sealed class ChatConnection
             _gated = false;
         }
     }
+
+    private bool AlreadyReplayed(in OutboundFrame frame) =>
+        frame.Seq != 0
+        && _replayedUpTo is { } replayed
+        && replayed.TryGetValue(frame.ConversationId, out var upTo)
+        && frame.Seq <= upTo;
 
     private void Write(OutboundFrame frame)
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Net.WebSockets;
 using System.Text.Unicode;
 using Chat.Core.Connections;
@@ -84,7 +85,6 @@ public sealed class ChatSessionRunner(
             var limit = catchup ? _limits.CatchupLimitPerConversation : 0;
             var replay = await messages.CatchupAsync(connection.UserId, conversationIds, limit, aborted);
 
-            var sentUpTo = new Dictionary<long, long>();
             var hasMore = new HashSet<long>();
             foreach (var group in replay.Messages.GroupBy(m => m.ConversationId))
             {
@@ -97,17 +97,14 @@ public sealed class ChatSessionRunner(
                         break;
                     }
                     connection.Send(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq));
-                    sentUpTo[message.ConversationId] = message.Seq;
                 }
             }
 
             connection.Send(FrameWriter.Ready(replay.Conversations.Select(c =>
                 new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId)))));
 
-            // Everything committed up to the replay's snapshot has now been sent or counted in hasMore/lastSeq.
-            var lastSeqs = replay.Conversations.ToDictionary(c => c.ConversationId, c => c.LastSeq);
-            connection.OpenGate(frame =>
-                frame.Seq != 0 && lastSeqs.TryGetValue(frame.ConversationId, out var lastSeq) && frame.Seq <= lastSeq);
+            // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.
+            connection.OpenGate(replay.Conversations.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));
             return conversationIds;
         }
         catch (Exception e) when (e is not OperationCanceledException)
