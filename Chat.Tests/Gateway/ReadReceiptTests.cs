@@ -1,0 +1,139 @@
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Gateway;
+
+public sealed class ReadReceiptTests : GatewayTest
+{
+    private async Task<(TestUser Alice, TestUser Bob, long Conversation, ChatTestClient A, ChatTestClient B, List<long> Ids)> FiveMessagesFromBobAsync()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var ids = new List<long>();
+        for (var i = 1; i <= 5; i++)
+        {
+            ids.Add((await b.SendMessageAsync(conversation, $"m{i}")).Long("messageId"));
+        }
+        for (var i = 1; i <= 5; i++)
+        {
+            await a.NextAsync("message");
+        }
+        return (alice, bob, conversation, a, b, ids);
+    }
+
+    [Test]
+    public async Task A_read_receipt_sets_the_unread_count_to_the_later_messages_and_tells_the_others()
+    {
+        var (alice, _, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+        var laptop = await ConnectAsync(alice);
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[2] });
+
+        var receipt = await b.NextAsync("read");
+        Assert.That(receipt.Long("conversationId"), Is.EqualTo(conversation));
+        Assert.That(receipt.Long("messageId"), Is.EqualTo(ids[2]));
+        Assert.That(receipt.Long("senderId"), Is.EqualTo(alice.Id), "senderId names the reader");
+        Assert.That(receipt.Str("timestamp"), Does.EndWith("Z"));
+        Assert.That((await laptop.NextAsync("read")).Long("messageId"), Is.EqualTo(ids[2]), "the reader's other devices learn it too");
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(2), "two messages from others remain after the one read");
+        var statuses = await Sql.QueryAsync<long>(
+            "SELECT message_id FROM message_status WHERE user_id = @user AND read_at IS NOT NULL ORDER BY message_id", new { user = alice.Id });
+        Assert.That(statuses, Is.EqualTo(ids.Take(3)));
+    }
+
+    [Test]
+    public async Task Read_receipt_never_moves_the_read_position_backwards()
+    {
+        var (alice, _, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[3] });
+        await b.NextAsync("read");
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[1] });
+
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(400), f => f.Type() == "read"), Is.Empty, "an older receipt says nothing");
+        var position = await Sql.ScalarAsync<long>(
+            "SELECT last_read_message_id FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user",
+            new { conversation, user = alice.Id });
+        Assert.That(position, Is.EqualTo(ids[3]));
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Own_messages_do_not_count_as_unread()
+    {
+        var (alice, bob, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+        await a.SendMessageAsync(conversation, "mine");
+        var bobsLast = (await b.SendMessageAsync(conversation, "bob again")).Long("messageId");
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[4] });
+        await b.NextAsync("read");
+
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(1), "only bob's later message is unread");
+        Assert.That(bobsLast, Is.GreaterThan(ids[4]));
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(1), "alice's message is unread for bob");
+    }
+
+    [Test]
+    public async Task A_receipt_for_a_message_of_another_conversation_is_not_found()
+    {
+        var (alice, bob, conversation, a, _, _) = await FiveMessagesFromBobAsync();
+        var other = await Gateway.CreateConversationAsync(alice, bob);
+        await using var lateA = await Gateway.ConnectAsync(alice);
+        var foreign = (await lateA.SendMessageAsync(other, "elsewhere")).Long("messageId");
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = foreign });
+
+        var error = await a.NextAsync("error");
+        Assert.That(error.Str("code"), Is.EqualTo("not_found"));
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(5));
+    }
+
+    [Test]
+    public async Task A_non_member_cannot_send_read_receipts()
+    {
+        var (_, _, conversation, _, b, ids) = await FiveMessagesFromBobAsync();
+        var m = await ConnectAsync(await Gateway.CreateUserAsync("mallory"));
+
+        await m.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[0] });
+
+        Assert.That((await m.NextAsync("error")).Str("code"), Is.EqualTo("access_denied"));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "read"), Is.Empty);
+    }
+
+    [Test]
+    public async Task Unread_counts_stay_exact_when_reads_race_with_new_messages()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+
+        var sending = Task.Run(async () =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = $"r{i}", content = "x" });
+            }
+        });
+        // Alice reads whatever she has just received, as fast as it comes, while Bob keeps sending.
+        var received = 0;
+        while (received < 200)
+        {
+            var message = await a.NextAsync("message");
+            received++;
+            await a.SendAsync(new { type = "read", conversationId = conversation, messageId = message.Long("messageId") });
+        }
+        await sending;
+        await b.CollectAsync(TimeSpan.FromMilliseconds(500));
+
+        var expected = await Sql.ScalarAsync<long>("""
+            SELECT count(*) FROM messages m
+            WHERE m.conversation_id = @conversation AND m.sender_id <> @alice
+              AND m.seq > (SELECT r.seq FROM conversation_participants p JOIN messages r ON r.id = p.last_read_message_id
+                           WHERE p.conversation_id = @conversation AND p.user_id = @alice)
+            """, new { conversation, alice = alice.Id });
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(expected));
+        Assert.That(expected, Is.Zero, "she read the last one");
+    }
+}

@@ -1,0 +1,64 @@
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Gateway;
+
+public sealed class TypingTests : GatewayTest
+{
+    [Test]
+    public async Task Typing_reaches_the_other_members_but_not_the_typist()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+
+        await a.SendAsync(new { type = "typing", conversationId = conversation });
+        var typing = await b.NextAsync("typing");
+        await a.SendAsync(new { type = "typing", conversationId = conversation, isTyping = false });
+        var stopped = await b.NextAsync("typing");
+
+        Assert.That(typing.Long("conversationId"), Is.EqualTo(conversation));
+        Assert.That(typing.Long("senderId"), Is.EqualTo(alice.Id));
+        Assert.That(typing.Str("senderName"), Is.EqualTo(alice.Name));
+        Assert.That(typing.GetProperty("isTyping").GetBoolean(), Is.True, "isTyping defaults to true");
+        Assert.That(stopped.GetProperty("isTyping").GetBoolean(), Is.False);
+        Assert.That(await a.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "typing"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_non_member_cannot_send_typing()
+    {
+        var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var m = await ConnectAsync(mallory);
+
+        await m.SendAsync(new { type = "typing", conversationId = conversation });
+
+        var error = await m.NextAsync("error");
+        Assert.That(error.Str("code"), Is.EqualTo("access_denied"));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "typing"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_connection_that_closes_while_typing_stops_typing_for_the_others()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var first = await Gateway.CreateConversationAsync(alice, bob);
+        var second = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var a = await Gateway.ConnectAsync(alice);
+        await a.SendAsync(new { type = "typing", conversationId = first, isTyping = true });
+        await a.SendAsync(new { type = "typing", conversationId = second, isTyping = true });
+        await b.NextAsync("typing");
+        await b.NextAsync("typing");
+
+        a.Abort();
+        await a.DisposeAsync();
+
+        var stops = new[] { await b.NextAsync("typing"), await b.NextAsync("typing") };
+        Assert.That(stops.Select(s => s.GetProperty("isTyping").GetBoolean()), Is.All.False);
+        Assert.That(stops.Select(s => s.Long("conversationId")), Is.EquivalentTo(new[] { first, second }));
+        Assert.That(stops.Select(s => s.Long("senderId")), Is.All.EqualTo(alice.Id));
+    }
+}
