@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using Chat.Core.Auth;
+using Chat.Core.Options;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Gateway;
+
+public sealed class AuthenticationTests : GatewayTest
+{
+    private async Task<HttpStatusCode> HandshakeStatusAsync(string? token, bool inQuery = false)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        var uri = new UriBuilder(Gateway.WebSocketAddress);
+        if (token is not null && inQuery)
+        {
+            uri.Query = "access_token=" + Uri.EscapeDataString(token);
+        }
+        else if (token is not null)
+        {
+            socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
+        }
+        try
+        {
+            await socket.ConnectAsync(uri.Uri, CancellationToken.None);
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+            return HttpStatusCode.SwitchingProtocols;
+        }
+        catch (WebSocketException)
+        {
+            return socket.HttpStatusCode;
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+    }
+
+    private static string Base64Url(string json) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    [Test]
+    public async Task A_valid_token_in_the_header_or_the_query_upgrades()
+    {
+        Assert.That(await HandshakeStatusAsync(Gateway.TokenFor("header-user")), Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+        Assert.That(await HandshakeStatusAsync(Gateway.TokenFor("query-user"), inQuery: true), Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+    }
+
+    [Test]
+    public async Task A_missing_token_gets_401_without_an_upgrade() =>
+        Assert.That(await HandshakeStatusAsync(null), Is.EqualTo(HttpStatusCode.Unauthorized));
+
+    [Test]
+    public async Task A_malformed_token_gets_401() =>
+        Assert.That(await HandshakeStatusAsync("not.a.jwt"), Is.EqualTo(HttpStatusCode.Unauthorized));
+
+    [Test]
+    public async Task A_token_signed_with_another_key_gets_401()
+    {
+        var forged = ChatTokens.Issue(new ChatAuthOptions { SigningKey = new string('k', 40) }, "forger", null, null, TimeSpan.FromHours(1));
+        Assert.That(await HandshakeStatusAsync(forged), Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task An_unsigned_alg_none_token_gets_401()
+    {
+        var exp = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+        var unsigned = $"{Base64Url("{\"alg\":\"none\",\"typ\":\"JWT\"}")}.{Base64Url($"{{\"sub\":\"nobody\",\"exp\":{exp}}}")}.";
+        Assert.That(await HandshakeStatusAsync(unsigned), Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task An_expired_token_gets_401()
+    {
+        var expired = ChatTokens.Issue(Gateway.AuthOptions, "late", null, null, TimeSpan.FromMinutes(5), DateTime.UtcNow.AddHours(-1));
+        Assert.That(await HandshakeStatusAsync(expired), Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task A_token_without_exp_gets_401()
+    {
+        var handler = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false };
+        var token = handler.CreateToken(new Microsoft.IdentityModel.Tokens.SecurityTokenDescriptor
+        {
+            Claims = new Dictionary<string, object> { ["sub"] = "forever" },
+            SigningCredentials = new Microsoft.IdentityModel.Tokens.SigningCredentials(
+                new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(Encoding.UTF8.GetBytes(ChatAuthOptions.DevelopmentSigningKey)),
+                Microsoft.IdentityModel.Tokens.SecurityAlgorithms.HmacSha256),
+        });
+        Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task A_plain_http_request_with_a_valid_token_gets_400()
+    {
+        using var http = Gateway.CreateHttpClient("plain-http");
+        var response = await http.GetAsync("/ws");
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+    }
+
+    [Test]
+    public async Task The_first_connection_creates_the_profile_and_later_ones_update_name_and_avatar()
+    {
+        var externalId = "profile-" + Guid.NewGuid().ToString("N")[..8];
+
+        await using (var first = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress,
+                         ChatTokens.Issue(Gateway.AuthOptions, externalId, "First Name", "https://img.example.com/1.png", TimeSpan.FromHours(1))))
+        {
+            await first.ReadUntilReadyAsync();
+            Assert.That(first.Welcome.Str("displayName"), Is.EqualTo("First Name"));
+        }
+        await using (var second = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress,
+                         ChatTokens.Issue(Gateway.AuthOptions, externalId, "Second Name", "https://img.example.com/2.png", TimeSpan.FromHours(1))))
+        {
+            await second.ReadUntilReadyAsync();
+            Assert.That(second.Welcome.Str("displayName"), Is.EqualTo("Second Name"));
+        }
+
+        var rows = await Sql.QueryAsync<(string Name, string Avatar)>(
+            "SELECT display_name, avatar_url FROM user_profiles WHERE external_id = @externalId", new { externalId });
+        Assert.That(rows, Is.EqualTo(new[] { ("Second Name", "https://img.example.com/2.png") }));
+    }
+
+    [Test]
+    public async Task The_access_token_never_appears_in_a_log_line()
+    {
+        var token = Gateway.TokenFor("logged-" + Guid.NewGuid().ToString("N")[..8]);
+        await using (var client = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, token, tokenInQuery: true))
+        {
+            await client.ReadUntilReadyAsync();
+        }
+        await HandshakeStatusAsync(token + "tampered", inQuery: true);
+
+        var signature = token.Split('.')[2];
+        Assert.That(Gateway.Logs.Lines, Is.Not.Empty);
+        Assert.That(Gateway.Logs.Lines.Where(l => l.Contains(signature)), Is.Empty);
+    }
+}
