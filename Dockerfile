@@ -2,6 +2,7 @@
 # Chat gateway image. Build:  docker build -t realtime-chat .
 # Run:  docker run -p 8080:8080 \
 #         -e ConnectionStrings__Chat="Host=db;Port=5432;Username=chat;Password=...;Database=chat" \
+#         -e Chat__Auth__SigningKey="<at least 32 bytes of secret>" \
 #         realtime-chat
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build

@@ -28,6 +28,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<PresenceHandler>();
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<ChatSessionRunner>();
+        services.AddHostedService<TypingSweeper>();
         return services;
     }
 }

@@ -24,6 +24,10 @@ public sealed class ChatConnection
     private readonly List<OutboundFrame> _held = [];
     private IReadOnlyDictionary<long, long>? _replayedUpTo;
 
+    // A paced sender waiting for the writer to make room, and whether the writer has stopped for good.
+    private TaskCompletionSource? _spaceWaiter;
+    private volatile bool _writerDone;
+
     public ChatConnection(long id, ConnectedUser user, WebSocket socket, int queueCapacity, int maxQueuedBytes)
     {
         Id = id;
@@ -56,8 +60,8 @@ public sealed class ChatConnection
 
     internal long PresenceVersion { get; set; }
 
-    /// <summary>Conversations this connection said it is typing in; touched only by its own receive loop.</summary>
-    internal HashSet<long> TypingIn { get; } = [];
+    /// <summary>Conversations this connection said it is typing in, with when that lapses unless renewed.</summary>
+    internal TypingState Typing { get; } = new();
 
     /// <summary>Queues a live frame (a broadcast). Held back while catch-up is in progress.</summary>
     public void Enqueue(OutboundFrame frame)
@@ -86,8 +90,48 @@ public sealed class ChatConnection
         }
     }
 
-    /// <summary>Queues a frame addressed to this connection alone (welcome, catch-up, ack, error); never held back.</summary>
+    /// <summary>Queues a frame addressed to this connection alone (welcome, ack, error); never held back.</summary>
     public void Send(OutboundFrame frame) => Write(frame);
+
+    /// <summary>
+    /// Queues a frame of a bulk reply (catch-up) at the pace the client reads: waits for room in the queue,
+    /// in frames and in bytes, instead of treating a long replay as a slow consumer.
+    /// Throws <see cref="ChannelClosedException"/> when the connection closes meanwhile.
+    /// </summary>
+    public async ValueTask SendPacedAsync(OutboundFrame frame, CancellationToken cancellationToken)
+    {
+        var length = frame.Payload.Length;
+        while (true)
+        {
+            var queued = Interlocked.Read(ref _queuedBytes);
+            if (queued == 0 || queued + length <= _maxQueuedBytes)
+            {
+                break;
+            }
+            var space = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _spaceWaiter, space);
+            // The writer may have drained between the check and publishing the waiter: look again.
+            if (_writerDone || Interlocked.Read(ref _queuedBytes) + length <= _maxQueuedBytes)
+            {
+                if (_writerDone)
+                {
+                    throw new ChannelClosedException();
+                }
+                continue;
+            }
+            await space.Task.WaitAsync(cancellationToken);
+        }
+        Interlocked.Add(ref _queuedBytes, length);
+        try
+        {
+            await _queue.Writer.WriteAsync(frame, cancellationToken);
+        }
+        catch
+        {
+            Interlocked.Add(ref _queuedBytes, -length);
+            throw;
+        }
+    }
 
     /// <summary>
     /// Ends catch-up. <paramref name="replayedUpTo"/> is, per conversation, the last seq that catch-up covered
@@ -120,6 +164,11 @@ public sealed class ChatConnection
 
     private void Write(OutboundFrame frame)
     {
+        if (_writerDone)
+        {
+            // The socket is gone; whatever closed it already gave the reason.
+            return;
+        }
         var length = frame.Payload.Length;
         if (Interlocked.Add(ref _queuedBytes, length) > _maxQueuedBytes || !_queue.Writer.TryWrite(frame))
         {
@@ -146,25 +195,81 @@ public sealed class ChatConnection
     /// <summary>The single writer: drains the queue onto the socket, then sends the close frame.</summary>
     public async Task RunSendLoopAsync()
     {
-        var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync())
+        try
         {
-            while (reader.TryRead(out var frame))
+            var reader = _queue.Reader;
+            while (await reader.WaitToReadAsync())
             {
-                Interlocked.Add(ref _queuedBytes, -frame.Payload.Length);
-                // A slow consumer's backlog is dropped: it is closed because it cannot take it.
-                if (ReferenceEquals(CloseReason, Connections.CloseReason.SlowConsumer))
+                while (reader.TryRead(out var frame))
                 {
-                    continue;
+                    Interlocked.Add(ref _queuedBytes, -frame.Payload.Length);
+                    Interlocked.Exchange(ref _spaceWaiter, null)?.TrySetResult();
+                    // A slow consumer's backlog is dropped: it is closed because it cannot take it.
+                    if (ReferenceEquals(CloseReason, Connections.CloseReason.SlowConsumer))
+                    {
+                        continue;
+                    }
+                    await _socket.SendAsync(frame.Payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
                 }
-                await _socket.SendAsync(frame.Payload, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+            }
+
+            var reason = CloseReason ?? Connections.CloseReason.Normal;
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await _socket.CloseOutputAsync(reason.Status, reason.Description, CancellationToken.None);
             }
         }
-
-        var reason = CloseReason ?? Connections.CloseReason.Normal;
-        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        finally
         {
-            await _socket.CloseOutputAsync(reason.Status, reason.Description, CancellationToken.None);
+            // Nothing will be sent any more: producers must stop, a paced sender must not wait.
+            _writerDone = true;
+            _queue.Writer.TryComplete();
+            Interlocked.Exchange(ref _spaceWaiter, null)?.TrySetResult();
+        }
+    }
+}
+
+/// <summary>
+/// Where a connection is typing. Set by its receive loop, lapsed by the typing sweeper, emptied when it closes;
+/// guarded by its own lock because those run on different threads.
+/// </summary>
+internal sealed class TypingState
+{
+    private readonly Dictionary<long, long> _until = [];
+
+    /// <summary>Records typing (until <paramref name="until"/>, in timestamp ticks) or its end. True when the state changed.</summary>
+    public bool Set(long conversationId, bool isTyping, long until)
+    {
+        lock (_until)
+        {
+            if (!isTyping)
+            {
+                return _until.Remove(conversationId);
+            }
+            var changed = !_until.ContainsKey(conversationId);
+            _until[conversationId] = until;
+            return changed;
+        }
+    }
+
+    /// <summary>Removes and returns the conversations whose typing lapsed by <paramref name="now"/>; all of them when null.</summary>
+    public List<long> TakeExpired(long? now)
+    {
+        lock (_until)
+        {
+            var expired = new List<long>();
+            foreach (var (conversationId, until) in _until)
+            {
+                if (now is null || until <= now)
+                {
+                    expired.Add(conversationId);
+                }
+            }
+            foreach (var conversationId in expired)
+            {
+                _until.Remove(conversationId);
+            }
+            return expired;
         }
     }
 }

@@ -99,7 +99,8 @@ public sealed class ConnectionRegistry : IChatPublisher
             if (entry.Connections.Count == 0)
             {
                 _users.Remove(connection.UserId);
-                return new Departure(WentOffline: true, conversations, ChangedStatus: null);
+                // A user who had chosen to appear offline was already announced as such.
+                return new Departure(WentOffline: true, conversations, ChangedStatus: entry.Announced == PresenceStatus.Offline ? null : PresenceStatus.Offline);
             }
             return new Departure(WentOffline: false, conversations, Reannounce(entry));
         }
@@ -258,5 +259,5 @@ public sealed class ConnectionRegistry : IChatPublisher
 
 /// <param name="WentOffline">It was the user's last live connection.</param>
 /// <param name="Conversations">The conversations the connection was subscribed to.</param>
-/// <param name="ChangedStatus">The user's status, when it changed but another device keeps them online.</param>
+/// <param name="ChangedStatus">The user's status to announce, when it changed: the remaining devices' status, or offline.</param>
 public sealed record Departure(bool WentOffline, IReadOnlyCollection<long> Conversations, PresenceStatus? ChangedStatus);

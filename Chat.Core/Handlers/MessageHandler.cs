@@ -8,7 +8,7 @@ namespace Chat.Core.Handlers;
 /// <c>message</c>: stores the message (one statement, one transaction), acknowledges it after COMMIT and fans it
 /// out in seq order to every other connection of the conversation, the sender's other devices included.
 /// </summary>
-public sealed class MessageHandler(MessageRepository messages, ConversationSequencer sequencer) : IFrameHandler<SendMessageFrame>
+public sealed class MessageHandler(MessageRepository messages, ConversationSequencer sequencer, IChatPublisher publisher, TimeProvider time) : IFrameHandler<SendMessageFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, SendMessageFrame frame, CancellationToken cancellationToken)
     {
@@ -25,7 +25,7 @@ public sealed class MessageHandler(MessageRepository messages, ConversationSeque
 
         StoreResult result;
         Publication? publication = null;
-        sequencer.Enter(frame.ConversationId);
+        var ticket = sequencer.Enter(frame.ConversationId);
         try
         {
             result = await messages.StoreAsync(message, cancellationToken);
@@ -51,12 +51,18 @@ public sealed class MessageHandler(MessageRepository messages, ConversationSeque
         }
         finally
         {
-            sequencer.Leave(frame.ConversationId, publication);
+            sequencer.Leave(frame.ConversationId, ticket, publication);
         }
 
         switch (result.Outcome)
         {
             case StoreOutcome.Stored:
+                // Sending ends typing in that conversation.
+                if (connection.Typing.Set(frame.ConversationId, isTyping: false, until: 0))
+                {
+                    TypingHandler.Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime);
+                }
+                goto case StoreOutcome.Duplicate;
             case StoreOutcome.Duplicate:
                 // A duplicate gets the original ack (same messageId and seq) and nothing is broadcast again.
                 connection.Send(FrameWriter.Ack(frame.ClientMessageId, result.MessageId, result.ConversationId, result.Seq, result.CreatedAt));

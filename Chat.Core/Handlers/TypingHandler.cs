@@ -1,10 +1,12 @@
 using Chat.Core.Connections;
+using Chat.Core.Options;
 using Chat.Core.Protocol;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Core.Handlers;
 
-/// <summary><c>typing</c>: members only; relayed to the conversation's other connections, never stored.</summary>
-public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time) : IFrameHandler<TypingFrame>
+/// <summary><c>typing</c>: members only; relayed to the conversation's other connections, never stored; lapses on its own.</summary>
+public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time, IOptions<ChatLimitsOptions> limits) : IFrameHandler<TypingFrame>
 {
     public ValueTask HandleAsync(ChatConnection connection, TypingFrame frame, CancellationToken cancellationToken)
     {
@@ -15,15 +17,9 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
             return ValueTask.CompletedTask;
         }
 
-        // Remembered so that a connection that closes mid-sentence tells the others it stopped.
-        if (frame.IsTyping)
-        {
-            connection.TypingIn.Add(frame.ConversationId);
-        }
-        else
-        {
-            connection.TypingIn.Remove(frame.ConversationId);
-        }
+        // Remembered so that typing lapses by itself after TypingTimeout without a renewal, and so that a
+        // connection that closes mid-sentence tells the others it stopped.
+        connection.Typing.Set(frame.ConversationId, frame.IsTyping, time.GetTimestamp() + (long)(limits.Value.TypingTimeout.TotalSeconds * time.TimestampFrequency));
 
         Publish(publisher, connection, frame.ConversationId, frame.IsTyping, time.GetUtcNow().UtcDateTime);
         return ValueTask.CompletedTask;

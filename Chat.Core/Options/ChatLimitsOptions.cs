@@ -35,6 +35,10 @@ public sealed class ChatLimitsOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Chat:Limits:KeepAliveTimeout must be between {1} and {2}.")]
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long a typing indicator lasts without a renewal before the server announces it stopped.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00", ErrorMessage = "Chat:Limits:TypingTimeout must be between {1} and {2}.")]
+    public TimeSpan TypingTimeout { get; set; } = TimeSpan.FromSeconds(8);
+
     /// <summary>How long a closing connection may take to flush and finish the close handshake before it is aborted.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00", ErrorMessage = "Chat:Limits:CloseTimeout must be between {1} and {2}.")]
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);

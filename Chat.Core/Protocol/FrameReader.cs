@@ -47,12 +47,13 @@ public sealed class FrameReader(int maxContentLength)
 
             try
             {
-                return typeElement.GetString() switch
+                return SafeString(typeElement) switch
                 {
                     "message" => ReadMessage(root, clientMessageId),
                     "typing" => new FrameReadResult(new TypingFrame(RequiredId(root, "conversationId"), OptionalBool(root, "isTyping") ?? true)),
                     "read" => new FrameReadResult(new ReadFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
                     "presence" => new FrameReadResult(new PresenceFrame(ReadPresence(root))),
+                    null => Fail(ErrorCodes.BadRequest, "type is not valid text.", clientMessageId),
                     var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected message, typing, read or presence.", clientMessageId),
                 };
             }
@@ -212,8 +213,16 @@ public sealed class FrameReader(int maxContentLength)
         return true;
     }
 
-    private static string Truncate(string? value) =>
-        value is null ? "" : value.Length <= 32 ? value : value[..32] + "...";
+    // Echoes a little of what the client sent, without cutting a surrogate pair in two.
+    private static string Truncate(string value)
+    {
+        if (value.Length <= 32)
+        {
+            return value;
+        }
+        var cut = char.IsHighSurrogate(value[31]) ? 31 : 32;
+        return value[..cut] + "...";
+    }
 
     private static FrameReadResult Fail(string code, string message, string? clientMessageId = null) =>
         new(new FrameError(code, message, clientMessageId));

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Frozen;
 using System.Net.WebSockets;
 using System.Text.Unicode;
+using System.Threading.Channels;
 using Chat.Core.Connections;
 using Chat.Core.Handlers;
 using Chat.Core.Logging;
@@ -96,7 +97,7 @@ public sealed class ChatSessionRunner(
                         hasMore.Add(group.Key);
                         break;
                     }
-                    connection.Send(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq));
+                    await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq), aborted);
                 }
             }
 
@@ -107,14 +108,15 @@ public sealed class ChatSessionRunner(
             connection.OpenGate(replay.Conversations.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));
             return conversationIds;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            // The client went away during catch-up.
+            return null;
+        }
+        catch (Exception e)
         {
             ChatLog.CatchupFailed(logger, e, connection.Id);
             connection.RequestClose(CloseReason.InternalError);
-            return null;
-        }
-        catch (OperationCanceledException)
-        {
             return null;
         }
     }
@@ -280,15 +282,17 @@ public sealed class ChatSessionRunner(
     {
         var departure = registry.Unregister(connection);
         var now = time.GetUtcNow().UtcDateTime;
-        foreach (var conversationId in connection.TypingIn)
+        foreach (var conversationId in connection.Typing.TakeExpired(now: null))
         {
             TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
         }
-        connection.TypingIn.Clear();
 
+        if (departure.ChangedStatus is { } status)
+        {
+            presence.Announce(connection.User, status, departure.Conversations);
+        }
         if (departure.WentOffline)
         {
-            presence.Announce(connection.User, PresenceStatus.Offline, departure.Conversations);
             try
             {
                 await users.SetLastSeenAsync(connection.UserId, CancellationToken.None);
@@ -297,10 +301,6 @@ public sealed class ChatSessionRunner(
             {
                 ChatLog.LastSeenFailed(logger, e, connection.UserId);
             }
-        }
-        else if (departure.ChangedStatus is { } status)
-        {
-            presence.Announce(connection.User, status, departure.Conversations);
         }
     }
 

@@ -34,5 +34,7 @@ public static class HealthEndpoints
         return endpoints;
     }
 
-    private sealed record HealthStatus(string Status, string? Reason = null);
+    private sealed record HealthStatus(
+        string Status,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Reason = null);
 }

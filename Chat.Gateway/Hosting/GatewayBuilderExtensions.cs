@@ -14,7 +14,8 @@ public static class GatewayBuilderExtensions
         var services = builder.Services;
 
         // The hosting layer logs every request URL, and a browser's access token rides in the query string:
-        // those lines stay off below Warning whatever the configured level. The gateway logs its own, redacted.
+        // those lines stay off below Warning whatever the configured level. The gateway's own lines name
+        // connections and users, never URLs.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
 
@@ -28,6 +29,11 @@ public static class GatewayBuilderExtensions
         services.AddChatCore();
         services.AddChatAuthentication();
         services.AddSingleton<GatewayLifetime>();
+        services.AddOptions<ChatShutdownOptions>()
+            .BindConfiguration(ChatShutdownOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddHostedService<ShutdownDrain>();
         services.AddSingleton<ChatWebSocketMiddleware>();
         return builder;
     }

@@ -4,6 +4,42 @@ namespace Chat.Tests.Gateway;
 
 public sealed class TypingTests : GatewayTest
 {
+    protected override Dictionary<string, string?> Settings => new() { ["Chat:Limits:TypingTimeout"] = "00:00:01" };
+
+    [Test]
+    public async Task Typing_that_is_not_renewed_expires_on_its_own()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+
+        await a.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync("typing");
+        var lapsed = await b.NextAsync("typing", TimeSpan.FromSeconds(4));
+
+        Assert.That(lapsed.GetProperty("isTyping").GetBoolean(), Is.False);
+        Assert.That(lapsed.Long("senderId"), Is.EqualTo(alice.Id));
+        Assert.That(a.State, Is.EqualTo(System.Net.WebSockets.WebSocketState.Open), "the typist stays connected");
+    }
+
+    [Test]
+    public async Task Sending_the_message_ends_typing()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        await a.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync("typing");
+
+        await a.SendMessageAsync(conversation, "done typing");
+
+        var frames = await b.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() is "typing" or "message");
+        Assert.That(frames.Select(f => f.Type()), Is.EquivalentTo(new[] { "message", "typing" }));
+        Assert.That(frames.Single(f => f.Type() == "typing").GetProperty("isTyping").GetBoolean(), Is.False);
+    }
+
     [Test]
     public async Task Typing_reaches_the_other_members_but_not_the_typist()
     {

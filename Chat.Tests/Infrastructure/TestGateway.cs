@@ -20,9 +20,11 @@ namespace Chat.Tests.Infrastructure;
 public sealed class TestGateway : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
+    private readonly string _environment;
 
-    public TestGateway(Dictionary<string, string?>? settings = null, string? connectionString = null)
+    public TestGateway(Dictionary<string, string?>? settings = null, string? connectionString = null, string environment = "Development")
     {
+        _environment = environment;
         _settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Chat"] = connectionString ?? TestDatabase.ConnectionString,
@@ -45,7 +47,7 @@ public sealed class TestGateway : WebApplicationFactory<Program>
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Development");
+        builder.UseEnvironment(_environment);
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

@@ -1,0 +1,35 @@
+using Chat.Core.Handlers;
+using Microsoft.Extensions.Hosting;
+
+namespace Chat.Core.Connections;
+
+/// <summary>
+/// Makes typing expire on its own: once a second, typing that was not renewed within <c>TypingTimeout</c> is
+/// announced as stopped, so a client that crashed or lost the network mid-sentence never types forever.
+/// </summary>
+public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            Sweep();
+        }
+    }
+
+    internal void Sweep()
+    {
+        var now = time.GetTimestamp();
+        var wallClock = time.GetUtcNow().UtcDateTime;
+        foreach (var connection in registry.Connections())
+        {
+            foreach (var conversationId in connection.Typing.TakeExpired(now))
+            {
+                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, wallClock);
+            }
+        }
+    }
+}

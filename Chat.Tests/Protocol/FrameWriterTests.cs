@@ -1,0 +1,314 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Chat.Core.Protocol;
+using Chat.Data.Messages;
+
+namespace Chat.Tests.Protocol;
+
+public sealed class FrameWriterTests
+{
+    private static readonly DateTime Noon = new(2026, 3, 14, 12, 0, 5, 123, DateTimeKind.Utc);
+
+    private const string IsoUtc = @"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$";
+
+    private static JsonElement Parse(byte[] frame)
+    {
+        // Parsing the text as the client would: any writer mistake in escaping fails here.
+        using var document = JsonDocument.Parse(frame);
+        return document.RootElement.Clone();
+    }
+
+    private static string[] Names(JsonElement frame) => [.. frame.EnumerateObject().Select(p => p.Name)];
+
+    private static StoredMessage StoredMessage(string content = "hello", string? avatar = null, long? replyTo = null, string? mediaUrl = null) => new()
+    {
+        MessageId = 901,
+        ConversationId = 12,
+        Seq = 44,
+        SenderId = 3,
+        SenderName = "Alice",
+        SenderAvatarUrl = avatar,
+        Content = content,
+        MessageType = mediaUrl is null ? "text" : "image",
+        ReplyToMessageId = replyTo,
+        MediaUrl = mediaUrl,
+        ClientMessageId = "m-1",
+        CreatedAt = Noon,
+    };
+
+    [Test]
+    public void A_welcome_frame_has_its_documented_fields()
+    {
+        var frame = Parse(FrameWriter.Welcome(3, "ext-alice", "Alice", Noon));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "userId", "externalId", "displayName", "serverTime" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("welcome"));
+        Assert.That(frame.GetProperty("userId").GetInt64(), Is.EqualTo(3));
+        Assert.That(frame.GetProperty("externalId").GetString(), Is.EqualTo("ext-alice"));
+        Assert.That(frame.GetProperty("displayName").GetString(), Is.EqualTo("Alice"));
+        Assert.That(frame.GetProperty("serverTime").GetString(), Is.EqualTo("2026-03-14T12:00:05.123Z"));
+    }
+
+    [Test]
+    public void A_message_frame_has_its_documented_fields()
+    {
+        var frame = Parse(FrameWriter.Message(StoredMessage(avatar: "https://cdn.example.com/a.png", replyTo: 900, mediaUrl: "https://cdn.example.com/p.jpg"), isCatchup: true));
+
+        Assert.That(Names(frame), Is.EqualTo(new[]
+        {
+            "type", "conversationId", "messageId", "seq", "senderId", "senderName", "senderAvatarUrl", "content", "messageType",
+            "replyToMessageId", "mediaUrl", "timestamp", "clientMessageId", "isCatchup",
+        }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("message"));
+        Assert.That(frame.GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
+        Assert.That(frame.GetProperty("messageId").GetInt64(), Is.EqualTo(901));
+        Assert.That(frame.GetProperty("seq").GetInt64(), Is.EqualTo(44));
+        Assert.That(frame.GetProperty("senderId").GetInt64(), Is.EqualTo(3));
+        Assert.That(frame.GetProperty("senderName").GetString(), Is.EqualTo("Alice"));
+        Assert.That(frame.GetProperty("senderAvatarUrl").GetString(), Is.EqualTo("https://cdn.example.com/a.png"));
+        Assert.That(frame.GetProperty("content").GetString(), Is.EqualTo("hello"));
+        Assert.That(frame.GetProperty("messageType").GetString(), Is.EqualTo("image"));
+        Assert.That(frame.GetProperty("replyToMessageId").GetInt64(), Is.EqualTo(900));
+        Assert.That(frame.GetProperty("mediaUrl").GetString(), Is.EqualTo("https://cdn.example.com/p.jpg"));
+        Assert.That(frame.GetProperty("timestamp").GetString(), Is.EqualTo("2026-03-14T12:00:05.123Z"));
+        Assert.That(frame.GetProperty("clientMessageId").GetString(), Is.EqualTo("m-1"));
+        Assert.That(frame.GetProperty("isCatchup").GetBoolean(), Is.True);
+    }
+
+    [Test]
+    public void A_message_frame_writes_absent_optional_fields_as_json_null()
+    {
+        var frame = Parse(FrameWriter.Message(StoredMessage(), isCatchup: false));
+
+        Assert.That(frame.GetProperty("senderAvatarUrl").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(frame.GetProperty("replyToMessageId").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(frame.GetProperty("mediaUrl").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(frame.GetProperty("isCatchup").ValueKind, Is.EqualTo(JsonValueKind.False));
+    }
+
+    [Test]
+    public void A_ready_frame_lists_each_conversation_with_its_documented_fields()
+    {
+        var frame = Parse(FrameWriter.Ready([new ReadyConversation(12, 44, 3, true), new ReadyConversation(13, 0, 0, false)]));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversations" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("ready"));
+        var conversations = frame.GetProperty("conversations").EnumerateArray().ToArray();
+        Assert.That(conversations, Has.Length.EqualTo(2));
+        Assert.That(Names(conversations[0]), Is.EqualTo(new[] { "conversationId", "lastSeq", "unreadCount", "hasMore" }));
+        Assert.That(conversations[0].GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
+        Assert.That(conversations[0].GetProperty("lastSeq").GetInt64(), Is.EqualTo(44));
+        Assert.That(conversations[0].GetProperty("unreadCount").GetInt32(), Is.EqualTo(3));
+        Assert.That(conversations[0].GetProperty("hasMore").GetBoolean(), Is.True);
+        Assert.That(conversations[1].GetProperty("conversationId").GetInt64(), Is.EqualTo(13));
+        Assert.That(conversations[1].GetProperty("hasMore").GetBoolean(), Is.False);
+    }
+
+    [Test]
+    public void A_ready_frame_with_no_conversations_has_an_empty_array()
+    {
+        var frame = Parse(FrameWriter.Ready([]));
+
+        Assert.That(frame.GetProperty("conversations").ValueKind, Is.EqualTo(JsonValueKind.Array));
+        Assert.That(frame.GetProperty("conversations").GetArrayLength(), Is.Zero);
+    }
+
+    [Test]
+    public void An_ack_frame_has_its_documented_fields()
+    {
+        var frame = Parse(FrameWriter.Ack("m-1", 901, 12, 44, Noon));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "clientMessageId", "messageId", "conversationId", "seq", "timestamp" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("ack"));
+        Assert.That(frame.GetProperty("clientMessageId").GetString(), Is.EqualTo("m-1"));
+        Assert.That(frame.GetProperty("messageId").GetInt64(), Is.EqualTo(901));
+        Assert.That(frame.GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
+        Assert.That(frame.GetProperty("seq").GetInt64(), Is.EqualTo(44));
+        Assert.That(frame.GetProperty("timestamp").GetString(), Is.EqualTo("2026-03-14T12:00:05.123Z"));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void A_typing_frame_has_its_documented_fields(bool isTyping)
+    {
+        var frame = Parse(FrameWriter.Typing(12, 3, "Alice", isTyping, Noon));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "senderId", "senderName", "isTyping", "timestamp" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("typing"));
+        Assert.That(frame.GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
+        Assert.That(frame.GetProperty("senderId").GetInt64(), Is.EqualTo(3));
+        Assert.That(frame.GetProperty("senderName").GetString(), Is.EqualTo("Alice"));
+        Assert.That(frame.GetProperty("isTyping").GetBoolean(), Is.EqualTo(isTyping));
+        Assert.That(frame.GetProperty("timestamp").GetString(), Does.Match(IsoUtc));
+    }
+
+    [Test]
+    public void A_read_frame_names_the_reader_as_sender()
+    {
+        var frame = Parse(FrameWriter.Read(12, 901, 5, Noon));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("read"));
+        Assert.That(frame.GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
+        Assert.That(frame.GetProperty("messageId").GetInt64(), Is.EqualTo(901));
+        Assert.That(frame.GetProperty("senderId").GetInt64(), Is.EqualTo(5));
+        Assert.That(frame.GetProperty("timestamp").GetString(), Does.Match(IsoUtc));
+    }
+
+    [TestCase(PresenceStatus.Online, "online")]
+    [TestCase(PresenceStatus.Away, "away")]
+    [TestCase(PresenceStatus.Busy, "busy")]
+    [TestCase(PresenceStatus.Offline, "offline")]
+    public void A_presence_frame_has_its_documented_fields(PresenceStatus status, string name)
+    {
+        var frame = Parse(FrameWriter.Presence(3, "Alice", status, Noon));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "senderId", "senderName", "presenceStatus", "timestamp" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("presence"));
+        Assert.That(frame.GetProperty("senderId").GetInt64(), Is.EqualTo(3));
+        Assert.That(frame.GetProperty("senderName").GetString(), Is.EqualTo("Alice"));
+        Assert.That(frame.GetProperty("presenceStatus").GetString(), Is.EqualTo(name));
+        Assert.That(frame.GetProperty("timestamp").GetString(), Does.Match(IsoUtc));
+    }
+
+    [Test]
+    public void Presence_names_are_exactly_what_the_reader_accepts()
+    {
+        var reader = new FrameReader(100);
+        foreach (var status in Enum.GetValues<PresenceStatus>())
+        {
+            var json = $$"""{"type":"presence","presenceStatus":"{{FrameWriter.PresenceName(status)}}"}""";
+
+            Assert.That(reader.Read(Encoding.UTF8.GetBytes(json)).Frame, Is.EqualTo(new PresenceFrame(status)));
+        }
+    }
+
+    [Test]
+    public void An_error_frame_carries_the_client_message_id_when_there_is_one()
+    {
+        var frame = Parse(FrameWriter.Error(new FrameError(ErrorCodes.BadRequest, "content is required.", "m-1")));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "code", "message", "clientMessageId" }));
+        Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("error"));
+        Assert.That(frame.GetProperty("code").GetString(), Is.EqualTo("bad_request"));
+        Assert.That(frame.GetProperty("message").GetString(), Is.EqualTo("content is required."));
+        Assert.That(frame.GetProperty("clientMessageId").GetString(), Is.EqualTo("m-1"));
+    }
+
+    [Test]
+    public void An_error_frame_leaves_out_the_client_message_id_when_there_is_none()
+    {
+        var frame = Parse(FrameWriter.Error(new FrameError(ErrorCodes.UnknownType, "Unknown frame type \"x\".")));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "code", "message" }));
+    }
+
+    [Test]
+    public void Every_error_the_reader_makes_reaches_the_client_as_readable_text()
+    {
+        var reader = new FrameReader(100);
+        string[] refused =
+        [
+            "{",
+            """{"type":"message","conversationId":1,"clientMessageId":"m-1","content":""}""",
+            $$"""{"type":"{{new string('x', 20)}}😀 and more"}""",
+            """{"type":"typing","conversationId":"1","clientMessageId":"<b>\"m\"</b>"}""",
+            $$"""{"type":"{{new string('é', 40)}}"}""",
+        ];
+
+        foreach (var json in refused)
+        {
+            var error = reader.Read(Encoding.UTF8.GetBytes(json)).Error!;
+
+            var frame = Parse(FrameWriter.Error(error));
+
+            Assert.That(frame.GetProperty("code").GetString(), Is.EqualTo(error.Code), json);
+            Assert.That(frame.GetProperty("message").GetString(), Is.EqualTo(error.Message), json);
+        }
+    }
+
+    [Test]
+    public void Local_times_are_written_as_utc()
+    {
+        var local = new DateTime(2026, 3, 14, 12, 0, 5, 123, DateTimeKind.Local);
+
+        var frame = Parse(FrameWriter.Ack("m-1", 1, 1, 1, local));
+
+        var expected = local.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        Assert.That(frame.GetProperty("timestamp").GetString(), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Timestamps_parse_back_to_the_same_instant_at_millisecond_precision()
+    {
+        var frame = Parse(FrameWriter.Typing(1, 1, "a", true, Noon.AddTicks(4_567)));
+
+        var parsed = DateTime.Parse(frame.GetProperty("timestamp").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+
+        Assert.That(parsed.Kind, Is.EqualTo(DateTimeKind.Utc));
+        Assert.That(parsed, Is.EqualTo(Noon));
+    }
+
+    [TestCase("plain")]
+    [TestCase("emoji 😀👍🏽👨‍👩‍👧 flags 🇯🇵")]
+    [TestCase("中文 日本語 한국어")]
+    [TestCase("quotes \" and 'single' and `back`")]
+    [TestCase(@"back\slash \\ \n \u0041")]
+    [TestCase("line one\nline two\r\n\ttabbed")]
+    [TestCase("<script>alert(1)</script>")]
+    [TestCase("'; DROP TABLE messages; --")]
+    [TestCase("ctrl \u0001\u001f and del \u007f and nbsp \u00a0 and separators \u2028\u2029")]
+    [TestCase("a & b < c > d + e")]
+    public void Message_content_survives_the_writer_exactly(string content)
+    {
+        var frame = Parse(FrameWriter.Message(StoredMessage(content), isCatchup: false));
+
+        Assert.That(frame.GetProperty("content").GetString(), Is.EqualTo(content));
+    }
+
+    // Characters outside the Basic Multilingual Plane (emoji) are still written as \u escape pairs by the encoder;
+    // they round-trip, as Message_content_survives_the_writer_exactly shows.
+    [TestCase("中文 日本語 é ß")]
+    [TestCase("<script>alert(1)</script>")]
+    [TestCase("'; DROP TABLE messages; --")]
+    [TestCase("a & b + c")]
+    public void User_text_in_the_basic_plane_is_written_as_typed_rather_than_escaped(string content)
+    {
+        var text = Encoding.UTF8.GetString(FrameWriter.Message(StoredMessage(content), isCatchup: false));
+
+        Assert.That(text, Does.Contain(content));
+    }
+
+    [TestCase("Zoë 😀")]
+    [TestCase("O'Brien \"the\" <b>bold</b>")]
+    public void Names_survive_the_writer_exactly(string name)
+    {
+        Assert.That(Parse(FrameWriter.Welcome(1, name, name, Noon)).GetProperty("displayName").GetString(), Is.EqualTo(name));
+        Assert.That(Parse(FrameWriter.Typing(1, 1, name, true, Noon)).GetProperty("senderName").GetString(), Is.EqualTo(name));
+        Assert.That(Parse(FrameWriter.Presence(1, name, PresenceStatus.Away, Noon)).GetProperty("senderName").GetString(), Is.EqualTo(name));
+    }
+
+    [TestCase("hello")]
+    [TestCase("emoji 😀 中文 \"quoted\" back\\slash\nnew line <script>alert(1)</script> '; DROP TABLE messages; --")]
+    public void A_message_the_writer_sends_reads_back_as_the_same_message(string content)
+    {
+        var stored = StoredMessage(content, replyTo: 900, mediaUrl: "https://cdn.example.com/p.jpg");
+
+        var result = new FrameReader(4000).Read(FrameWriter.Message(stored, isCatchup: false));
+
+        Assert.That(result.Error, Is.Null);
+        Assert.That(result.Frame, Is.EqualTo(new SendMessageFrame(
+            stored.ConversationId, stored.ClientMessageId, stored.Content, stored.MessageType, stored.ReplyToMessageId, stored.MediaUrl)));
+    }
+
+    [Test]
+    public void Each_call_returns_its_own_array()
+    {
+        var first = FrameWriter.Ack("m-1", 1, 1, 1, Noon);
+        var second = FrameWriter.Ack("m-2", 2, 2, 2, Noon);
+
+        Assert.That(first, Is.Not.SameAs(second));
+        Assert.That(Parse(first).GetProperty("clientMessageId").GetString(), Is.EqualTo("m-1"));
+    }
+}
