@@ -67,5 +67,5 @@ public sealed class TokenCommandTests
     [TestCase("7d", 604800)]
     [TestCase("01:30:00", 5400)]
     public void Durations_read_as_people_write_them(string text, int seconds) =>
-        Assert.That(Chat.Cli.Commands.TokenCommand.ParseDuration(text), Is.EqualTo(TimeSpan.FromSeconds(seconds)));
+        Assert.That(Chat.Cli.Infrastructure.Arguments.ParseDuration(text), Is.EqualTo(TimeSpan.FromSeconds(seconds)));
 }
