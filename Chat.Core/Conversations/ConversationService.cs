@@ -1,0 +1,95 @@
+using Chat.Core.Connections;
+using Chat.Core.Handlers;
+using Chat.Core.Protocol;
+using Chat.Data.Conversations;
+using Chat.Data.Users;
+
+namespace Chat.Core.Conversations;
+
+/// <summary>
+/// Conversations and their members, for the HTTP API. Every membership change is committed first and then
+/// applied to the live connections at once: joiners' connections start receiving the conversation, leavers'
+/// stop, and every member's connections get a <c>member</c> frame.
+/// </summary>
+public sealed class ConversationService(
+    ConversationRepository conversations,
+    UserRepository users,
+    ConnectionRegistry registry,
+    IChatPublisher publisher,
+    TimeProvider time)
+{
+    /// <summary>Creates a conversation of the caller and the named users, or returns the direct conversation they already share.</summary>
+    public async Task<(ConversationSummary Conversation, bool Created)> CreateAsync(
+        ConnectedUser caller, string? title, bool isGroup, IReadOnlyCollection<string> memberExternalIds, CancellationToken cancellationToken)
+    {
+        var others = memberExternalIds.Where(id => id != caller.ExternalId).Distinct().ToArray();
+        var profiles = await users.EnsureProfilesAsync(others, cancellationToken);
+        long[] memberIds = [caller.UserId, .. profiles.Select(p => p.Id)];
+        var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
+
+        var created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
+        foreach (var userId in created.JoinedUserIds)
+        {
+            Joined(created.ConversationId, userId, time.GetUtcNow().UtcDateTime);
+        }
+        var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, cancellationToken)
+            ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");
+        return (conversation, created.Created);
+    }
+
+    /// <summary>Adds a member to a group the caller belongs to.</summary>
+    public async Task<(MembershipOutcome Outcome, UserProfile? Member)> AddMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)
+    {
+        var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
+        var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        if (result.Outcome == MembershipOutcome.Changed)
+        {
+            Joined(conversationId, member.Id, result.At);
+        }
+        return (result.Outcome, member);
+    }
+
+    /// <summary>Removes a member: the caller themselves, or another member of a group. Unknown users are not members.</summary>
+    public async Task<MembershipOutcome> RemoveMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)
+    {
+        var member = externalId == caller.ExternalId
+            ? new UserProfile { Id = caller.UserId, ExternalId = caller.ExternalId, DisplayName = caller.DisplayName }
+            : await users.FindByExternalIdAsync(externalId, cancellationToken);
+        if (member is null)
+        {
+            // Not a member: say so only to members of the conversation.
+            return (await conversations.GetAsync(conversationId, caller.UserId, cancellationToken)) is null ? MembershipOutcome.NotFound : MembershipOutcome.Unchanged;
+        }
+        var result = await conversations.RemoveMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        if (result.Outcome == MembershipOutcome.Changed)
+        {
+            // Told first, while their connections still receive the conversation, so the leaver hears it too.
+            publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Left, result.At));
+            var now = time.GetUtcNow().UtcDateTime;
+            foreach (var connection in registry.Leave(member.Id, conversationId))
+            {
+                // A leaver who was typing there stops, as when a connection closes.
+                if (connection.Typing.Set(conversationId, isTyping: false, until: 0))
+                {
+                    TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
+                }
+            }
+        }
+        return result.Outcome;
+    }
+
+    public Task<ConversationPage> ListAsync(ConnectedUser caller, (DateTime ActivityAt, long Id)? after, int limit, CancellationToken cancellationToken) =>
+        conversations.ListAsync(caller.UserId, after, limit, cancellationToken);
+
+    public Task<ConversationSummary?> GetAsync(ConnectedUser caller, long conversationId, CancellationToken cancellationToken) =>
+        conversations.GetAsync(conversationId, caller.UserId, cancellationToken);
+
+    /// <summary>A user's presence as the WebSocket would announce it now.</summary>
+    public PresenceStatus PresenceOf(long userId) => registry.PresenceOf(userId);
+
+    private void Joined(long conversationId, long userId, DateTime at)
+    {
+        registry.Join(userId, conversationId);
+        publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, userId, MemberChange.Joined, at));
+    }
+}
