@@ -9,6 +9,8 @@ namespace Chat.Cli.Terminal;
 /// The interactive side of <c>chat connect</c>: typed lines become commands or messages to the open conversation,
 /// and every frame the gateway sends is printed as it arrives. Lines and frames are handled one at a time (a line's
 /// HTTP calls finish before the next frame is printed), so the transcript reads in order and the state needs no locks.
+/// A line that asks the gateway for something (a message, /sync, /edit, /delete) waits for its answer before the next
+/// line is read, so that lines piped in from a script act one after another, as they would when typed.
 /// </summary>
 internal sealed class ChatTerminal
 {
@@ -27,6 +29,9 @@ internal sealed class ChatTerminal
 
     private const int RecentMessages = 20;
 
+    /// <summary>How long a typed line waits for the gateway's answer before the next line is read.</summary>
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
+
     private readonly ChatApi _api;
     private readonly ChatSocket _socket;
     private readonly TextReader _input;
@@ -40,6 +45,7 @@ internal sealed class ChatTerminal
     private readonly Dictionary<long, long> _seqs = [];
     private readonly Dictionary<string, (long Conversation, string Content)> _pending = [];
     private long? _open;
+    private Awaited? _awaited;
 
     public ChatTerminal(ChatApi api, ChatSocket socket, TextReader input, TextWriter output, JsonElement me)
     {
@@ -77,16 +83,18 @@ internal sealed class ChatTerminal
         {
             await typing;
         }
-        await stop.CancelAsync();
+        // Close, and keep printing what the gateway still sends until its close arrives (or 5 s pass).
         using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
             await _socket.CloseAsync(closing.Token);
+            await receiving.WaitAsync(closing.Token);
         }
         catch (OperationCanceledException)
         {
             // The gateway did not answer the close in time; disposing the socket aborts it.
         }
+        await stop.CancelAsync();
         await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         Note("bye.");
         return CliApp.Ok;
@@ -99,7 +107,7 @@ internal sealed class ChatTerminal
             if (frame.Type() == "ready")
             {
                 var conversations = frame.Items("conversations").ToList();
-                Note($"{conversations.Count} conversations, {conversations.Sum(c => c.Long("unreadCount") ?? 0)} unread messages.");
+                Note($"{Count(conversations.Count, "conversation")}, {Count(conversations.Sum(c => c.Long("unreadCount") ?? 0), "unread message")}.");
                 return;
             }
         }
@@ -129,7 +137,24 @@ internal sealed class ChatTerminal
             {
                 return;
             }
-            await InTurnAsync(() => HandleLineAsync(line.Trim(), cancellation), cancellation);
+            await InTurnAsync(async () =>
+            {
+                try
+                {
+                    await HandleLineAsync(line.Trim(), cancellation);
+                }
+                catch
+                {
+                    _awaited = null; // nothing was sent, so nothing will answer
+                    throw;
+                }
+            }, cancellation);
+            if (Volatile.Read(ref _awaited) is { } awaited
+                && await Task.WhenAny(awaited.Answered.Task, Task.Delay(AnswerTimeout, cancellation)) != awaited.Answered.Task)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                Problem($"no answer from the gateway within {AnswerTimeout.TotalSeconds:0} s.");
+            }
         }
     }
 
@@ -256,6 +281,7 @@ internal sealed class ChatTerminal
         }
         var key = Guid.NewGuid().ToString("N");
         _pending[key] = (conversationId, content);
+        Await(f => f.Type() is "ack" or "error" && f.Str("clientMessageId") == key);
         await _socket.SendAsync(new { type = "message", conversationId, clientMessageId = key, content }, cancellation);
     }
 
@@ -267,6 +293,7 @@ internal sealed class ChatTerminal
             return;
         }
         var after = afterSeq ?? _lastSeq.GetValueOrDefault(conversationId);
+        Await(f => f.Type() == "synced" && f.Long("conversationId") == conversationId && f.Bool("hasMore") != true);
         await _socket.SendAsync(new { type = "sync", conversationId, afterSeq = after }, cancellation);
     }
 
@@ -282,12 +309,32 @@ internal sealed class ChatTerminal
             Problem($"#{seq} is not a message shown in this conversation; /open it again or /sync.");
             return;
         }
+        Await(f => f.Type() == (content is null ? "messageDeleted" : "messageEdited") && f.Long("messageId") == messageId);
         await _socket.SendAsync(content is null
             ? new { type, conversationId, messageId }
             : (object)new { type, conversationId, messageId, content }, cancellation);
     }
 
     private async Task ShowFrameAsync(JsonElement frame, CancellationToken cancellation)
+    {
+        try
+        {
+            await ShowAsync(frame, cancellation);
+        }
+        finally
+        {
+            // Refusals of sync, edit and delete name no key; only one line waits at a time, so an error is its answer.
+            if (_awaited is { } awaited && (awaited.Match(frame) || frame.Type() == "error"))
+            {
+                _awaited = null;
+                awaited.Answered.TrySetResult();
+            }
+        }
+    }
+
+    private void Await(Func<JsonElement, bool> answer) => _awaited = new Awaited(answer);
+
+    private async Task ShowAsync(JsonElement frame, CancellationToken cancellation)
     {
         var conversationId = frame.Long("conversationId") ?? 0;
         switch (frame.Type())
@@ -396,9 +443,19 @@ internal sealed class ChatTerminal
 
     private string Name(long? userId) => userId is { } id && _names.TryGetValue(id, out var name) ? name : $"user {userId}";
 
+    private static string Count(long count, string what) => count == 1 ? $"1 {what}" : $"{count} {what}s";
+
     private void Note(string text) => _output.WriteLine($"* {text}");
 
     private void Problem(string text) => _output.WriteLine($"! {text}");
+
+    /// <summary>The answer a typed line waits for.</summary>
+    private sealed class Awaited(Func<JsonElement, bool> match)
+    {
+        public Func<JsonElement, bool> Match { get; } = match;
+
+        public TaskCompletionSource Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     private static long? Number(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 0 ? value : null;

@@ -62,7 +62,7 @@ public sealed class ConnectCommandTests : GatewayTest
         await screen.WaitForAsync("[Lunch] #3 deleted");
 
         keyboard.Type("/edit 2 yes, at noon");
-        var edited = await bobSocket.NextAsync("messageEdited");
+        var edited = await bobSocket.NextAsync(f => f.Type() == "messageEdited" && f.Long("seq") == 2);
         Assert.That(edited.Str("content"), Is.EqualTo("yes, at noon"));
         await screen.WaitForAsync("[Lunch] #2 edited by you: yes, at noon");
 
