@@ -118,7 +118,18 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
     /// <summary>The body when the status is one of <paramref name="expected"/>; otherwise a failure that explains the status.</summary>
     public JsonElement Expect(params int[] expected) => expected.Contains(Status) ? Body : throw new CliFailure(Describe());
 
-    /// <summary>What went wrong, in one line: 401 and 404 said plainly, others with the problem's detail and fields.</summary>
+    /// <summary>With <c>--json</c>, prints the answer as the gateway sent it and returns true.</summary>
+    public bool PrintedAsJson(Arguments arguments, CliContext context)
+    {
+        if (!arguments.Has("--json"))
+        {
+            return false;
+        }
+        context.Output.WriteLine(Text);
+        return true;
+    }
+
+        /// <summary>What went wrong, in one line: 401 and 404 said plainly, others with the problem's detail and fields.</summary>
     public string Describe()
     {
         var reason = Status switch

@@ -57,9 +57,8 @@ internal static class ConversationsCommand
         }
         var response = await api.PostAsync("api/conversations", body, context.Cancellation);
         var conversation = response.Expect(201, 200);
-        if (arguments.Has("--json"))
+        if (response.PrintedAsJson(arguments, context))
         {
-            context.Output.WriteLine(response.Text);
             return CliApp.Ok;
         }
         var verb = response.Status == 201 ? "created conversation" : "already exists: conversation";
@@ -78,9 +77,8 @@ internal static class ConversationsCommand
         var path = ChatApi.WithQuery("api/conversations", ("cursor", arguments.Value("--cursor")), ("limit", limit));
         var response = await api.GetAsync(path, context.Cancellation);
         var page = response.Expect(200);
-        if (arguments.Has("--json"))
+        if (response.PrintedAsJson(arguments, context))
         {
-            context.Output.WriteLine(response.Text);
             return CliApp.Ok;
         }
         var items = page.Items("items").ToList();

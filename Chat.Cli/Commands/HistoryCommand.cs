@@ -40,9 +40,8 @@ internal static class HistoryCommand
             throw new CliFailure($"conversation {conversationId} not found (HTTP 404): it does not exist or you are not a member of it.");
         }
         var page = response.Expect(200);
-        if (arguments.Has("--json"))
+        if (response.PrintedAsJson(arguments, context))
         {
-            context.Output.WriteLine(response.Text);
             return CliApp.Ok;
         }
         var items = page.Items("items").ToList();
