@@ -167,18 +167,18 @@ public sealed partial class ConversationsCommandTests : GatewayTest
         Assert.That(result.Error, Is.EqualTo($"chat history: conversation {conversationId} not found (HTTP 404): it does not exist or you are not a member of it."));
     }
 
-    [TestCase("conversations", "list")]
-    [TestCase("conversations", "create", "bob")]
+    [TestCase("conversations list")]
+    [TestCase("conversations create", "bob")]
     [TestCase("history", "1")]
     [TestCase("connect")]
-    public async Task A_gateway_that_is_down_is_one_line_naming_its_url(params string[] command)
+    public async Task A_gateway_that_is_down_is_one_line_naming_its_url(string command, params string[] rest)
     {
         var url = CliRun.DeadUrl();
 
-        var result = await CliRun.RunAsync([.. command, "--as", "alice", "--url", url]);
+        var result = await CliRun.RunAsync([.. command.Split(' '), .. rest, "--as", "alice", "--url", url]);
 
         Assert.That(result.Exit, Is.EqualTo(1));
-        Assert.That(result.Error, Is.EqualTo($"chat {string.Join(' ', command.TakeWhile(w => !w.Any(char.IsDigit) && w != "bob"))}: cannot reach the gateway at {url}/: connection refused (is the gateway running?)"));
+        Assert.That(result.Error, Is.EqualTo($"chat {command}: cannot reach the gateway at {url}/: connection refused (is the gateway running?)"));
     }
 
     [TestCase("conversations", "list")]

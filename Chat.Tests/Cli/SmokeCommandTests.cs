@@ -102,7 +102,7 @@ public sealed class SmokeCommandTests : GatewayTest
     [Test]
     public async Task Smoke_with_a_key_the_gateway_does_not_use_says_the_token_was_refused()
     {
-        var result = await CliRun.RunAsync("smoke", "--url", Gateway.HttpAddress.ToString(), "--key", new string('k', 40));
+        var result = await CliRun.RunAsync("smoke", "--url", Gateway.HttpAddress.ToString(), "--key", new string('k', 40), "--timeout", "30s");
 
         Assert.That(result.Exit, Is.EqualTo(1));
         Assert.That(result.Output, Does.StartWith("FAIL create a conversation over HTTP: the gateway refused the token (HTTP 401)"));
