@@ -68,10 +68,10 @@ internal sealed class ChatTerminal
         var receiving = ReceiveLoopAsync(stop.Token);
         // A console's ReadLine blocks its thread whatever the token says: it runs on its own so that a closed socket
         // or Ctrl-C still ends the session.
-        var typing = Task.Run(() => InputLoopAsync(stop.Token), CancellationToken.None);
+        var reading = Task.Run(() => InputLoopAsync(stop.Token), CancellationToken.None);
         var interrupted = Task.Delay(Timeout.Infinite, cancellation);
 
-        var first = await Task.WhenAny(receiving, typing, interrupted);
+        var first = await Task.WhenAny(receiving, reading, interrupted);
         if (first == receiving)
         {
             await receiving;
@@ -79,9 +79,16 @@ internal sealed class ChatTerminal
             Problem($"the gateway closed the connection ({_socket.CloseSummary}).");
             return CliApp.Failed;
         }
-        if (first == typing)
+        if (first == reading)
         {
-            await typing;
+            try
+            {
+                await reading;
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                // Ctrl-C while a line waited for its answer: leave like /quit.
+            }
         }
         // Close, and keep printing what the gateway still sends until its close arrives (or 5 s pass).
         using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
