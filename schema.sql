@@ -80,6 +80,22 @@ ALTER TABLE messages ADD COLUMN IF NOT EXISTS edited_at timestamptz;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
 ALTER TABLE conversations ADD COLUMN IF NOT EXISTS direct_key text;
 CREATE UNIQUE INDEX IF NOT EXISTS conversations_direct_key_idx ON conversations (direct_key);
+-- Direct conversations made before direct_key existed get theirs, so they are found instead of made again; when
+-- two such conversations have the same pair, the older one gets the key.
+UPDATE conversations c SET direct_key = pairs.direct_key
+FROM (
+    SELECT DISTINCT ON (direct_key) conversation_id, direct_key
+    FROM (
+        SELECT p.conversation_id, min(p.user_id) || ':' || max(p.user_id) AS direct_key
+        FROM conversation_participants p
+        JOIN conversations unkeyed ON unkeyed.id = p.conversation_id AND NOT unkeyed.is_group AND unkeyed.direct_key IS NULL
+        GROUP BY p.conversation_id
+        HAVING count(*) = 2
+    ) candidates
+    ORDER BY direct_key, conversation_id
+) pairs
+WHERE c.id = pairs.conversation_id
+  AND NOT EXISTS (SELECT 1 FROM conversations taken WHERE taken.direct_key = pairs.direct_key);
 
 -- The conversation list pages by latest activity.
 CREATE INDEX IF NOT EXISTS conversations_activity_idx

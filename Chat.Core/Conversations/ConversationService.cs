@@ -18,6 +18,9 @@ public sealed class ConversationService(
     IChatPublisher publisher,
     TimeProvider time)
 {
+    // Striped by user id: membership changes are rare, and unrelated users seldom share a stripe.
+    private readonly SemaphoreSlim[] _membershipGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+
     /// <summary>Creates a conversation of the caller and the named users, or returns the direct conversation they already share.</summary>
     public async Task<(ConversationSummary Conversation, bool Created)> CreateAsync(
         ConnectedUser caller, string? title, bool isGroup, IReadOnlyCollection<string> memberExternalIds, CancellationToken cancellationToken)
@@ -28,9 +31,15 @@ public sealed class ConversationService(
         var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
 
         var created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
+        // Everyone is subscribed before anyone is told, so that every member hears of every other.
         foreach (var userId in created.JoinedUserIds)
         {
-            Joined(created.ConversationId, userId, time.GetUtcNow().UtcDateTime);
+            registry.Join(userId, created.ConversationId);
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        foreach (var userId in created.JoinedUserIds)
+        {
+            publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, now));
         }
         var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, cancellationToken)
             ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");
@@ -40,11 +49,26 @@ public sealed class ConversationService(
     /// <summary>Adds a member to a group the caller belongs to.</summary>
     public async Task<(MembershipOutcome Outcome, UserProfile? Member)> AddMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)
     {
+        // Checked before a placeholder profile is made, so that a non-member cannot create profiles.
+        var conversation = await conversations.GetAsync(conversationId, caller.UserId, cancellationToken);
+        if (conversation is null)
+        {
+            return (MembershipOutcome.NotFound, null);
+        }
+        if (!conversation.IsGroup)
+        {
+            return (MembershipOutcome.NotGroup, null);
+        }
         var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
         var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
+        {
+            // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.
+            await ApplyMembershipAsync(conversationId, member.Id, cancellationToken);
+        }
         if (result.Outcome == MembershipOutcome.Changed)
         {
-            Joined(conversationId, member.Id, result.At);
+            publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Joined, result.At));
         }
         return (result.Outcome, member);
     }
@@ -65,8 +89,33 @@ public sealed class ConversationService(
         {
             // Told first, while their connections still receive the conversation, so the leaver hears it too.
             publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Left, result.At));
+        }
+        if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
+        {
+            // Also when unchanged: a retry whose first attempt committed unseen must still cut the sockets off.
+            await ApplyMembershipAsync(conversationId, member.Id, cancellationToken);
+        }
+        return result.Outcome;
+    }
+
+    /// <summary>
+    /// Makes the user's live connections receive the conversation exactly when the database says they are an
+    /// active member. Changes for one user are applied one at a time, each from a fresh read, so two changes
+    /// that commit in one order can never be applied to the sockets in the other.
+    /// </summary>
+    private async Task ApplyMembershipAsync(long conversationId, long userId, CancellationToken cancellationToken)
+    {
+        var gate = _membershipGates[(int)((ulong)userId % (ulong)_membershipGates.Length)];
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (await conversations.IsActiveMemberAsync(conversationId, userId, cancellationToken))
+            {
+                registry.Join(userId, conversationId);
+                return;
+            }
             var now = time.GetUtcNow().UtcDateTime;
-            foreach (var connection in registry.Leave(member.Id, conversationId))
+            foreach (var connection in registry.Leave(userId, conversationId))
             {
                 // A leaver who was typing there stops, as when a connection closes.
                 if (connection.Typing.Set(conversationId, isTyping: false, until: 0))
@@ -75,7 +124,10 @@ public sealed class ConversationService(
                 }
             }
         }
-        return result.Outcome;
+        finally
+        {
+            gate.Release();
+        }
     }
 
     public Task<ConversationPage> ListAsync(ConnectedUser caller, (DateTime ActivityAt, long Id)? after, int limit, CancellationToken cancellationToken) =>
@@ -87,9 +139,4 @@ public sealed class ConversationService(
     /// <summary>A user's presence as the WebSocket would announce it now.</summary>
     public PresenceStatus PresenceOf(long userId) => registry.PresenceOf(userId);
 
-    private void Joined(long conversationId, long userId, DateTime at)
-    {
-        registry.Join(userId, conversationId);
-        publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, userId, MemberChange.Joined, at));
-    }
 }

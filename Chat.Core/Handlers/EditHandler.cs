@@ -32,13 +32,12 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
         switch (result.Outcome)
         {
             case EditOutcome.Done:
+            case EditOutcome.AlreadyDeleted:
+                // Told again on a repeat: a retry may follow a first attempt that committed but never got to tell
+                // anyone. The frame is a state update, so hearing it twice is harmless.
                 publisher.PublishToConversation(
                     frame.ConversationId,
                     FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At));
-                break;
-            case EditOutcome.AlreadyDeleted:
-                // A retry: confirm to the requester; the others were told the first time.
-                connection.Send(FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At));
                 break;
             default:
                 connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame.ConversationId, frame.MessageId)));

@@ -191,11 +191,12 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
               AND EXISTS (SELECT 1 FROM actor) AND (@UserId = @ActorId OR (SELECT is_group FROM actor))
             RETURNING updated_at
         )
+        -- Decided from the conversation's kind, not from the target's row: a concurrent removal that won the row
+        -- leaves this statement's snapshot still showing the member as active.
         SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
                     WHEN EXISTS (SELECT 1 FROM removed) THEN 'Changed'
-                    WHEN NOT EXISTS (SELECT 1 FROM conversation_participants
-                                     WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active) THEN 'Unchanged'
-                    ELSE 'NotGroup' END AS Outcome,
+                    WHEN @UserId <> @ActorId AND NOT (SELECT is_group FROM actor) THEN 'NotGroup'
+                    ELSE 'Unchanged' END AS Outcome,
                COALESCE((SELECT updated_at FROM removed), now()) AS At
         """;
 
@@ -207,6 +208,20 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             return (await connection.QuerySingleAsync<MembershipRow>(new CommandDefinition(
                 RemoveMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct))).ToResult();
+        }, cancellationToken).AsTask();
+
+    private const string IsActiveMemberSql = """
+        SELECT EXISTS (SELECT 1 FROM conversation_participants
+                       WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active)
+        """;
+
+    /// <summary>Whether the user is an active member now, as committed.</summary>
+    public Task<bool> IsActiveMemberAsync(long conversationId, long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+                IsActiveMemberSql, new { ConversationId = conversationId, UserId = userId }, cancellationToken: ct));
         }, cancellationToken).AsTask();
 
     private sealed class MembershipRow

@@ -91,13 +91,14 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             WHERE m.id = t.id AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
             RETURNING m.id, m.seq, m.created_at, m.deleted_at
         ), unread AS (
-            -- Take the message back from the unread counts it was added to: active members other than the sender
-            -- who were members when it was stored and have not read it.
+            -- Take the message back from the unread counts that include it, by the rules that made them: a member
+            -- with a read position counts every later message from others (the read receipt recomputes it so);
+            -- one without counts the messages stored since they joined.
             UPDATE conversation_participants p SET unread_count = p.unread_count - 1, updated_at = now()
             FROM deleted d
-            WHERE p.conversation_id = @ConversationId AND p.is_active AND p.user_id <> @UserId
-              AND p.unread_count > 0 AND p.joined_at <= d.created_at
-              AND COALESCE((SELECT r.seq FROM messages r WHERE r.id = p.last_read_message_id), 0) < d.seq
+            WHERE p.conversation_id = @ConversationId AND p.is_active AND p.user_id <> @UserId AND p.unread_count > 0
+              AND CASE WHEN p.last_read_message_id IS NULL THEN p.joined_at <= d.created_at
+                       ELSE (SELECT r.seq FROM messages r WHERE r.id = p.last_read_message_id) < d.seq END
         )
         SELECT {OutcomeColumns}
                      WHEN (SELECT is_deleted FROM target) THEN 'AlreadyDeleted'

@@ -1,5 +1,6 @@
 using Chat.Core.Auth;
 using Chat.Core.Connections;
+using Chat.Data;
 using Chat.Data.Users;
 using Npgsql;
 
@@ -26,7 +27,8 @@ internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller>
             http.Items[ItemKey] = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
             return await next(context);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        // Only faults of an unreachable database are 503; anything else is a bug and stays a 500.
+        catch (Exception e) when (DatabaseResilience.IsTransient(e) || e is TimeoutException or NpgsqlException { InnerException: TimeoutException })
         {
             DatabaseUnavailable(logger, e, http.Request.Method, http.Request.Path);
             return TypedResults.Problem(

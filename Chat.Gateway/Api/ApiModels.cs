@@ -11,21 +11,18 @@ namespace Chat.Gateway.Api;
 
 public sealed record UserResponse(long UserId, string ExternalId, string DisplayName, string? AvatarUrl);
 
-public sealed record MemberResponse(
-    long UserId,
-    string ExternalId,
-    string DisplayName,
-    string? AvatarUrl,
-    // Conversation detail only: left out of lists rather than sent as a misleading null.
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PresenceStatus = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] DateTime? LastSeenAt = null)
+public sealed record MemberResponse(long UserId, string ExternalId, string DisplayName, string? AvatarUrl)
 {
     public static MemberResponse Of(ConversationMember m) => new(m.UserId, m.ExternalId, m.DisplayName, m.AvatarUrl);
 
     public static MemberResponse Of(UserProfile p) => new(p.Id, p.ExternalId, p.DisplayName, p.AvatarUrl);
 }
 
-public sealed record ConversationResponse(
+/// <summary>A member in the conversation detail: with their presence now and when they were last connected.</summary>
+public sealed record MemberDetailResponse(long UserId, string ExternalId, string DisplayName, string? AvatarUrl, string PresenceStatus, DateTime? LastSeenAt);
+
+/// <typeparam name="TMember">The list's <see cref="MemberResponse"/>, or the detail's <see cref="MemberDetailResponse"/>.</typeparam>
+public sealed record ConversationResponse<TMember>(
     long ConversationId,
     string? Title,
     bool IsGroup,
@@ -34,14 +31,18 @@ public sealed record ConversationResponse(
     DateTime? LastMessageAt,
     string? LastMessagePreview,
     int UnreadCount,
-    IReadOnlyList<MemberResponse> Members)
+    IReadOnlyList<TMember> Members);
+
+public static class ConversationResponse
 {
-    public static ConversationResponse Of(ConversationSummary c, Func<ConversationMember, MemberResponse>? member = null) => new(
+    public static ConversationResponse<MemberResponse> Of(ConversationSummary c) => Of(c, MemberResponse.Of);
+
+    public static ConversationResponse<TMember> Of<TMember>(ConversationSummary c, Func<ConversationMember, TMember> member) => new(
         c.ConversationId, c.Title, c.IsGroup, c.CreatedAt, c.LastSeq, c.LastMessageAt, c.LastMessagePreview, c.UnreadCount,
-        [.. c.Members.Select(member ?? MemberResponse.Of)]);
+        [.. c.Members.Select(member)]);
 }
 
-public sealed record ConversationPageResponse(IReadOnlyList<ConversationResponse> Items, string? NextCursor);
+public sealed record ConversationPageResponse(IReadOnlyList<ConversationResponse<MemberResponse>> Items, string? NextCursor);
 
 public sealed record MessageResponse(
     long ConversationId,

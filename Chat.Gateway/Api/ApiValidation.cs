@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Chat.Gateway.Api;
 
@@ -13,14 +14,32 @@ internal sealed class ApiValidation
 
     public bool IsValid => _errors.Count == 0;
 
-    public IResult Problem() => TypedResults.ValidationProblem(_errors);
-
     public void Add(string field, string message) =>
         _errors[field] = _errors.TryGetValue(field, out var existing) ? [.. existing, message] : [message];
+
+    /// <summary>The largest request body the API reads; the requests it takes are a few hundred bytes.</summary>
+    public const int MaxBodyBytes = 64 * 1024;
+
+    /// <summary>Set when the body was larger than <see cref="MaxBodyBytes"/>: answer 413 rather than 400.</summary>
+    public bool BodyTooLarge { get; private set; }
+
+    public IResult Problem() => BodyTooLarge
+        ? TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload Too Large", detail: $"Request bodies are at most {MaxBodyBytes} bytes.")
+        : TypedResults.ValidationProblem(_errors);
 
     /// <summary>Reads the request body as one JSON object; null (with an error recorded) when it is not one.</summary>
     public async Task<JsonElement?> ReadObjectAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            BodyTooLarge = true;
+            Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
+            return null;
+        }
         try
         {
             using var document = await JsonDocument.ParseAsync(request.Body, default, cancellationToken);
@@ -32,6 +51,13 @@ internal sealed class ApiValidation
         catch (JsonException e)
         {
             Add("body", $"The body is not valid JSON: {e.Message}");
+            return null;
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // A chunked body that grew past the limit.
+            BodyTooLarge = true;
+            Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
             return null;
         }
         Add("body", "The body must be a JSON object.");

@@ -115,11 +115,8 @@ public static class ConversationEndpoints
         {
             return ConversationNotFound(conversationId);
         }
-        return TypedResults.Ok(ConversationResponse.Of(conversation, m => MemberResponse.Of(m) with
-        {
-            PresenceStatus = FrameWriter.PresenceName(service.PresenceOf(m.UserId)),
-            LastSeenAt = m.LastSeenAt,
-        }));
+        return TypedResults.Ok(ConversationResponse.Of(conversation, m => new MemberDetailResponse(
+            m.UserId, m.ExternalId, m.DisplayName, m.AvatarUrl, FrameWriter.PresenceName(service.PresenceOf(m.UserId)), m.LastSeenAt)));
     }
 
     private static async Task<IResult> HistoryAsync(

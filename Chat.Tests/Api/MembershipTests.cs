@@ -139,4 +139,79 @@ public sealed class MembershipTests : GatewayTest
             Assert.That(leaked, Is.Empty, $"round {round}");
         }
     }
+
+    [Test]
+    public async Task Creating_a_group_tells_every_members_open_socket_of_every_member()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var sockets = new[] { await ConnectAsync(alice), await ConnectAsync(bob), await ConnectAsync(carol) };
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var created = await (await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId, carol.ExternalId } }))
+            .Content.ReadFromJsonAsync<JsonElement>();
+
+        foreach (var socket in sockets)
+        {
+            var joined = new List<long>();
+            for (var i = 0; i < 3; i++)
+            {
+                var frame = await socket.NextAsync("member");
+                Assert.That(frame.Long("conversationId"), Is.EqualTo(created.Long("conversationId")));
+                joined.Add(frame.Long("userId"));
+            }
+            Assert.That(joined, Is.EquivalentTo(new[] { alice.Id, bob.Id, carol.Id }));
+        }
+        await sockets[2].SendMessageAsync(created.Long("conversationId"), "first!");
+        Assert.That((await sockets[1].NextAsync("message")).Str("content"), Is.EqualTo("first!"));
+    }
+
+    [Test]
+    public async Task Concurrent_removals_of_one_member_answer_204_once_and_404_otherwise()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
+            (i % 2 == 0 ? aliceHttp : bobHttp).DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}")));
+
+        Assert.That(responses.Count(r => r.StatusCode == HttpStatusCode.NoContent), Is.EqualTo(1));
+        Assert.That(responses.Count(r => r.StatusCode == HttpStatusCode.NotFound), Is.EqualTo(5));
+    }
+
+    [Test]
+    public async Task Quick_add_and_remove_leave_the_socket_matching_the_database()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var a = await ConnectAsync(alice);
+        for (var round = 0; round < 10; round++)
+        {
+            var dave = await Gateway.CreateUserAsync();
+            await using var d = await Gateway.ConnectAsync(dave);
+            var adding = http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+            var removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{dave.ExternalId}");
+            await Task.WhenAll(adding, removing);
+            var member = await Sql.ScalarAsync<bool>(
+                "SELECT COALESCE((SELECT is_active FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user), false)",
+                new { conversation, user = dave.Id });
+
+            await a.SendMessageAsync(conversation, $"round {round}");
+            var received = await d.CollectAsync(TimeSpan.FromMilliseconds(150), f => f.Type() == "message");
+            Assert.That(received, Has.Count.EqualTo(member ? 1 : 0), $"round {round}: member = {member}");
+        }
+    }
+
+    [Test]
+    public async Task A_body_over_64_KiB_answers_413()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { "bob" }, title = new string('x', 70_000) });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.RequestEntityTooLarge));
+    }
 }

@@ -73,7 +73,7 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
-    public async Task Deleting_twice_confirms_to_the_requester_only()
+    public async Task Deleting_twice_changes_nothing_and_tells_everyone_again()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
         var conversation = await Gateway.CreateConversationAsync(alice, bob);
@@ -81,14 +81,56 @@ public sealed class EditDeleteTests : GatewayTest
         var b = await ConnectAsync(bob);
         var ack = await a.SendMessageAsync(conversation, "x");
         await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+        var first = await b.NextAsync("messageDeleted");
         await a.NextAsync("messageDeleted");
-        await b.NextAsync("messageDeleted");
 
         await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
 
         Assert.That((await a.NextAsync()).Type(), Is.EqualTo("messageDeleted"));
-        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "messageDeleted"), Is.Empty);
-        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.Zero);
+        var again = await b.NextAsync("messageDeleted");
+        Assert.That(again.Str("deletedAt"), Is.EqualTo(first.Str("deletedAt")), "the original deletion time");
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.Zero, "taken back once, not twice");
+    }
+
+    [Test]
+    public async Task Deleting_an_unread_message_takes_it_back_from_every_count_that_holds_it()
+    {
+        var (alice, bob, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var a = await ConnectAsync(alice);
+        var m1 = await a.SendMessageAsync(conversation, "m1");
+        var m2 = await a.SendMessageAsync(conversation, "m2");
+        using (var http = Gateway.CreateHttpClient(alice.ExternalId))
+        {
+            await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+        }
+        await a.SendMessageAsync(conversation, "m3");
+        // Dave joined after m2, then read m1 from history: his count is now every later message from others (m2, m3).
+        var d = await ConnectAsync(dave);
+        await d.SendAsync(new { type = "read", conversationId = conversation, messageId = m1.Long("messageId") });
+        await d.SendAsync(new { type = "nonsense" });
+        await d.NextAsync("error");
+        Assert.That(await Sql.UnreadCountAsync(conversation, dave.Id), Is.EqualTo(2));
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = m2.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        Assert.That(await Sql.UnreadCountAsync(conversation, dave.Id), Is.EqualTo(1));
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(2), "bob never read: m1 and m3");
+    }
+
+    [Test]
+    public async Task Deleting_every_message_clears_the_preview()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ack = await a.SendMessageAsync(conversation, "only one");
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        Assert.That(await PreviewAsync(alice, conversation), Is.Null);
     }
 
     [Test]

@@ -93,4 +93,27 @@ public sealed class SyncTests : GatewayTest
         await a.SendAsync(new { type = "presence", presenceStatus = "away" });
         Assert.That(a.State, Is.EqualTo(System.Net.WebSockets.WebSocketState.Open));
     }
+
+    [Test]
+    public async Task A_client_that_connects_without_catchup_resumes_from_the_last_seq_it_holds()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        for (var i = 1; i <= 5; i++)
+        {
+            await b.SendMessageAsync(conversation, $"m{i}");
+        }
+
+        var a = await ConnectAsync(alice, catchup: false);
+        Assert.That(a.Catchup, Is.Empty);
+        var ready = a.Ready.GetProperty("conversations")[0];
+        Assert.That((ready.Long("lastSeq"), ready.GetProperty("hasMore").GetBoolean()), Is.EqualTo((5L, true)));
+        await a.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = 2, limit = 1 });
+        var one = await a.NextAsync();
+        var synced = await a.NextAsync();
+
+        Assert.That((one.Type(), one.Long("seq")), Is.EqualTo(("message", 3L)));
+        Assert.That((synced.Long("lastSeq"), synced.GetProperty("hasMore").GetBoolean()), Is.EqualTo((3L, true)));
+    }
 }
