@@ -1,5 +1,6 @@
 using Chat.Core.Connections;
 using Chat.Core.Handlers;
+using Chat.Core.Limits;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,6 +29,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<PresenceHandler>();
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<ChatSessionRunner>();
+        services.AddSingleton<UserConnectionLimiter>();
         services.AddHostedService<TypingSweeper>();
         return services;
     }
