@@ -183,6 +183,30 @@ public sealed class ChatTestClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next frame that matches, or null when none comes within <paramref name="timeout"/> or the socket closes:
+    /// for tests in which the server is expected to go away (a crash, a shutdown), where that is not a failure.
+    /// </summary>
+    public async Task<JsonElement?> TryNextAsync(Func<JsonElement, bool> match, TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            while (true)
+            {
+                var frame = await _frames.Reader.ReadAsync(cancel.Token);
+                if (match(frame))
+                {
+                    return frame;
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Every frame that arrives within <paramref name="window"/> and matches.</summary>
     public async Task<List<JsonElement>> CollectAsync(TimeSpan window, Func<JsonElement, bool>? match = null)
     {
