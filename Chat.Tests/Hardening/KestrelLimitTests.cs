@@ -68,8 +68,8 @@ public sealed class KestrelLimitTests : GatewayTest
         var dropped = clock.Elapsed;
 
         Assert.That(answer.ToString(), Does.StartWith("HTTP/1.1 408"));
-        // The timeout, plus Kestrel's once-a-second heartbeat that checks it.
-        Assert.That(dropped, Is.LessThan(TimeSpan.FromSeconds(1 + 2)));
+        // The timeout, plus Kestrel's once-a-second heartbeat that checks it, plus a busy machine's slack.
+        Assert.That(dropped, Is.LessThan(TimeSpan.FromSeconds(1 + 3)));
         ReliabilityReport.Ledger.BadInput("handshake that never finishes its headers");
         ReliabilityReport.Ledger.HandshakeRefused(408, "handshake headers not finished within HandshakeTimeout");
     }

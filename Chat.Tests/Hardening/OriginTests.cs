@@ -88,17 +88,31 @@ public sealed class DefaultOriginTests
     [TestCase("https://chat.example.com/app")]
     [TestCase("chat.example.com")]
     [TestCase("ftp://chat.example.com")]
-    public void An_allowed_origin_that_is_not_an_origin_stops_the_gateway_at_start(string origin)
+    [TestCase("https://user@chat.example.com")]
+    public void An_allowed_origin_that_is_not_an_origin_is_refused_by_validation(string origin)
     {
-        var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins:0"] = origin });
+        var failure = new Chat.Core.Options.ChatSecurityOptions { AllowedOrigins = [origin] }.Validate();
+
+        Assert.That(failure, Does.Contain("Chat:Security:AllowedOrigins").And.Contain(origin));
+    }
+
+    [Test]
+    public void A_bad_allowed_origin_stops_the_gateway_at_start()
+    {
+        var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins:0"] = "https://chat.example.com/app" });
         try
         {
             var failure = Assert.Throws(Is.InstanceOf<Exception>(), () => gateway.Start());
-            Assert.That(failure!.ToString(), Does.Contain("Chat:Security:AllowedOrigins"));
+            Assert.That(AllMessages(failure!), Does.Contain("Chat:Security:AllowedOrigins"));
         }
         finally
         {
             gateway.Dispose();
         }
     }
+
+    private static string AllMessages(Exception e) =>
+        e is AggregateException aggregate
+            ? string.Join(" | ", aggregate.InnerExceptions.Select(AllMessages))
+            : e.Message + (e.InnerException is null ? "" : " | " + AllMessages(e.InnerException));
 }
