@@ -1,6 +1,7 @@
 using Chat.Core.Connections;
 using Chat.Core.Conversations;
 using Chat.Core.Handlers;
+using Chat.Core.Limits;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,6 +34,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<ConversationService>();
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<ChatSessionRunner>();
+        services.AddSingleton<UserConnectionLimiter>();
         services.AddHostedService<TypingSweeper>();
         return services;
     }

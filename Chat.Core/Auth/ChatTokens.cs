@@ -12,6 +12,7 @@ public static class ChatTokens
     public const string SubjectClaim = "sub";
     public const string NameClaim = "name";
     public const string PictureClaim = "picture";
+    public const string ExpiryClaim = "exp";
 
     public static TokenValidationParameters ValidationParameters(ChatAuthOptions options) => new()
     {
@@ -66,6 +67,12 @@ public static class ChatTokens
         var name = principal.FindFirstValue(NameClaim);
         return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, principal.FindFirstValue(PictureClaim));
     }
+
+    /// <summary>When a validated token expires (its <c>exp</c>), or null when it carries none.</summary>
+    public static DateTimeOffset? ExpiresAt(ClaimsPrincipal principal) =>
+        long.TryParse(principal.FindFirstValue(ExpiryClaim), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(Math.Clamp(seconds, 0, DateTimeOffset.MaxValue.ToUnixTimeSeconds()))
+            : null;
 
     private static SymmetricSecurityKey SigningKey(ChatAuthOptions options) =>
         new(Encoding.UTF8.GetBytes(options.SigningKey ?? throw new InvalidOperationException("Chat:Auth:SigningKey is not set.")));

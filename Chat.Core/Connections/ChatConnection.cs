@@ -17,6 +17,7 @@ public sealed class ChatConnection
     private readonly int _maxQueuedFrames;
     private long _queuedBytes;
     private CloseReason? _closeReason;
+    private readonly TaskCompletionSource _closing = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Until catch-up has been queued, live frames wait here so that the client sees catch-up first and
     // nothing twice. Flipped to false once, under the lock.
@@ -51,6 +52,12 @@ public sealed class ChatConnection
 
     /// <summary>Why the gateway is closing this connection, once it is; null while it is open.</summary>
     public CloseReason? CloseReason => Volatile.Read(ref _closeReason);
+
+    /// <summary>
+    /// Completes when the gateway decides to close this connection. The session wakes on it rather than on the
+    /// writer, which may be stuck sending to a peer that stopped reading.
+    /// </summary>
+    public Task Closing => _closing.Task;
 
     /// <summary>Conversations this connection receives. Guarded by the registry's lock.</summary>
     internal HashSet<long> Subscriptions { get; } = [];
@@ -189,6 +196,7 @@ public sealed class ChatConnection
             return false;
         }
         _queue.Writer.TryComplete();
+        _closing.TrySetResult();
         return true;
     }
 

@@ -42,4 +42,43 @@ public sealed class ChatLimitsOptions
     /// <summary>How long a closing connection may take to flush and finish the close handshake before it is aborted.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00", ErrorMessage = "Chat:Limits:CloseTimeout must be between {1} and {2}.")]
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Live connections one user may hold; one more is refused at the handshake with 429.</summary>
+    [Range(1, 10_000, ErrorMessage = "Chat:Limits:MaxConnectionsPerUser must be between {1} and {2}.")]
+    public int MaxConnectionsPerUser { get; set; } = 10;
+
+    /// <summary>Sustained rate of frames other than <c>typing</c> one connection may send (a token bucket's refill).</summary>
+    [Range(0.1, 100_000.0, ErrorMessage = "Chat:Limits:MessageRatePerSecond must be between {1} and {2}.")]
+    public double MessageRatePerSecond { get; set; } = 10;
+
+    /// <summary>How many frames other than <c>typing</c> may come at once (the bucket's size).</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:MessageBurst must be between {1} and {2}.")]
+    public int MessageBurst { get; set; } = 20;
+
+    /// <summary>Sustained rate of <c>typing</c> frames: stricter, since clients need one every few seconds.</summary>
+    [Range(0.1, 100_000.0, ErrorMessage = "Chat:Limits:TypingRatePerSecond must be between {1} and {2}.")]
+    public double TypingRatePerSecond { get; set; } = 2;
+
+    /// <summary>How many <c>typing</c> frames may come at once.</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:TypingBurst must be between {1} and {2}.")]
+    public int TypingBurst { get; set; } = 5;
+
+    /// <summary>
+    /// Frames a connection may send before the retry time its last <c>rate_limited</c> answer gave (one forgiven
+    /// per second) before it is closed with 1008 as a flooder: a client that waits as told never gets near it.
+    /// </summary>
+    [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:RateLimitTolerance must be between {1} and {2}.")]
+    public int RateLimitTolerance { get; set; } = 50;
+
+    /// <summary>Upgraded (WebSocket) connections the server holds at once (Kestrel's MaxConcurrentUpgradedConnections); past it the handshake gets 503.</summary>
+    [Range(1, 10_000_000, ErrorMessage = "Chat:Limits:MaxConnections must be between {1} and {2}.")]
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>Total size of a request's headers in bytes (Kestrel's MaxRequestHeadersTotalSize); past it the handshake gets 431.</summary>
+    [Range(4096, 1024 * 1024, ErrorMessage = "Chat:Limits:MaxRequestHeadersBytes must be between {1} and {2}.")]
+    public int MaxRequestHeadersBytes { get; set; } = 16 * 1024;
+
+    /// <summary>How long a client may take to send the handshake's headers (Kestrel's RequestHeadersTimeout).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Limits:HandshakeTimeout must be between {1} and {2}.")]
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -45,7 +45,9 @@ public static class ErrorCodes
     public const string AccessDenied = "access_denied";
     public const string NotFound = "not_found";
     public const string Internal = "internal";
+    public const string RateLimited = "rate_limited";
 }
 
 /// <summary>Why a frame was refused; becomes an <c>error</c> frame.</summary>
-public sealed record FrameError(string Code, string Message, string? ClientMessageId = null);
+/// <param name="RetryAfterMs">For <c>rate_limited</c>: how long to wait before sending that kind of frame again.</param>
+public sealed record FrameError(string Code, string Message, string? ClientMessageId = null, long? RetryAfterMs = null);

@@ -31,41 +31,54 @@ public sealed class FrameReader(int maxContentLength)
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return Fail(ErrorCodes.BadRequest, "A frame must be a JSON object.");
-            }
-
-            // Read first so that every later error can name the message it refers to.
-            string? clientMessageId = root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
-                ? SafeString(idElement)
-                : null;
-
-            if (!root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
-            {
-                return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.", clientMessageId);
-            }
-
             try
             {
-                return SafeString(typeElement) switch
-                {
-                    "message" => ReadMessage(root, clientMessageId),
-                    "typing" => new FrameReadResult(new TypingFrame(RequiredId(root, "conversationId"), OptionalBool(root, "isTyping") ?? true)),
-                    "read" => new FrameReadResult(new ReadFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
-                    "presence" => new FrameReadResult(new PresenceFrame(ReadPresence(root))),
-                    "sync" => new FrameReadResult(ReadSync(root)),
-                    "edit" => new FrameReadResult(new EditFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"), ReadContent(root))),
-                    "delete" => new FrameReadResult(new DeleteFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
-                    null => Fail(ErrorCodes.BadRequest, "type is not valid text.", clientMessageId),
-                    var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}.", clientMessageId),
-                };
+                return ReadFrame(document.RootElement);
             }
-            catch (FieldException e)
+            catch (InvalidOperationException)
             {
-                return Fail(ErrorCodes.BadRequest, e.Message, clientMessageId);
+                // The parser accepts an escaped lone surrogate ("\ud800") anywhere, but comparing or decoding a
+                // property name that holds one throws: such a frame is not text, whatever its shape.
+                return Fail(ErrorCodes.BadRequest, "Malformed JSON: a property name is not valid text.");
             }
+        }
+    }
+
+    private FrameReadResult ReadFrame(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return Fail(ErrorCodes.BadRequest, "A frame must be a JSON object.");
+        }
+
+        // Read first so that every later error can name the message it refers to.
+        string? clientMessageId = root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
+            ? SafeString(idElement)
+            : null;
+
+        if (!root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+        {
+            return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.", clientMessageId);
+        }
+
+        try
+        {
+            return SafeString(typeElement) switch
+            {
+                "message" => ReadMessage(root, clientMessageId),
+                "typing" => new FrameReadResult(new TypingFrame(RequiredId(root, "conversationId"), OptionalBool(root, "isTyping") ?? true)),
+                "read" => new FrameReadResult(new ReadFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
+                "presence" => new FrameReadResult(new PresenceFrame(ReadPresence(root))),
+                "sync" => new FrameReadResult(ReadSync(root)),
+                "edit" => new FrameReadResult(new EditFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"), ReadContent(root))),
+                "delete" => new FrameReadResult(new DeleteFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
+                null => Fail(ErrorCodes.BadRequest, "type is not valid text.", clientMessageId),
+                var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}.", clientMessageId),
+            };
+        }
+        catch (FieldException e)
+        {
+            return Fail(ErrorCodes.BadRequest, e.Message, clientMessageId);
         }
     }
 

@@ -147,6 +147,10 @@ public static class FrameWriter
         {
             w.WriteString("clientMessageId", error.ClientMessageId);
         }
+        if (error.RetryAfterMs is { } retryAfterMs)
+        {
+            w.WriteNumber("retryAfterMs", retryAfterMs);
+        }
     });
 
     public static string PresenceName(PresenceStatus status) => status switch

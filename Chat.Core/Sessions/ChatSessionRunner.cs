@@ -5,6 +5,7 @@ using System.Text.Unicode;
 using System.Threading.Channels;
 using Chat.Core.Connections;
 using Chat.Core.Handlers;
+using Chat.Core.Limits;
 using Chat.Core.Logging;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
@@ -41,12 +42,25 @@ public sealed class ChatSessionRunner(
     /// <param name="catchup">Replay what the user missed before <c>ready</c>; false for clients that will sync themselves.</param>
     /// <param name="stopping">Signalled when the gateway shuts down: the socket is closed with 1001 once the frame in hand is done.</param>
     /// <param name="aborted">Signalled when the socket is gone; cancels database work for it.</param>
-    public async Task RunAsync(WebSocket socket, ConnectedUser user, bool catchup, CancellationToken stopping, CancellationToken aborted)
+    /// <param name="tokenExpires">When the access token expires: the socket is then closed with 1008 once the frame in hand is done.</param>
+    public async Task RunAsync(WebSocket socket, ConnectedUser user, bool catchup, CancellationToken stopping, CancellationToken aborted, DateTimeOffset? tokenExpires = null)
     {
         var connection = new ChatConnection(registry.NextConnectionId(), user, socket, _limits.SendQueueCapacity, _limits.SendQueueMaxBytes);
         ChatLog.ConnectionOpened(logger, connection.Id, user.UserId, user.ExternalId);
         var sending = connection.RunSendLoopAsync();
-        var shutdown = new ShutdownGate(connection);
+        // Shutdown closes every socket at once: one log line for the gateway, not one per socket.
+        var gate = new CloseGate(reason =>
+        {
+            if (ReferenceEquals(reason, CloseReason.ServerShutdown))
+            {
+                connection.RequestClose(reason);
+            }
+            else
+            {
+                Close(connection, reason);
+            }
+        });
+        using var expiry = ScheduleExpiry(gate, tokenExpires);
         Task receiving = Task.CompletedTask;
         try
         {
@@ -58,9 +72,10 @@ public sealed class ChatSessionRunner(
                 {
                     presence.Announce(user, PresenceStatus.Online, conversationIds);
                 }
-                using var onStopping = stopping.Register(shutdown.Stop);
-                receiving = ReceiveLoopAsync(connection, socket, shutdown, aborted);
-                await Task.WhenAny(receiving, sending);
+                using var onStopping = stopping.Register(() => gate.Close(CloseReason.ServerShutdown));
+                receiving = ReceiveLoopAsync(connection, socket, gate, aborted);
+                // The writer may be stuck on a peer that stopped reading: the decision to close wakes us as well.
+                await Task.WhenAny(receiving, sending, connection.Closing);
             }
         }
         finally
@@ -131,8 +146,36 @@ public sealed class ChatSessionRunner(
         }
     }
 
-    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, ShutdownGate shutdown, CancellationToken aborted)
+    /// <summary>
+    /// Closes the connection with 1008 when its token expires. A timer cannot wait past about 49 days, so a
+    /// longer-lived token re-arms it.
+    /// </summary>
+    private ITimer? ScheduleExpiry(CloseGate gate, DateTimeOffset? tokenExpires)
     {
+        if (tokenExpires is not { } expires)
+        {
+            return null;
+        }
+        var longest = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+        ITimer? timer = null;
+        timer = time.CreateTimer(_ =>
+        {
+            var remaining = expires - time.GetUtcNow();
+            if (remaining > TimeSpan.FromMilliseconds(50) && timer is not null)
+            {
+                timer.Change(remaining < longest ? remaining : longest, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            gate.Close(CloseReason.TokenExpired);
+        }, null, Clamp(expires - time.GetUtcNow(), TimeSpan.Zero, longest), Timeout.InfiniteTimeSpan);
+        return timer;
+
+        static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) => value < min ? min : value > max ? max : value;
+    }
+
+    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, CloseGate gate, CancellationToken aborted)
+    {
+        var limiter = new FrameRateLimiter(_limits, time);
         try
         {
             while (true)
@@ -173,17 +216,17 @@ public sealed class ChatSessionRunner(
                         Close(connection, CloseReason.InvalidUtf8);
                         return;
                     }
-                    if (!shutdown.TryBeginFrame())
+                    if (!gate.TryBeginFrame())
                     {
                         continue;
                     }
                     try
                     {
-                        await HandleFrameAsync(connection, payload, aborted);
+                        await HandleFrameAsync(connection, limiter, payload, aborted);
                     }
                     finally
                     {
-                        shutdown.EndFrame();
+                        gate.EndFrame();
                     }
                 }
                 finally
@@ -248,17 +291,33 @@ public sealed class ChatSessionRunner(
         }
     }
 
-    private async Task HandleFrameAsync(ChatConnection connection, ReadOnlyMemory<byte> payload, CancellationToken aborted)
+    private async Task HandleFrameAsync(ChatConnection connection, FrameRateLimiter limiter, ReadOnlyMemory<byte> payload, CancellationToken aborted)
     {
         var read = _reader.Read(payload);
         if (read.Error is { } error)
         {
-            ChatLog.FrameRefused(logger, connection.Id, error.Code, error.Message);
-            connection.Send(FrameWriter.Error(error));
+            Refuse(connection, error);
             return;
         }
 
         var frame = read.Frame!;
+        var rate = limiter.Check(frame);
+        if (rate.Outcome == RateOutcome.Flooding)
+        {
+            Close(connection, CloseReason.RateLimitExceeded);
+            return;
+        }
+        if (rate.Outcome == RateOutcome.Refused)
+        {
+            var retryAfterMs = Math.Max(1, (long)Math.Ceiling(rate.RetryAfter.TotalMilliseconds));
+            Refuse(connection, new FrameError(
+                ErrorCodes.RateLimited,
+                $"Too many frames: wait {retryAfterMs} ms before sending this kind of frame again.",
+                (frame as SendMessageFrame)?.ClientMessageId,
+                retryAfterMs));
+            return;
+        }
+
         try
         {
             await dispatcher.DispatchAsync(connection, frame, aborted);
@@ -277,6 +336,12 @@ public sealed class ChatSessionRunner(
                 "The server could not complete this request; it is safe to retry.",
                 (frame as SendMessageFrame)?.ClientMessageId)));
         }
+    }
+
+    private void Refuse(ChatConnection connection, FrameError error)
+    {
+        ChatLog.FrameRefused(logger, connection.Id, error.Code, error.Message);
+        connection.Send(FrameWriter.Error(error));
     }
 
     private void Close(ChatConnection connection, CloseReason reason)
@@ -339,23 +404,28 @@ public sealed class ChatSessionRunner(
     }
 
     /// <summary>
-    /// Makes shutdown wait for the frame in hand: a message being stored is committed and acknowledged (or not
-    /// stored at all) before the socket is closed with 1001, and no frame is started after that.
+    /// Makes a close decided outside the receive loop (shutdown, token expiry) wait for the frame in hand: a
+    /// message being stored is committed and acknowledged (or not stored at all) before the socket is closed, and
+    /// no frame is started after that. The first reason wins.
     /// </summary>
-    private sealed class ShutdownGate(ChatConnection connection)
+    private sealed class CloseGate(Action<CloseReason> close)
     {
         private readonly Lock _lock = new();
         private bool _handling;
-        private bool _stopping;
+        private CloseReason? _stopping;
 
-        public void Stop()
+        public void Close(CloseReason reason)
         {
             lock (_lock)
             {
-                _stopping = true;
+                if (_stopping is not null)
+                {
+                    return;
+                }
+                _stopping = reason;
                 if (!_handling)
                 {
-                    connection.RequestClose(CloseReason.ServerShutdown);
+                    close(reason);
                 }
             }
         }
@@ -364,7 +434,7 @@ public sealed class ChatSessionRunner(
         {
             lock (_lock)
             {
-                if (_stopping)
+                if (_stopping is not null)
                 {
                     return false;
                 }
@@ -378,9 +448,9 @@ public sealed class ChatSessionRunner(
             lock (_lock)
             {
                 _handling = false;
-                if (_stopping)
+                if (_stopping is { } reason)
                 {
-                    connection.RequestClose(CloseReason.ServerShutdown);
+                    close(reason);
                 }
             }
         }

@@ -4,6 +4,7 @@ using Chat.Data;
 using Chat.Gateway.Api;
 using Chat.Gateway.Auth;
 using Chat.Gateway.WebSockets;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.Hosting;
@@ -29,6 +30,17 @@ public static class GatewayBuilderExtensions
 
         services.AddChatCore();
         services.AddChatAuthentication();
+        services.AddOptions<ChatSecurityOptions>()
+            .BindConfiguration(ChatSecurityOptions.Section)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ChatSecurityOptions>, ChatSecurityOptionsValidator>();
+        // Kestrel's own limits, from validated Chat:Limits so that one section states every bound.
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ChatLimitsOptions>>((kestrel, limits) =>
+        {
+            kestrel.Limits.MaxConcurrentUpgradedConnections = limits.Value.MaxConnections;
+            kestrel.Limits.MaxRequestHeadersTotalSize = limits.Value.MaxRequestHeadersBytes;
+            kestrel.Limits.RequestHeadersTimeout = limits.Value.HandshakeTimeout;
+        });
         services.AddSingleton<GatewayLifetime>();
         services.AddOptions<ChatShutdownOptions>()
             .BindConfiguration(ChatShutdownOptions.Section)
@@ -39,5 +51,11 @@ public static class GatewayBuilderExtensions
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));
         return builder;
+    }
+
+    private sealed class ChatSecurityOptionsValidator : IValidateOptions<ChatSecurityOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ChatSecurityOptions options) =>
+            options.Validate() is { } failure ? ValidateOptionsResult.Fail(failure) : ValidateOptionsResult.Success;
     }
 }

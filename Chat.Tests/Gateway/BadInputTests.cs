@@ -46,6 +46,7 @@ public sealed class BadInputTests : GatewayTest
             // Past MaxFrameBytes the socket closes with 1009 instead: the frame is never buffered whole.
             await a.WaitClosedAsync();
             Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.MessageTooBig));
+            ReliabilityReport.Ledger.BadInput("socket: malformed frames");
             return;
         }
         var error = await a.NextAsync("error");
@@ -55,6 +56,7 @@ public sealed class BadInputTests : GatewayTest
         Assert.That(ack.Type(), Is.EqualTo("ack"), "the connection survives a bad frame");
         Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(1), "nothing from the bad frame was stored");
         Assert.That((await b.NextAsync("message")).Str("content"), Is.EqualTo("still here"));
+        ReliabilityReport.Ledger.BadInput("socket: malformed frames");
     }
 
     [Test]
@@ -94,6 +96,7 @@ public sealed class BadInputTests : GatewayTest
 
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.InvalidMessageType));
+        ReliabilityReport.Ledger.BadInput("socket: binary frame");
     }
 
     [Test]
@@ -108,6 +111,7 @@ public sealed class BadInputTests : GatewayTest
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.InvalidPayloadData));
         Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
+        ReliabilityReport.Ledger.BadInput("socket: invalid UTF-8");
     }
 
     [Test]
@@ -120,6 +124,7 @@ public sealed class BadInputTests : GatewayTest
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.MessageTooBig));
         Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
+        ReliabilityReport.Ledger.BadInput("socket: oversize message, whole or in fragments");
     }
 
     [Test]
@@ -145,6 +150,7 @@ public sealed class BadInputTests : GatewayTest
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.MessageTooBig));
         Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
+        ReliabilityReport.Ledger.BadInput("socket: oversize message, whole or in fragments");
     }
 
     [Test]
@@ -186,5 +192,7 @@ public sealed class BadInputTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM messages"), Is.EqualTo(before));
         Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "message"), Is.Empty);
         Assert.That((await a.SendMessageAsync(conversation, "members still fine")).Type(), Is.EqualTo("ack"));
+        ReliabilityReport.Ledger.BadInput("socket: messages to random conversation ids from a non-member", 1000);
+        ReliabilityReport.Ledger.Messages("non-member writing to random conversations", 1000, 0, 0, 0, 0, 0);
     }
 }

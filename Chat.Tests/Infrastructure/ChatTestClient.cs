@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using Chat.Tests;
 
 namespace Chat.Tests.Infrastructure;
 
@@ -18,6 +19,9 @@ public sealed class ChatTestClient : IAsyncDisposable
     private readonly Channel<JsonElement> _frames = Channel.CreateUnbounded<JsonElement>();
     private readonly Task _receiving;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
+
+    // Open unless the test has paused reading, to play a client that stops reading its socket.
+    private volatile TaskCompletionSource _reading = Completed();
 
     private ChatTestClient(ClientWebSocket socket)
     {
@@ -42,9 +46,17 @@ public sealed class ChatTestClient : IAsyncDisposable
     /// <summary>Completes when the server has closed the socket (or it broke).</summary>
     public Task Closed => _receiving;
 
-    public static async Task<ChatTestClient> ConnectAsync(Uri address, string? token, string? query = null, bool tokenInQuery = false)
+    /// <param name="configure">Extra handshake options, such as an <c>Origin</c> header.</param>
+    /// <param name="receiveBufferBytes">
+    /// A fixed, small TCP receive buffer, so that a paused client pushes back on the server at once instead of
+    /// after the megabytes the kernel's autotuning would otherwise absorb.
+    /// </param>
+    public static async Task<ChatTestClient> ConnectAsync(
+        Uri address, string? token, string? query = null, bool tokenInQuery = false,
+        Action<ClientWebSocketOptions>? configure = null, int? receiveBufferBytes = null)
     {
         var socket = new ClientWebSocket();
+        configure?.Invoke(socket.Options);
         var uri = new UriBuilder(address);
         var parts = new List<string>();
         if (query is not null)
@@ -62,8 +74,36 @@ public sealed class ChatTestClient : IAsyncDisposable
         uri.Query = string.Join('&', parts);
         socket.Options.CollectHttpResponseDetails = true;
         using var timeout = new CancellationTokenSource(DefaultTimeout);
-        await socket.ConnectAsync(uri.Uri, timeout.Token);
+        if (receiveBufferBytes is { } bufferBytes)
+        {
+            using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
+            {
+                ConnectCallback = async (context, cancel) =>
+                {
+                    var tcp = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveBufferSize = bufferBytes };
+                    await tcp.ConnectAsync(context.DnsEndPoint, cancel);
+                    return new System.Net.Sockets.NetworkStream(tcp, ownsSocket: true);
+                },
+            }, disposeHandler: false);
+            await socket.ConnectAsync(uri.Uri, invoker, timeout.Token);
+        }
+        else
+        {
+            await socket.ConnectAsync(uri.Uri, timeout.Token);
+        }
         return new ChatTestClient(socket);
+    }
+
+    /// <summary>Stops reading the socket (frames pile up in the network and then at the server) until <see cref="ResumeReading"/>.</summary>
+    public void PauseReading() => _reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void ResumeReading() => _reading.TrySetResult();
+
+    private static TaskCompletionSource Completed()
+    {
+        var done = new TaskCompletionSource();
+        done.SetResult();
+        return done;
     }
 
     /// <summary>Reads welcome, the catch-up messages and ready.</summary>
@@ -143,6 +183,30 @@ public sealed class ChatTestClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next frame that matches, or null when none comes within <paramref name="timeout"/> or the socket closes:
+    /// for tests in which the server is expected to go away (a crash, a shutdown), where that is not a failure.
+    /// </summary>
+    public async Task<JsonElement?> TryNextAsync(Func<JsonElement, bool> match, TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            while (true)
+            {
+                var frame = await _frames.Reader.ReadAsync(cancel.Token);
+                if (match(frame))
+                {
+                    return frame;
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Every frame that arrives within <paramref name="window"/> and matches.</summary>
     public async Task<List<JsonElement>> CollectAsync(TimeSpan window, Func<JsonElement, bool>? match = null)
     {
@@ -206,6 +270,7 @@ public sealed class ChatTestClient : IAsyncDisposable
                 WebSocketReceiveResult result;
                 do
                 {
+                    await _reading.Task;
                     result = await _socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length), CancellationToken.None);
                     length += result.Count;
                 } while (!result.EndOfMessage);
@@ -214,6 +279,7 @@ public sealed class ChatTestClient : IAsyncDisposable
                 {
                     CloseStatus = result.CloseStatus;
                     CloseDescription = result.CloseStatusDescription;
+                    ReliabilityReport.Ledger.SocketClosed((int)(CloseStatus ?? WebSocketCloseStatus.Empty), CloseDescription is { Length: > 0 } cause ? cause : "(none)");
                     if (_socket.State == WebSocketState.CloseReceived)
                     {
                         await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);

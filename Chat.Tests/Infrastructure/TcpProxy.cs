@@ -4,8 +4,10 @@ using System.Net.Sockets;
 namespace Chat.Tests.Infrastructure;
 
 /// <summary>
-/// A loopback TCP relay between the gateway and PostgreSQL, so a test can take the database away from one
-/// gateway (cut every connection and refuse new ones) and give it back, without stopping the shared server.
+/// A loopback TCP relay between the gateway and PostgreSQL (or between a client and the gateway), so a test can
+/// take the database away from one gateway (cut every connection and refuse new ones) and give it back, without
+/// stopping the shared server; make a peer vanish without a FIN (black hole); or let requests through while
+/// the replies are lost.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
@@ -17,6 +19,8 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly List<Task> _relays = [];
     private readonly Task _accepting;
     private volatile bool _down;
+    private volatile bool _swallowRequests;
+    private volatile bool _swallowReplies;
 
     public TcpProxy(string targetHost, int targetPort)
     {
@@ -42,7 +46,26 @@ public sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    public void Restore() => _down = false;
+    /// <summary>Ends a cut, a black hole or lost replies: connections are accepted and bytes relayed again.</summary>
+    public void Restore()
+    {
+        _swallowRequests = false;
+        _swallowReplies = false;
+        _down = false;
+    }
+
+    /// <summary>
+    /// Keeps every connection open but relays nothing either way, as a peer that vanished without a FIN (a phone
+    /// that lost its network, a crashed NAT): the other side's bytes are accepted and never answered.
+    /// </summary>
+    public void BlackHole()
+    {
+        _swallowRequests = true;
+        _swallowReplies = true;
+    }
+
+    /// <summary>Relays towards the target but drops what comes back: the target acts on a request whose answer is lost.</summary>
+    public void SwallowReplies() => _swallowReplies = true;
 
     // An RST rather than a FIN: the peer sees a broken connection, as when a server dies.
     private static void Reset(TcpClient client)
@@ -97,15 +120,15 @@ public sealed class TcpProxy : IAsyncDisposable
             }
             lock (_relays)
             {
-                _relays.Add(RelayAsync(inbound, outbound));
+                _relays.Add(RelayAsync(inbound, outbound, this));
             }
         }
     }
 
-    private static async Task RelayAsync(TcpClient a, TcpClient b)
+    private static async Task RelayAsync(TcpClient a, TcpClient b, TcpProxy proxy)
     {
-        var one = a.GetStream().CopyToAsync(b.GetStream());
-        var other = b.GetStream().CopyToAsync(a.GetStream());
+        var one = PumpAsync(a.GetStream(), b.GetStream(), () => proxy._swallowRequests);
+        var other = PumpAsync(b.GetStream(), a.GetStream(), () => proxy._swallowReplies);
         try
         {
             await Task.WhenAny(one, other);
@@ -122,6 +145,23 @@ public sealed class TcpProxy : IAsyncDisposable
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
             // A cut connection.
+        }
+    }
+
+    private static async Task PumpAsync(NetworkStream from, NetworkStream to, Func<bool> swallow)
+    {
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            var read = await from.ReadAsync(buffer);
+            if (read == 0)
+            {
+                return;
+            }
+            if (!swallow())
+            {
+                await to.WriteAsync(buffer.AsMemory(0, read));
+            }
         }
     }
 

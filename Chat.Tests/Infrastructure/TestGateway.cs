@@ -29,6 +29,11 @@ public sealed class TestGateway : WebApplicationFactory<Program>
         {
             ["ConnectionStrings:Chat"] = connectionString ?? TestDatabase.ConnectionString,
             ["Chat:Database:SchemaPath"] = TestDatabase.SchemaPath,
+            // Tests send in bursts far beyond what a person types: rate limits are off unless a fixture is about them.
+            ["Chat:Limits:MessageRatePerSecond"] = "100000",
+            ["Chat:Limits:MessageBurst"] = "1000000",
+            ["Chat:Limits:TypingRatePerSecond"] = "100000",
+            ["Chat:Limits:TypingBurst"] = "1000000",
         };
         foreach (var (key, value) in settings ?? [])
         {

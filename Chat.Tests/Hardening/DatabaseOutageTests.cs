@@ -1,0 +1,187 @@
+using System.Net;
+using Chat.Tests.Infrastructure;
+using Npgsql;
+
+namespace Chat.Tests.Hardening;
+
+/// <summary>The database goes away under load, through a relay the test controls, and comes back.</summary>
+public sealed class DatabaseOutageTests
+{
+    private const string ApplicationName = "chat-gateway-outage";
+    private const int Senders = 8;
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
+    private TcpProxy _proxy = null!;
+    private TestGateway _gateway = null!;
+
+    [SetUp]
+    public void StartGatewayBehindProxy()
+    {
+        var target = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString);
+        _proxy = new TcpProxy(target.Host!, target.Port);
+        var viaProxy = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString)
+        {
+            Host = "127.0.0.1", Port = _proxy.Port, Timeout = 2, ApplicationName = ApplicationName,
+        };
+        _gateway = new TestGateway(connectionString: viaProxy.ConnectionString).Start();
+    }
+
+    [TearDown]
+    public async Task Stop()
+    {
+        await _gateway.DisposeAsync();
+        await _proxy.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_ten_second_outage_under_load_acks_only_what_was_committed_and_every_retry_ends_with_one_row()
+    {
+        var (conversation, senders, clients, reader) = await LoadAsync();
+        using var http = _gateway.CreateHttpClient();
+        using var stop = new CancellationTokenSource();
+        var running = senders.Select((s, i) => s.RunAsync(clients[i], stop.Token, RetryDelay)).ToList();
+
+        await Task.Delay(1000);
+        var ackedBefore = senders.Sum(s => s.Acked.Count);
+        _proxy.Cut();
+        ReliabilityReport.Ledger.FaultInjected("database unreachable for 10 s under load");
+        await Task.Delay(3000);
+        var readyDuring = await http.GetAsync("/health/ready");
+        var liveDuring = await http.GetAsync("/health/live");
+        var ackedDuring = senders.Sum(s => s.Acked.Count);
+        await Task.Delay(3000);
+        var ackedLater = senders.Sum(s => s.Acked.Count);
+        await Task.Delay(4000);
+        _proxy.Restore();
+        await Task.Delay(2000);
+        stop.Cancel();
+        await Task.WhenAll(running);
+        var readyAfter = await http.GetAsync("/health/ready");
+
+        Assert.That(readyDuring.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(liveDuring.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(readyAfter.StatusCode, Is.EqualTo(HttpStatusCode.OK), "back without a restart");
+        Assert.That(ackedLater, Is.EqualTo(ackedDuring), "no ack while the database was away");
+        Assert.That(senders.SelectMany(s => s.Errors), Is.Not.Empty.And.All.EqualTo("internal"));
+        Assert.That(senders.Sum(s => s.Acked.Count), Is.GreaterThan(ackedLater), "sending resumed");
+        await CheckOneRowPerAckAsync(conversation, senders, reader, "database outage under load (TCP cut)");
+        Assert.That(ackedBefore, Is.Positive);
+        ReliabilityReport.Ledger.FaultSurvived("database unreachable for 10 s under load");
+    }
+
+    [Test]
+    public async Task Terminating_the_gateways_database_backends_under_load_loses_and_doubles_nothing()
+    {
+        var (conversation, senders, clients, reader) = await LoadAsync();
+        using var stop = new CancellationTokenSource();
+        var running = senders.Select((s, i) => s.RunAsync(clients[i], stop.Token, RetryDelay)).ToList();
+
+        long terminated = 0;
+        for (var round = 0; round < 8; round++)
+        {
+            await Task.Delay(250);
+            // Only this gateway's backends, and only in this suite's own database.
+            terminated += await Sql.ScalarAsync<long>(
+                """
+                SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE application_name = @name AND datname = current_database()
+                """, new { name = ApplicationName });
+        }
+        await Task.Delay(500);
+        stop.Cancel();
+        await Task.WhenAll(running);
+
+        Assert.That(terminated, Is.Positive, "backends were killed under load");
+        Assert.That(senders.SelectMany(s => s.Errors), Is.All.EqualTo("internal"));
+        await CheckOneRowPerAckAsync(conversation, senders, reader, "database backends terminated under load");
+        ReliabilityReport.Ledger.FaultInjected("database backend terminated (pg_terminate_backend) under load", terminated);
+        ReliabilityReport.Ledger.FaultSurvived("database backend terminated (pg_terminate_backend) under load", terminated);
+    }
+
+    [TestCase(0, TestName = "A_commit_whose_reply_is_lost_is_found_by_the_servers_own_retry_and_stored_once")]
+    [TestCase(3000, TestName = "A_commit_whose_reply_is_lost_is_found_by_the_clients_retry_with_the_same_key_and_stored_once")]
+    public async Task Connection_cut_right_after_commit(int outageMs)
+    {
+        var (alice, bob) = (await _gateway.CreateUserAsync(), await _gateway.CreateUserAsync());
+        var conversation = await _gateway.CreateConversationAsync(alice, bob);
+        await using var a = await _gateway.ConnectAsync(alice);
+        await using var b = await _gateway.ConnectAsync(bob);
+        await a.SendMessageAsync(conversation, "warm the pool");
+        var key = "at-commit-" + Guid.NewGuid().ToString("N");
+
+        // The INSERT reaches PostgreSQL and commits; its reply never reaches the gateway, whose line is then cut.
+        _proxy.SwallowReplies();
+        await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = key, content = "committed, reply lost" });
+        var committed = await EventuallyAsync(() => Sql.ScalarAsync<long>("SELECT count(*) FROM messages WHERE client_message_id = @key", new { key }));
+        _proxy.Cut();
+        ReliabilityReport.Ledger.FaultInjected("database connection cut right after COMMIT");
+        await Task.Delay(outageMs);
+        _proxy.Restore();
+        var answer = await a.NextAsync(f => f.Str("clientMessageId") == key);
+        if (answer.Type() == "error")
+        {
+            Assert.That(answer.Str("code"), Is.EqualTo("internal"));
+            answer = await a.SendMessageAsync(conversation, "committed, reply lost", key);
+        }
+        var row = await Sql.QueryAsync<(long Id, long Seq)>("SELECT id, seq FROM messages WHERE client_message_id = @key", new { key });
+
+        Assert.That(committed, Is.EqualTo(1));
+        Assert.That(answer.Type(), Is.EqualTo("ack"));
+        Assert.That(row, Has.Count.EqualTo(1), "one row, however many attempts");
+        Assert.That(answer.Long("messageId"), Is.EqualTo(row[0].Id), "the ack names the committed row");
+        Assert.That(answer.Long("seq"), Is.EqualTo(row[0].Seq));
+        // A message whose commit reply was lost is not broadcast live; bob gets it with his next catch-up.
+        await using var bobAgain = await _gateway.ConnectAsync(bob);
+        Assert.That(bobAgain.Catchup.Select(m => m.Str("clientMessageId")), Does.Contain(key));
+        ReliabilityReport.Ledger.FaultSurvived("database connection cut right after COMMIT");
+        ReliabilityReport.Ledger.Messages("connection cut right after COMMIT", 1, 1, row.Count, 1, 0, row.Count - 1);
+    }
+
+    private async Task<(long Conversation, SteadySender[] Senders, ChatTestClient[] Clients, ChatTestClient Reader)> LoadAsync()
+    {
+        var users = await _gateway.CreateUsersAsync(Senders + 1, "load");
+        var conversation = await _gateway.CreateConversationAsync(users);
+        var clients = new ChatTestClient[Senders];
+        for (var i = 0; i < Senders; i++)
+        {
+            clients[i] = await _gateway.ConnectAsync(users[i]);
+        }
+        var reader = await _gateway.ConnectAsync(users[Senders]);
+        var senders = Enumerable.Range(0, Senders).Select(i => new SteadySender(conversation, $"s{i}")).ToArray();
+        return (conversation, senders, clients, reader);
+    }
+
+    /// <summary>Every ack names a stored row; every key sent is stored exactly once; the reader got every row once.</summary>
+    private static async Task CheckOneRowPerAckAsync(long conversation, SteadySender[] senders, ChatTestClient reader, string scenario)
+    {
+        // Any key still in flight when the senders stopped is resent, as a reconnecting client would.
+        foreach (var sender in senders.Where(s => s.InFlight is not null))
+        {
+            Assert.Fail($"a sender stopped with {sender.InFlight} unanswered");
+        }
+        var stored = await SteadySender.StoredAsync(conversation);
+        var acked = senders.SelectMany(s => s.Acked).ToDictionary();
+        var sent = senders.SelectMany(s => s.Sent).ToHashSet();
+        var delivered = (await reader.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "message")).Select(f => f.Long("messageId")).ToList();
+
+        var lost = acked.Count(p => !stored.TryGetValue(p.Key, out var row) || row.MessageId != p.Value.MessageId || row.Seq != p.Value.Seq);
+        var duplicated = stored.Values.Sum(r => r.Rows - 1);
+        Assert.That(lost, Is.Zero, "every ack names the row that was stored");
+        Assert.That(duplicated, Is.Zero, "no key stored twice");
+        Assert.That(stored.Keys, Is.EquivalentTo(sent), "every key sent was stored in the end, once");
+        Assert.That(acked.Keys, Is.EquivalentTo(sent), "and acknowledged");
+        Assert.That(delivered, Is.Unique);
+        ReliabilityReport.Ledger.Messages(scenario, sent.Count, acked.Count, stored.Count, delivered.Count, lost, duplicated);
+    }
+
+    private static async Task<long> EventuallyAsync(Func<Task<long>> probe)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        long value;
+        while ((value = await probe()) == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+        return value;
+    }
+}

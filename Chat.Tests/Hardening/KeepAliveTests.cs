@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using Chat.Core.Connections;
+using Chat.Core.Limits;
+using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Tests.Hardening;
+
+/// <summary>A client whose network vanishes without a FIN, played by a relay that stops forwarding but stays open.</summary>
+public sealed class KeepAliveTests : GatewayTest
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
+
+    protected override Dictionary<string, string?> Settings => new()
+    {
+        ["Chat:Limits:KeepAliveInterval"] = Interval.ToString(),
+        ["Chat:Limits:KeepAliveTimeout"] = Timeout.ToString(),
+    };
+
+    [Test]
+    public async Task A_half_open_connection_is_dropped_within_interval_plus_timeout_and_its_user_goes_offline()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        await using var relay = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var viaRelay = new UriBuilder(Gateway.WebSocketAddress) { Port = relay.Port }.Uri;
+        var a = Track(await ChatTestClient.ConnectAsync(viaRelay, Gateway.TokenFor(alice.ExternalId)));
+        await a.ReadUntilReadyAsync();
+        var b = await ConnectAsync(bob);
+        var registry = Gateway.Services.GetRequiredService<ConnectionRegistry>();
+
+        // Pings are answered through the relay: more than an interval and a timeout pass and the idle connection stays.
+        await Task.Delay(Interval + Timeout + Interval);
+        Assert.That((await a.SendMessageAsync(conversation, "still here")).Type(), Is.EqualTo("ack"));
+
+        relay.BlackHole();
+        var clock = Stopwatch.StartNew();
+        await b.NextAsync(f => f.Type() == "presence" && f.Long("senderId") == alice.Id && f.Str("presenceStatus") == "offline", TimeSpan.FromSeconds(10));
+        var dropped = clock.Elapsed;
+        a.Abort();
+        TestContext.Out.WriteLine($"dropped after {dropped.TotalMilliseconds:F0} ms");
+
+        // One interval until the next ping, one timeout for its pong, and the heartbeat's own granularity.
+        Assert.That(dropped, Is.LessThan(Interval + Timeout + TimeSpan.FromSeconds(2)));
+        Assert.That(registry.ConnectionCount, Is.EqualTo(1), "only bob's connection is left");
+        Assert.That(registry.PresenceOf(alice.Id), Is.EqualTo(Chat.Core.Protocol.PresenceStatus.Offline));
+        Assert.That(await ConnectionLimitTests.EventuallyAsync(() => Task.FromResult(Gateway.Services.GetRequiredService<UserConnectionLimiter>().UserCount), 1), Is.EqualTo(1),
+            "the dropped connection no longer counts against its user");
+        ReliabilityReport.Ledger.FaultInjected("half-open client (relay black-holes without FIN)");
+        ReliabilityReport.Ledger.FaultSurvived("half-open client (relay black-holes without FIN)");
+        ReliabilityReport.Ledger.SocketClosed(1006, "no pong within KeepAliveTimeout (dropped, no close frame)");
+    }
+}

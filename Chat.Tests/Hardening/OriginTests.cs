@@ -1,0 +1,118 @@
+using System.Net;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Hardening;
+
+public sealed class OriginTests : GatewayTest
+{
+    protected override Dictionary<string, string?> Settings => new()
+    {
+        ["Chat:Security:AllowedOrigins:0"] = "https://chat.example.com",
+        ["Chat:Security:AllowedOrigins:1"] = "http://localhost:3000",
+    };
+
+    private string Token() => Gateway.TokenFor("origin-" + Guid.NewGuid().ToString("N")[..8]);
+
+    [Test]
+    public async Task An_upgrade_from_an_unlisted_origin_gets_403_even_with_a_valid_token()
+    {
+        var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, Token(), Handshake.Origin("https://evil.example"), "origin not allowed");
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden));
+    }
+
+    [Test]
+    public async Task The_origin_is_checked_before_the_token()
+    {
+        var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, token: null, Handshake.Origin("https://evil.example"), "origin not allowed");
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden), "a hostile page learns nothing about authentication");
+    }
+
+    [TestCase("https://chat.example.com")]
+    [TestCase("HTTPS://Chat.Example.com")]
+    [TestCase("http://localhost:3000")]
+    public async Task An_upgrade_from_a_listed_origin_is_accepted(string origin)
+    {
+        var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, Token(), Handshake.Origin(origin));
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+    }
+
+    [TestCase("http://chat.example.com")]
+    [TestCase("https://chat.example.com:8443")]
+    [TestCase("https://sub.chat.example.com")]
+    [TestCase("null")]
+    public async Task An_origin_that_differs_in_scheme_port_or_host_is_refused(string origin)
+    {
+        var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, Token(), Handshake.Origin(origin), "origin not allowed");
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden));
+    }
+
+    [Test]
+    public async Task An_upgrade_without_an_origin_header_passes_since_only_browsers_send_one()
+    {
+        var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, Token());
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+    }
+}
+
+public sealed class DefaultOriginTests
+{
+    [Test]
+    public async Task By_default_no_browser_origin_is_allowed_and_programs_still_connect()
+    {
+        await using var gateway = new TestGateway().Start();
+        var token = gateway.TokenFor("default-origin");
+
+        var fromPage = await Handshake.StatusAsync(gateway.WebSocketAddress, token, Handshake.Origin("https://chat.example.com"), "origin not allowed");
+        var fromProgram = await Handshake.StatusAsync(gateway.WebSocketAddress, token);
+
+        Assert.That(fromPage, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(fromProgram, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+    }
+
+    [Test]
+    public async Task A_star_allows_every_origin()
+    {
+        await using var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins:0"] = "*" }).Start();
+
+        var status = await Handshake.StatusAsync(gateway.WebSocketAddress, gateway.TokenFor("any-origin"), Handshake.Origin("https://anything.example"));
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+    }
+
+    [TestCase("https://chat.example.com/")]
+    [TestCase("https://chat.example.com/app")]
+    [TestCase("chat.example.com")]
+    [TestCase("ftp://chat.example.com")]
+    [TestCase("https://user@chat.example.com")]
+    public void An_allowed_origin_that_is_not_an_origin_is_refused_by_validation(string origin)
+    {
+        var failure = new Chat.Core.Options.ChatSecurityOptions { AllowedOrigins = [origin] }.Validate();
+
+        Assert.That(failure, Does.Contain("Chat:Security:AllowedOrigins").And.Contain(origin));
+    }
+
+    [Test]
+    public void A_bad_allowed_origin_stops_the_gateway_at_start()
+    {
+        var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins:0"] = "https://chat.example.com/app" });
+        try
+        {
+            var failure = Assert.Throws(Is.InstanceOf<Exception>(), () => gateway.Start());
+            Assert.That(AllMessages(failure!), Does.Contain("Chat:Security:AllowedOrigins"));
+        }
+        finally
+        {
+            gateway.Dispose();
+        }
+    }
+
+    private static string AllMessages(Exception e) =>
+        e is AggregateException aggregate
+            ? string.Join(" | ", aggregate.InnerExceptions.Select(AllMessages))
+            : e.Message + (e.InnerException is null ? "" : " | " + AllMessages(e.InnerException));
+}
