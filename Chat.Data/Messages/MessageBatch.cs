@@ -1,0 +1,11 @@
+namespace Chat.Data.Messages;
+
+/// <summary>What a message says, apart from who sent it where.</summary>
+public sealed record MessageBody(string Content, string MessageType, long? ReplyToMessageId, string? MediaUrl);
+
+/// <summary>
+/// One message's outcome in a stored batch. <see cref="Twin"/> is set for a duplicate whose original was never
+/// published by the caller (its id is above the <c>publishedUpTo</c> it passed): what the original said, since the
+/// repeat's own fields may differ from it.
+/// </summary>
+public sealed record BatchItemResult(StoreResult Result, MessageBody? Twin);
