@@ -145,27 +145,46 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     /// </remarks>
     public Task<IReadOnlyList<BatchItemResult>> StoreBatchAsync(IReadOnlyList<NewMessage> batch, long publishedUpTo, CancellationToken cancellationToken)
     {
-        var parameters = new
+        var conversationIds = new long[batch.Count];
+        var senderIds = new long[batch.Count];
+        var clientMessageIds = new string[batch.Count];
+        var contents = new string[batch.Count];
+        var messageTypes = new string[batch.Count];
+        var replyToMessageIds = new long?[batch.Count];
+        var mediaUrls = new string?[batch.Count];
+        var previews = new string[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
         {
-            ConversationIds = batch.Select(m => m.ConversationId).ToArray(),
-            SenderIds = batch.Select(m => m.SenderId).ToArray(),
-            ClientMessageIds = batch.Select(m => m.ClientMessageId).ToArray(),
-            Contents = batch.Select(m => m.Content).ToArray(),
-            MessageTypes = batch.Select(m => m.MessageType).ToArray(),
-            ReplyToMessageIds = batch.Select(m => m.ReplyToMessageId).ToArray(),
-            MediaUrls = batch.Select(m => m.MediaUrl).ToArray(),
-            Previews = batch.Select(m => m.Preview).ToArray(),
-            PublishedUpTo = publishedUpTo,
-        };
+            (conversationIds[i], senderIds[i], clientMessageIds[i], contents[i], messageTypes[i], replyToMessageIds[i], mediaUrls[i], previews[i]) = batch[i];
+        }
+
         return resilience.ExecuteAsync<IReadOnlyList<BatchItemResult>>(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
+            // Prepared rather than sent through Dapper: planning this statement costs more than running it for a
+            // small batch. A pooled connection keeps the statement prepared, so this is a round trip only the
+            // first time on each physical connection.
+            await using var command = new NpgsqlCommand(StoreBatchSql, connection)
+            {
+                Parameters =
+                {
+                    new NpgsqlParameter<long[]>("ConversationIds", conversationIds),
+                    new NpgsqlParameter<long[]>("SenderIds", senderIds),
+                    new NpgsqlParameter<string[]>("ClientMessageIds", clientMessageIds),
+                    new NpgsqlParameter<string[]>("Contents", contents),
+                    new NpgsqlParameter<string[]>("MessageTypes", messageTypes),
+                    new NpgsqlParameter<long?[]>("ReplyToMessageIds", replyToMessageIds),
+                    new NpgsqlParameter<string?[]>("MediaUrls", mediaUrls),
+                    new NpgsqlParameter<string[]>("Previews", previews),
+                    new NpgsqlParameter<long>("PublishedUpTo", publishedUpTo),
+                },
+            };
+            await command.PrepareAsync(ct);
             for (var run = 1; ; run++)
             {
                 try
                 {
-                    var rows = await connection.QueryAsync<BatchRow>(new CommandDefinition(StoreBatchSql, parameters, cancellationToken: ct));
-                    return rows.Select(row => row.ToResult()).ToArray();
+                    return await ReadBatchResultsAsync(command, batch.Count, ct);
                 }
                 catch (PostgresException e) when (run < MaxConstraintReruns && e is
                     { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: IdempotencyConstraint } or
@@ -175,6 +194,28 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                 }
             }
         }, cancellationToken).AsTask();
+    }
+
+    private static async Task<IReadOnlyList<BatchItemResult>> ReadBatchResultsAsync(NpgsqlCommand command, int count, CancellationToken cancellationToken)
+    {
+        var results = new List<BatchItemResult>(count);
+        // Disposing the reader reads on to the end of the implicit transaction, so a result is returned only after
+        // COMMIT, and a commit that fails throws here.
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var result = new StoreResult(
+                Enum.Parse<StoreOutcome>(reader.GetString(0)),
+                reader.GetInt64(1),
+                reader.GetInt64(2),
+                reader.GetInt64(3),
+                reader.GetDateTime(4));
+            var twin = reader.IsDBNull(5)
+                ? null
+                : new MessageBody(reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8));
+            results.Add(new BatchItemResult(result, twin));
+        }
+        return results;
     }
 
     // Per active conversation: the messages after the read position or, for a participant who never read,
@@ -226,21 +267,4 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
             await transaction.CommitAsync(ct);
             return new Catchup(messages, conversations);
         }, cancellationToken).AsTask();
-
-    private sealed class BatchRow
-    {
-        public required string Outcome { get; init; }
-        public long Id { get; init; }
-        public long ConversationId { get; init; }
-        public long Seq { get; init; }
-        public DateTime CreatedAt { get; init; }
-        public string? TwinContent { get; init; }
-        public string? TwinMessageType { get; init; }
-        public long? TwinReplyToMessageId { get; init; }
-        public string? TwinMediaUrl { get; init; }
-
-        public BatchItemResult ToResult() => new(
-            new StoreResult(Enum.Parse<StoreOutcome>(Outcome), Id, ConversationId, Seq, CreatedAt),
-            TwinContent is null ? null : new MessageBody(TwinContent, TwinMessageType!, TwinReplyToMessageId, TwinMediaUrl));
-    }
 }
