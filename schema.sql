@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS conversations (
     last_message_at        timestamptz,
     last_message_preview   text,
     last_message_sender_id bigint REFERENCES user_profiles (id),
+    -- For a direct (two-person) conversation, "<smaller user id>:<larger user id>": the unique key makes creating
+    -- the same direct conversation twice, even concurrently, return the first one (conversations_direct_key_idx
+    -- below). Null for groups.
+    direct_key             text,
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now()
 );
@@ -52,7 +56,9 @@ CREATE TABLE IF NOT EXISTS messages (
     status              text        NOT NULL DEFAULT 'sent',
     client_message_id   text        NOT NULL,
     is_edited           boolean     NOT NULL DEFAULT false,
+    edited_at           timestamptz,
     is_deleted          boolean     NOT NULL DEFAULT false,
+    deleted_at          timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
     sent_at             timestamptz NOT NULL DEFAULT now(),
     -- Catch-up, replay and read receipts all walk a conversation by seq through this index.
@@ -68,3 +74,29 @@ CREATE TABLE IF NOT EXISTS message_status (
     read_at      timestamptz,
     PRIMARY KEY (message_id, user_id)
 );
+
+-- Columns added after the first release: a database created by an earlier schema.sql gets them here.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS edited_at timestamptz;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS direct_key text;
+CREATE UNIQUE INDEX IF NOT EXISTS conversations_direct_key_idx ON conversations (direct_key);
+-- Direct conversations made before direct_key existed get theirs, so they are found instead of made again; when
+-- two such conversations have the same pair, the older one gets the key.
+UPDATE conversations c SET direct_key = pairs.direct_key
+FROM (
+    SELECT DISTINCT ON (direct_key) conversation_id, direct_key
+    FROM (
+        SELECT p.conversation_id, min(p.user_id) || ':' || max(p.user_id) AS direct_key
+        FROM conversation_participants p
+        JOIN conversations unkeyed ON unkeyed.id = p.conversation_id AND NOT unkeyed.is_group AND unkeyed.direct_key IS NULL
+        GROUP BY p.conversation_id
+        HAVING count(*) = 2
+    ) candidates
+    ORDER BY direct_key, conversation_id
+) pairs
+WHERE c.id = pairs.conversation_id
+  AND NOT EXISTS (SELECT 1 FROM conversations taken WHERE taken.direct_key = pairs.direct_key);
+
+-- The conversation list pages by latest activity.
+CREATE INDEX IF NOT EXISTS conversations_activity_idx
+    ON conversations ((COALESCE(last_message_at, created_at)) DESC, id DESC);

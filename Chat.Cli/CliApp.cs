@@ -1,4 +1,5 @@
 using Chat.Cli.Commands;
+using Chat.Cli.Infrastructure;
 
 namespace Chat.Cli;
 
@@ -9,34 +10,91 @@ public static class CliApp
     public const int Failed = 1;
     public const int Usage = 2;
 
-    private const string Help = """
+    private static readonly Command[] Commands =
+    [
+        TokenCommand.Command,
+        SmokeCommand.Command,
+        ConnectCommand.Command,
+        ConversationsCommand.Create,
+        ConversationsCommand.List,
+        HistoryCommand.Command,
+    ];
+
+    private static string Help => $"""
         chat: the RealtimeChat command-line client
 
         Usage: chat <command> [options]
 
         Commands:
-          token <externalId>   print an access token signed with the configured key
+        {string.Join(Environment.NewLine, Commands.Select(c => $"  {c.Name,-24} {c.Summary}"))}
 
         Run 'chat <command> --help' for a command's options.
         """;
 
-    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment)
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment) =>
+        RunAsync(args, TextReader.Null, output, error, environment, CancellationToken.None);
+
+    /// <summary>Runs one command line; <paramref name="input"/> feeds interactive commands (<c>connect</c>).</summary>
+    public static async Task<int> RunAsync(string[] args, TextReader input, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellation)
     {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
             output.WriteLine(Help);
-            return Task.FromResult(args.Length == 0 ? Usage : Ok);
+            return args.Length == 0 ? Usage : Ok;
         }
-        return args[0] switch
+
+        var command = Commands.FirstOrDefault(c => c.Words.Length <= args.Length && c.Words.SequenceEqual(args[..c.Words.Length], StringComparer.Ordinal));
+        if (command is null)
         {
-            "token" => Task.FromResult(TokenCommand.Run(args[1..], output, error, environment)),
-            var other => Task.FromResult(UnknownCommand(other, error)),
-        };
+            return Group(args, output, error);
+        }
+        var rest = args[command.Words.Length..];
+        if (rest.Any(a => a is "-h" or "--help"))
+        {
+            output.WriteLine(command.Help);
+            return Ok;
+        }
+
+        var context = new CliContext(input, output, error, environment, cancellation);
+        try
+        {
+            return await command.RunAsync(Arguments.Parse(rest, command.Options, command.Flags), context);
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"chat {command.Name}: {e.Message} Run 'chat {command.Name} --help' for usage.");
+            return Usage;
+        }
+        catch (CliFailure e)
+        {
+            error.WriteLine($"chat {command.Name}: {e.Message}");
+            return Failed;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            error.WriteLine($"chat {command.Name}: interrupted.");
+            return Failed;
+        }
     }
 
-    private static int UnknownCommand(string command, TextWriter error)
+    /// <summary>A first word that names a group of commands (<c>conversations</c>) lists them; anything else is unknown.</summary>
+    private static int Group(string[] args, TextWriter output, TextWriter error)
     {
-        error.WriteLine($"chat: unknown command '{command}'. Run 'chat --help' for the list.");
+        var members = Commands.Where(c => c.Words.Length > 1 && c.Words[0] == args[0]).ToArray();
+        if (members.Length == 0)
+        {
+            error.WriteLine($"chat: unknown command '{args[0]}'. Run 'chat --help' for the list.");
+            return Usage;
+        }
+        var list = string.Join(Environment.NewLine, members.Select(c => $"  chat {c.Name,-22} {c.Summary}"));
+        if (args.Length > 1 && args[1] is "-h" or "--help")
+        {
+            output.WriteLine($"Commands:{Environment.NewLine}{list}{Environment.NewLine}{Environment.NewLine}Run 'chat {args[0]} <command> --help' for a command's options.");
+            return Ok;
+        }
+        error.WriteLine(args.Length > 1
+            ? $"chat {args[0]}: unknown command '{args[1]}'. One of:{Environment.NewLine}{list}"
+            : $"chat {args[0]}: which one?{Environment.NewLine}{list}");
         return Usage;
     }
 }

@@ -1,4 +1,5 @@
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Handlers;
 using Chat.Core.Messages;
 using Chat.Core.Options;
@@ -32,6 +33,10 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<TypingHandler>();
         services.AddSingleton<ReadHandler>();
         services.AddSingleton<PresenceHandler>();
+        services.AddSingleton<SyncHandler>();
+        services.AddSingleton<EditHandler>();
+        services.AddSingleton<DeleteHandler>();
+        services.AddSingleton<ConversationService>();
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<ChatSessionRunner>();
         services.AddHostedService<TypingSweeper>();

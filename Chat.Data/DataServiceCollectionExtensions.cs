@@ -20,6 +20,8 @@ public static class DataServiceCollectionExtensions
         services.AddSingleton<ConversationRepository>();
         services.AddSingleton<MessageRepository>();
         services.AddSingleton<ReadReceiptRepository>();
+        services.AddSingleton<MessageHistoryRepository>();
+        services.AddSingleton<MessageEditRepository>();
         return services;
     }
 }

@@ -1,3 +1,4 @@
+using Chat.Gateway.Api;
 using Chat.Gateway.Health;
 using Chat.Gateway.Hosting;
 using Chat.Gateway.WebSockets;
@@ -9,7 +10,9 @@ builder.AddChatGateway();
 var app = builder.Build();
 
 app.UseAuthentication();
+app.UseAuthorization();
 app.MapHealthEndpoints();
+app.MapChatApi();
 app.MapChatWebSocket("/ws");
 
 app.Run();

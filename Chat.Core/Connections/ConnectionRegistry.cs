@@ -48,12 +48,81 @@ public sealed class ConnectionRegistry : IChatPublisher
         {
             foreach (var conversationId in conversationIds)
             {
-                if (connection.Subscriptions.Add(conversationId))
+                AddSubscriber(conversationId, connection);
+            }
+        }
+    }
+
+    /// <summary>
+    /// How many membership changes the user's live connections have been through. A starting connection reads it
+    /// before it reads its conversations from the database, and subscribes with <see cref="TrySubscribe"/>.
+    /// </summary>
+    public long MembershipVersion(long userId)
+    {
+        lock (_lock)
+        {
+            return _users.TryGetValue(userId, out var entry) ? entry.MembershipVersion : 0;
+        }
+    }
+
+    /// <summary>
+    /// Subscribes a registered connection to the conversations it read from the database, unless the user's
+    /// membership changed since it read <paramref name="membershipVersion"/>: then nothing is done and false
+    /// returned, and the connection reads its conversations again. So a change committed while a connection
+    /// starts is never undone by a stale list.
+    /// </summary>
+    public bool TrySubscribe(ChatConnection connection, IEnumerable<long> conversationIds, long membershipVersion)
+    {
+        lock (_lock)
+        {
+            if (_users.TryGetValue(connection.UserId, out var entry) && entry.MembershipVersion != membershipVersion)
+            {
+                return false;
+            }
+            foreach (var conversationId in conversationIds)
+            {
+                AddSubscriber(conversationId, connection);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>The user became a member (after the change committed): every live connection of theirs receives the conversation from now on.</summary>
+    public void Join(long userId, long conversationId)
+    {
+        lock (_lock)
+        {
+            if (_users.TryGetValue(userId, out var entry))
+            {
+                entry.MembershipVersion++;
+                foreach (var connection in entry.Connections)
                 {
-                    var current = _subscribers.GetValueOrDefault(conversationId, []);
-                    _subscribers[conversationId] = [.. current, connection];
+                    AddSubscriber(conversationId, connection);
                 }
             }
+        }
+    }
+
+    /// <summary>The user stopped being a member (after the change committed): their connections stop receiving the conversation. Returns those that had received it.</summary>
+    public IReadOnlyList<ChatConnection> Leave(long userId, long conversationId)
+    {
+        lock (_lock)
+        {
+            if (!_users.TryGetValue(userId, out var entry))
+            {
+                return [];
+            }
+            entry.MembershipVersion++;
+            var left = new List<ChatConnection>();
+            foreach (var connection in entry.Connections)
+            {
+                if (connection.Subscriptions.Remove(conversationId))
+                {
+                    RemoveSubscriber(conversationId, connection);
+                    left.Add(connection);
+                }
+            }
+            return left;
         }
     }
 
@@ -215,6 +284,15 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
+    private void AddSubscriber(long conversationId, ChatConnection connection)
+    {
+        if (connection.Subscriptions.Add(conversationId))
+        {
+            var current = _subscribers.GetValueOrDefault(conversationId, []);
+            _subscribers[conversationId] = [.. current, connection];
+        }
+    }
+
     private void RemoveSubscriber(long conversationId, ChatConnection connection)
     {
         if (!_subscribers.TryGetValue(conversationId, out var current))
@@ -254,6 +332,9 @@ public sealed class ConnectionRegistry : IChatPublisher
 
         /// <summary>The status last announced to others, so that only changes are broadcast.</summary>
         public PresenceStatus Announced { get; set; }
+
+        /// <summary>Bumped by every <see cref="Join"/> and <see cref="Leave"/>; see <see cref="TrySubscribe"/>.</summary>
+        public long MembershipVersion { get; set; }
     }
 }
 

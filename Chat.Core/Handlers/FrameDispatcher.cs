@@ -8,7 +8,10 @@ public sealed class FrameDispatcher(
     MessageHandler messages,
     TypingHandler typing,
     ReadHandler reads,
-    PresenceHandler presence)
+    PresenceHandler presence,
+    SyncHandler sync,
+    EditHandler edit,
+    DeleteHandler delete)
 {
     public ValueTask DispatchAsync(ChatConnection connection, ClientFrame frame, CancellationToken cancellationToken) => frame switch
     {
@@ -16,6 +19,9 @@ public sealed class FrameDispatcher(
         TypingFrame f => typing.HandleAsync(connection, f, cancellationToken),
         ReadFrame f => reads.HandleAsync(connection, f, cancellationToken),
         PresenceFrame f => presence.HandleAsync(connection, f, cancellationToken),
+        SyncFrame f => sync.HandleAsync(connection, f, cancellationToken),
+        EditFrame f => edit.HandleAsync(connection, f, cancellationToken),
+        DeleteFrame f => delete.HandleAsync(connection, f, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(frame), frame.GetType().Name, "No handler for this frame."),
     };
 }

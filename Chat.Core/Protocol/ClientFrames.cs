@@ -18,6 +18,17 @@ public sealed record ReadFrame(long ConversationId, long MessageId) : ClientFram
 
 public sealed record PresenceFrame(PresenceStatus Status) : ClientFrame;
 
+/// <summary>Replay of the messages after <paramref name="AfterSeq"/>, from the database.</summary>
+public sealed record SyncFrame(long ConversationId, long AfterSeq, int Limit) : ClientFrame
+{
+    public const int DefaultLimit = 100;
+    public const int MaxLimit = 500;
+}
+
+public sealed record EditFrame(long ConversationId, long MessageId, string Content) : ClientFrame;
+
+public sealed record DeleteFrame(long ConversationId, long MessageId) : ClientFrame;
+
 public enum PresenceStatus
 {
     Online,

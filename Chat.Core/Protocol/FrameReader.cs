@@ -15,6 +15,8 @@ public sealed class FrameReader(int maxContentLength)
     // Deep nesting is refused by the parser itself rather than walked.
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32 };
 
+    private const string KnownTypes = "message, typing, read, presence, sync, edit or delete";
+
     public FrameReadResult Read(ReadOnlyMemory<byte> utf8Json)
     {
         JsonDocument document;
@@ -53,8 +55,11 @@ public sealed class FrameReader(int maxContentLength)
                     "typing" => new FrameReadResult(new TypingFrame(RequiredId(root, "conversationId"), OptionalBool(root, "isTyping") ?? true)),
                     "read" => new FrameReadResult(new ReadFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
                     "presence" => new FrameReadResult(new PresenceFrame(ReadPresence(root))),
+                    "sync" => new FrameReadResult(ReadSync(root)),
+                    "edit" => new FrameReadResult(new EditFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"), ReadContent(root))),
+                    "delete" => new FrameReadResult(new DeleteFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
                     null => Fail(ErrorCodes.BadRequest, "type is not valid text.", clientMessageId),
-                    var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected message, typing, read or presence.", clientMessageId),
+                    var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}.", clientMessageId),
                 };
             }
             catch (FieldException e)
@@ -85,15 +90,7 @@ public sealed class FrameReader(int maxContentLength)
             clientMessageId = "srv-" + Guid.NewGuid().ToString("N");
         }
 
-        var content = RequiredString(root, "content");
-        if (content.Length == 0 || content.Length > maxContentLength)
-        {
-            throw new FieldException($"content must be 1 to {maxContentLength} characters.");
-        }
-        if (!IsValidText(content))
-        {
-            throw new FieldException("content must be valid text: no NUL characters and no unpaired surrogates.");
-        }
+        var content = ReadContent(root);
 
         var messageType = OptionalString(root, "messageType") ?? "text";
         if (messageType is not ("text" or "image" or "file"))
@@ -113,6 +110,42 @@ public sealed class FrameReader(int maxContentLength)
         }
 
         return new FrameReadResult(new SendMessageFrame(conversationId, clientMessageId, content, messageType, replyTo, mediaUrl));
+    }
+
+    private string ReadContent(JsonElement root)
+    {
+        var content = RequiredString(root, "content");
+        if (content.Length == 0 || content.Length > maxContentLength)
+        {
+            throw new FieldException($"content must be 1 to {maxContentLength} characters.");
+        }
+        if (!IsValidText(content))
+        {
+            throw new FieldException("content must be valid text: no NUL characters and no unpaired surrogates.");
+        }
+        return content;
+    }
+
+    private static SyncFrame ReadSync(JsonElement root)
+    {
+        var conversationId = RequiredId(root, "conversationId");
+        if (!root.TryGetProperty("afterSeq", out var after) || after.ValueKind == JsonValueKind.Null)
+        {
+            throw new FieldException("afterSeq is required.");
+        }
+        if (after.ValueKind != JsonValueKind.Number || !after.TryGetInt64(out var afterSeq) || afterSeq < 0)
+        {
+            throw new FieldException("afterSeq must be a non-negative integer.");
+        }
+        var limit = SyncFrame.DefaultLimit;
+        if (root.TryGetProperty("limit", out var limitElement) && limitElement.ValueKind != JsonValueKind.Null)
+        {
+            if (limitElement.ValueKind != JsonValueKind.Number || !limitElement.TryGetInt32(out limit) || limit is < 1 or > SyncFrame.MaxLimit)
+            {
+                throw new FieldException($"limit must be between 1 and {SyncFrame.MaxLimit}.");
+            }
+        }
+        return new SyncFrame(conversationId, afterSeq, limit);
     }
 
     private static PresenceStatus ReadPresence(JsonElement root) => RequiredString(root, "presenceStatus") switch
@@ -188,7 +221,7 @@ public sealed class FrameReader(int maxContentLength)
     }
 
     /// <summary>True when the string has no NUL (PostgreSQL text refuses it) and no unpaired surrogate.</summary>
-    internal static bool IsValidText(string value)
+    public static bool IsValidText(string value)
     {
         if (value.Contains('\0'))
         {

@@ -41,6 +41,47 @@ public static class FrameWriter
         WriteTime(w, "timestamp", m.CreatedAt);
         w.WriteString("clientMessageId", m.ClientMessageId);
         w.WriteBoolean("isCatchup", isCatchup);
+        w.WriteBoolean("isEdited", m.EditedAt is not null);
+        WriteNullableTime(w, "editedAt", m.EditedAt);
+    });
+
+    public static byte[] Synced(long conversationId, long afterSeq, long lastSeq, bool hasMore) => Write(w =>
+    {
+        w.WriteString("type", "synced");
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("afterSeq", afterSeq);
+        w.WriteNumber("lastSeq", lastSeq);
+        w.WriteBoolean("hasMore", hasMore);
+    });
+
+    public static byte[] MessageEdited(long conversationId, long messageId, long seq, long senderId, string content, DateTime editedAt) => Write(w =>
+    {
+        w.WriteString("type", "messageEdited");
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("messageId", messageId);
+        w.WriteNumber("seq", seq);
+        w.WriteNumber("senderId", senderId);
+        w.WriteString("content", content);
+        WriteTime(w, "editedAt", editedAt);
+    });
+
+    public static byte[] MessageDeleted(long conversationId, long messageId, long seq, long senderId, DateTime deletedAt) => Write(w =>
+    {
+        w.WriteString("type", "messageDeleted");
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("messageId", messageId);
+        w.WriteNumber("seq", seq);
+        w.WriteNumber("senderId", senderId);
+        WriteTime(w, "deletedAt", deletedAt);
+    });
+
+    public static byte[] Member(long conversationId, long userId, MemberChange change, DateTime timestamp) => Write(w =>
+    {
+        w.WriteString("type", "member");
+        w.WriteNumber("conversationId", conversationId);
+        w.WriteNumber("userId", userId);
+        w.WriteString("change", change == MemberChange.Joined ? "joined" : "left");
+        WriteTime(w, "timestamp", timestamp);
     });
 
     public static byte[] Ready(IEnumerable<ReadyConversation> conversations) => Write(w =>
@@ -129,10 +170,23 @@ public static class FrameWriter
         return buffer.WrittenSpan.ToArray();
     }
 
-    // ISO-8601 UTC with a Z, millisecond precision: what every client's date parser reads.
-    private static void WriteTime(Utf8JsonWriter writer, string name, DateTime time) =>
-        writer.WriteString(name, DateTime.SpecifyKind(time.ToUniversalTime(), DateTimeKind.Utc)
-            .ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+    /// <summary>ISO-8601 UTC with a Z and millisecond precision: what every client's date parser reads. The HTTP API writes times the same way.</summary>
+    public static string FormatTime(DateTime time) =>
+        DateTime.SpecifyKind(time.ToUniversalTime(), DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    private static void WriteTime(Utf8JsonWriter writer, string name, DateTime time) => writer.WriteString(name, FormatTime(time));
+
+    private static void WriteNullableTime(Utf8JsonWriter writer, string name, DateTime? time)
+    {
+        if (time is null)
+        {
+            writer.WriteNull(name);
+        }
+        else
+        {
+            WriteTime(writer, name, time.Value);
+        }
+    }
 
     private static void WriteNullableString(Utf8JsonWriter writer, string name, string? value)
     {
@@ -157,6 +211,12 @@ public static class FrameWriter
             writer.WriteNumber(name, value.Value);
         }
     }
+}
+
+public enum MemberChange
+{
+    Joined,
+    Left,
 }
 
 public readonly record struct ReadyConversation(long ConversationId, long LastSeq, int UnreadCount, bool HasMore);

@@ -80,8 +80,18 @@ public sealed class ChatSessionRunner(
     {
         try
         {
-            var conversationIds = await conversations.ActiveConversationIdsAsync(connection.UserId, aborted);
-            registry.Subscribe(connection, conversationIds);
+            IReadOnlyList<long> conversationIds;
+            do
+            {
+                // A membership change committed while this runs makes TrySubscribe refuse the list: read it again.
+                var membershipVersion = registry.MembershipVersion(connection.UserId);
+                conversationIds = await conversations.ActiveConversationIdsAsync(connection.UserId, aborted);
+                if (registry.TrySubscribe(connection, conversationIds, membershipVersion))
+                {
+                    break;
+                }
+            }
+            while (true);
 
             var limit = catchup ? _limits.CatchupLimitPerConversation : 0;
             var replay = await messages.CatchupAsync(connection.UserId, conversationIds, limit, aborted);

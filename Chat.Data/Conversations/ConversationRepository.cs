@@ -19,23 +19,216 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             return ids.AsList();
         }, cancellationToken).AsTask();
 
-    // One statement: the conversation and all its participants, or nothing.
+    // One statement: the conversation and its participants. A direct conversation is keyed by its two members:
+    // when it exists already, it is returned (and members who had left it are back), not created twice. When a
+    // concurrent request created it after this statement's snapshot, ON CONFLICT skips the insert and `existing`
+    // cannot see the row yet: no row comes back and the caller runs the statement again.
     private const string CreateSql = """
         WITH created AS (
-            INSERT INTO conversations (title, is_group) VALUES (@Title, @IsGroup)
+            INSERT INTO conversations (title, is_group, direct_key) VALUES (@Title, @IsGroup, @DirectKey)
+            ON CONFLICT (direct_key) DO NOTHING
             RETURNING id
+        ), target AS (
+            SELECT id, true AS created FROM created
+            UNION ALL
+            SELECT id, false FROM conversations WHERE direct_key = @DirectKey AND NOT EXISTS (SELECT 1 FROM created)
         ), members AS (
             INSERT INTO conversation_participants (conversation_id, user_id)
-            SELECT created.id, member.id FROM created, unnest(@MemberIds) AS member(id)
+            SELECT target.id, member.id FROM target, unnest(@MemberIds) AS member(id)
+            ON CONFLICT (conversation_id, user_id) DO UPDATE
+                SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
+                    joined_at = now(), updated_at = now()
+                WHERE NOT conversation_participants.is_active
+            RETURNING user_id
         )
-        SELECT id FROM created
+        SELECT id AS ConversationId, created AS Created,
+               ARRAY(SELECT user_id FROM members ORDER BY user_id) AS JoinedUserIds
+        FROM target
         """;
 
-    /// <summary>Creates a conversation whose members are the given user ids. Not retried: it is not idempotent.</summary>
-    public async Task<long> CreateAsync(string? title, bool isGroup, IReadOnlyCollection<long> memberIds, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a conversation whose members are the given user ids, or for a direct conversation returns the
+    /// existing one. Not retried on faults: creating a group is not idempotent.
+    /// </summary>
+    /// <param name="directKey">For a direct conversation, <see cref="DirectKey"/> of its two members; null for a group.</param>
+    public async Task<CreatedConversation> CreateAsync(string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            CreateSql, new { Title = title, IsGroup = isGroup, MemberIds = memberIds.Distinct().ToArray() }, cancellationToken: cancellationToken));
+        var parameters = new { Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().ToArray() };
+        while (true)
+        {
+            var row = await connection.QuerySingleOrDefaultAsync<CreatedConversation>(new CommandDefinition(CreateSql, parameters, cancellationToken: cancellationToken));
+            if (row is not null)
+            {
+                return row;
+            }
+        }
+    }
+
+    public static string DirectKey(long userA, long userB) => $"{Math.Min(userA, userB)}:{Math.Max(userA, userB)}";
+
+    private const string SummaryColumns = """
+        c.id AS ConversationId, c.title AS Title, c.is_group AS IsGroup, c.created_at AS CreatedAt,
+        c.last_seq AS LastSeq, c.last_message_at AS LastMessageAt, c.last_message_preview AS LastMessagePreview,
+        p.unread_count AS UnreadCount, COALESCE(c.last_message_at, c.created_at) AS ActivityAt
+        """;
+
+    // Keyset pagination on (activity, id), both descending: stable pages however many conversations a user has.
+    private const string ListSql = $"""
+        SELECT {SummaryColumns}
+        FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+        WHERE p.user_id = @UserId AND p.is_active
+          AND (@AfterActivity::timestamptz IS NULL
+               OR (COALESCE(c.last_message_at, c.created_at), c.id) < (@AfterActivity, @AfterId))
+        ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id DESC
+        LIMIT @Limit + 1
+        """;
+
+    private const string GetSql = $"""
+        SELECT {SummaryColumns}
+        FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+        WHERE p.user_id = @UserId AND p.is_active AND c.id = @ConversationId
+        """;
+
+    private const string MembersSql = """
+        SELECT p.conversation_id AS ConversationId, u.id AS UserId, u.external_id AS ExternalId,
+               u.display_name AS DisplayName, u.avatar_url AS AvatarUrl, u.last_seen_at AS LastSeenAt
+        FROM conversation_participants p JOIN user_profiles u ON u.id = p.user_id
+        WHERE p.conversation_id = ANY(@ConversationIds) AND p.is_active
+        ORDER BY p.conversation_id, u.id
+        """;
+
+    /// <summary>
+    /// A page of the user's active conversations, newest activity first, after the cursor position
+    /// (<paramref name="after"/>: the activity time and id of the last conversation of the previous page).
+    /// </summary>
+    public Task<ConversationPage> ListAsync(long userId, (DateTime ActivityAt, long Id)? after, int limit, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            var rows = (await connection.QueryAsync<ConversationSummary>(new CommandDefinition(
+                ListSql,
+                new { UserId = userId, AfterActivity = after?.ActivityAt, AfterId = after?.Id ?? 0, Limit = limit },
+                cancellationToken: ct))).AsList();
+            var hasMore = rows.Count > limit;
+            if (hasMore)
+            {
+                rows.RemoveAt(rows.Count - 1);
+            }
+            await AttachMembersAsync(connection, rows, ct);
+            return new ConversationPage(rows, hasMore);
+        }, cancellationToken).AsTask();
+
+    /// <summary>The conversation as the user sees it, or null when they are not an active member (or it does not exist).</summary>
+    public Task<ConversationSummary?> GetAsync(long conversationId, long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            var row = await connection.QuerySingleOrDefaultAsync<ConversationSummary>(new CommandDefinition(
+                GetSql, new { UserId = userId, ConversationId = conversationId }, cancellationToken: ct));
+            if (row is not null)
+            {
+                await AttachMembersAsync(connection, [row], ct);
+            }
+            return row;
+        }, cancellationToken).AsTask();
+
+    private static async Task AttachMembersAsync(NpgsqlConnection connection, IReadOnlyList<ConversationSummary> conversations, CancellationToken ct)
+    {
+        if (conversations.Count == 0)
+        {
+            return;
+        }
+        var members = await connection.QueryAsync<ConversationMember>(new CommandDefinition(
+            MembersSql, new { ConversationIds = conversations.Select(c => c.ConversationId).ToArray() }, cancellationToken: ct));
+        var byConversation = members.ToLookup(m => m.ConversationId);
+        foreach (var conversation in conversations)
+        {
+            conversation.Members = [.. byConversation[conversation.ConversationId]];
+        }
+    }
+
+    // The actor must be an active member of a group. A member who left and comes back starts afresh: unread 0 and
+    // no read position, so catch-up starts at their return.
+    private const string AddMemberSql = """
+        WITH actor AS (
+            SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
+        ), added AS (
+            INSERT INTO conversation_participants (conversation_id, user_id)
+            SELECT @ConversationId, @UserId FROM actor WHERE actor.is_group
+            ON CONFLICT (conversation_id, user_id) DO UPDATE
+                SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
+                    joined_at = now(), updated_at = now()
+                WHERE NOT conversation_participants.is_active
+            RETURNING joined_at
+        )
+        SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
+                    WHEN NOT (SELECT is_group FROM actor) THEN 'NotGroup'
+                    WHEN EXISTS (SELECT 1 FROM added) THEN 'Changed'
+                    ELSE 'Unchanged' END AS Outcome,
+               COALESCE((SELECT joined_at FROM added), now()) AS At
+        """;
+
+    /// <summary>Adds <paramref name="userId"/> to a group that <paramref name="actorId"/> is an active member of.</summary>
+    public Task<MembershipResult> AddMemberAsync(long conversationId, long actorId, long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            // Retrying is safe: adding an active member again changes nothing.
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return (await connection.QuerySingleAsync<MembershipRow>(new CommandDefinition(
+                AddMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct))).ToResult();
+        }, cancellationToken).AsTask();
+
+    // Anyone may leave; in a group a member may remove another; in a direct conversation nobody removes the other.
+    private const string RemoveMemberSql = """
+        WITH actor AS (
+            SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
+        ), removed AS (
+            UPDATE conversation_participants SET is_active = false, updated_at = now()
+            WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
+              AND EXISTS (SELECT 1 FROM actor) AND (@UserId = @ActorId OR (SELECT is_group FROM actor))
+            RETURNING updated_at
+        )
+        -- Decided from the conversation's kind, not from the target's row: a concurrent removal that won the row
+        -- leaves this statement's snapshot still showing the member as active.
+        SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
+                    WHEN EXISTS (SELECT 1 FROM removed) THEN 'Changed'
+                    WHEN @UserId <> @ActorId AND NOT (SELECT is_group FROM actor) THEN 'NotGroup'
+                    ELSE 'Unchanged' END AS Outcome,
+               COALESCE((SELECT updated_at FROM removed), now()) AS At
+        """;
+
+    /// <summary>Removes <paramref name="userId"/> from a conversation, on behalf of <paramref name="actorId"/> (themselves, or a fellow group member).</summary>
+    public Task<MembershipResult> RemoveMemberAsync(long conversationId, long actorId, long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            // Retrying is safe: removing someone who is no longer a member changes nothing.
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return (await connection.QuerySingleAsync<MembershipRow>(new CommandDefinition(
+                RemoveMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct))).ToResult();
+        }, cancellationToken).AsTask();
+
+    private const string IsActiveMemberSql = """
+        SELECT EXISTS (SELECT 1 FROM conversation_participants
+                       WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active)
+        """;
+
+    /// <summary>Whether the user is an active member now, as committed.</summary>
+    public Task<bool> IsActiveMemberAsync(long conversationId, long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+                IsActiveMemberSql, new { ConversationId = conversationId, UserId = userId }, cancellationToken: ct));
+        }, cancellationToken).AsTask();
+
+    private sealed class MembershipRow
+    {
+        public required string Outcome { get; init; }
+        public DateTime At { get; init; }
+
+        public MembershipResult ToResult() => new(Enum.Parse<MembershipOutcome>(Outcome), At);
     }
 }

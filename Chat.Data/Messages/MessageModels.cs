@@ -39,6 +39,8 @@ public sealed class StoredMessage
     public string? MediaUrl { get; init; }
     public required string ClientMessageId { get; init; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>Time of the last edit; null when never edited.</summary>
+    public DateTime? EditedAt { get; init; }
 }
 
 /// <summary>A participant's view of one conversation when catch-up ran.</summary>

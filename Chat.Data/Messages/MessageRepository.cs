@@ -225,7 +225,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         SELECT m.id AS MessageId, m.conversation_id AS ConversationId, m.seq AS Seq, m.sender_id AS SenderId,
                u.display_name AS SenderName, u.avatar_url AS SenderAvatarUrl, m.content AS Content,
                m.message_type AS MessageType, m.reply_to_message_id AS ReplyToMessageId, m.media_url AS MediaUrl,
-               m.client_message_id AS ClientMessageId, m.created_at AS CreatedAt
+               m.client_message_id AS ClientMessageId, m.created_at AS CreatedAt,
+               CASE WHEN m.is_edited THEN COALESCE(m.edited_at, m.created_at) END AS EditedAt
         FROM conversation_participants p
         LEFT JOIN messages r ON r.id = p.last_read_message_id
         CROSS JOIN LATERAL (

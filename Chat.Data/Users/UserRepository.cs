@@ -47,4 +47,25 @@ public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilien
             return await connection.QuerySingleOrDefaultAsync<UserProfile>(new CommandDefinition(
                 FindByExternalIdSql, new { ExternalId = externalId }, cancellationToken: ct));
         }, cancellationToken).AsTask();
+
+    // Users named as members before they ever connected get a placeholder profile: their external id as the
+    // name, replaced by the token's name on their first connection or request. The no-op DO UPDATE makes
+    // RETURNING give existing profiles too, including one a concurrent request has just inserted.
+    private const string EnsureProfilesSql = """
+        INSERT INTO user_profiles (external_id, display_name)
+        SELECT DISTINCT external_id, external_id FROM unnest(@ExternalIds::text[]) AS w(external_id)
+        ON CONFLICT (external_id) DO UPDATE SET external_id = EXCLUDED.external_id
+        RETURNING id AS Id, external_id AS ExternalId, display_name AS DisplayName, avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        """;
+
+    /// <summary>The profiles of the given external ids, creating placeholders for those who have none.</summary>
+    public Task<IReadOnlyList<UserProfile>> EnsureProfilesAsync(IReadOnlyCollection<string> externalIds, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync<IReadOnlyList<UserProfile>>(async ct =>
+        {
+            // Retrying is safe: the insert skips profiles that exist.
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            var rows = await connection.QueryAsync<UserProfile>(new CommandDefinition(
+                EnsureProfilesSql, new { ExternalIds = externalIds.ToArray() }, cancellationToken: ct));
+            return rows.AsList();
+        }, cancellationToken).AsTask();
 }

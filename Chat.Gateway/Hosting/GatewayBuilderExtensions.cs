@@ -1,6 +1,7 @@
 using Chat.Core;
 using Chat.Core.Options;
 using Chat.Data;
+using Chat.Gateway.Api;
 using Chat.Gateway.Auth;
 using Chat.Gateway.WebSockets;
 using Microsoft.Extensions.Options;
@@ -35,6 +36,8 @@ public static class GatewayBuilderExtensions
             .ValidateOnStart();
         services.AddHostedService<ShutdownDrain>();
         services.AddSingleton<ChatWebSocketMiddleware>();
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));
         return builder;
     }
 }

@@ -720,4 +720,49 @@ public sealed class ConnectionRegistryTests
         Assert.That(slowSocket.CloseStatus, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
         Assert.That(healthySocket.CloseStatus, Is.EqualTo(WebSocketCloseStatus.NormalClosure));
     }
+
+    [Test]
+    public void Join_subscribes_every_live_connection_of_the_user_and_leave_unsubscribes_them()
+    {
+        var (phone, _) = Live(1, 10);
+        var (laptop, _) = Live(1);
+        var (other, _) = Live(2, 20);
+
+        _registry.Join(1, 20);
+
+        Assert.That(_registry.IsSubscribed(phone, 20) && _registry.IsSubscribed(laptop, 20), Is.True);
+        Assert.That(_registry.UsersIn([20], exceptUserId: 0), Is.EquivalentTo(new[] { 1L, 2L }));
+
+        var left = _registry.Leave(1, 20);
+
+        Assert.That(left, Is.EquivalentTo(new[] { phone, laptop }));
+        Assert.That(_registry.IsSubscribed(phone, 20) || _registry.IsSubscribed(laptop, 20), Is.False);
+        Assert.That(_registry.IsSubscribed(phone, 10), Is.True, "other conversations are untouched");
+        Assert.That(_registry.IsSubscribed(other, 20), Is.True);
+    }
+
+    [Test]
+    public void A_starting_connection_refuses_a_conversation_list_read_before_a_membership_change()
+    {
+        var connection = Connection(1);
+        _registry.Register(connection);
+        var version = _registry.MembershipVersion(1);
+
+        _registry.Leave(1, 30);
+        var stale = _registry.TrySubscribe(connection, [30], version);
+        var fresh = _registry.TrySubscribe(connection, [], _registry.MembershipVersion(1));
+
+        Assert.That(stale, Is.False);
+        Assert.That(fresh, Is.True);
+        Assert.That(_registry.IsSubscribed(connection, 30), Is.False);
+    }
+
+    [Test]
+    public void Leaving_or_joining_without_a_live_connection_changes_nothing()
+    {
+        _registry.Join(5, 50);
+
+        Assert.That(_registry.Leave(5, 50), Is.Empty);
+        Assert.That(_registry.ConversationCount, Is.Zero);
+    }
 }

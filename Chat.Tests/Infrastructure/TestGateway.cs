@@ -107,8 +107,9 @@ public sealed class TestGateway : WebApplicationFactory<Program>
         return users;
     }
 
-    public Task<long> CreateConversationAsync(params TestUser[] members) =>
-        Services.GetRequiredService<ConversationRepository>().CreateAsync("test", members.Length > 2, members.Select(m => m.Id).ToArray(), CancellationToken.None);
+    public async Task<long> CreateConversationAsync(params TestUser[] members) =>
+        (await Services.GetRequiredService<ConversationRepository>().CreateAsync(
+            "test", members.Length > 2, directKey: null, members.Select(m => m.Id).ToArray(), CancellationToken.None)).ConversationId;
 }
 
 public sealed record TestUser(long Id, string ExternalId, string Name);

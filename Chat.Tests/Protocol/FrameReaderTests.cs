@@ -177,7 +177,7 @@ public sealed class FrameReaderTests
         Assert.That(error.Message, Does.Contain("\"type\""));
     }
 
-    [TestCase("delete")]
+    [TestCase("remove")]
     [TestCase("Message")]
     [TestCase("")]
     public void An_unknown_type_is_refused_as_unknown_type_naming_it(string type)
@@ -187,6 +187,45 @@ public sealed class FrameReaderTests
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.UnknownType));
         Assert.That(error.Message, Does.Contain($"\"{type}\""));
         Assert.That(error.ClientMessageId, Is.EqualTo("m-2"));
+    }
+
+    [Test]
+    public void A_sync_frame_reads_its_position_and_defaults_the_limit_to_100()
+    {
+        var frame = FrameOf<SyncFrame>("""{"type":"sync","conversationId":4,"afterSeq":0}""");
+
+        Assert.That(frame, Is.EqualTo(new SyncFrame(4, 0, 100)));
+        Assert.That(FrameOf<SyncFrame>("""{"type":"sync","conversationId":4,"afterSeq":9,"limit":500}"""), Is.EqualTo(new SyncFrame(4, 9, 500)));
+    }
+
+    [TestCase("""{"type":"sync","afterSeq":0}""", "conversationId is required.")]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":null}""", "afterSeq is required.")]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":1.5}""", "afterSeq must be a non-negative integer.")]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":0,"limit":"10"}""", "limit must be between 1 and 500.")]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":0,"limit":1e9}""", "limit must be between 1 and 500.")]
+    public void A_malformed_sync_frame_is_a_bad_request(string json, string message)
+    {
+        var error = ErrorOf(json);
+
+        Assert.That((error.Code, error.Message), Is.EqualTo((ErrorCodes.BadRequest, message)));
+    }
+
+    [Test]
+    public void Edit_and_delete_frames_read_their_target_and_the_edit_its_content()
+    {
+        Assert.That(FrameOf<EditFrame>("""{"type":"edit","conversationId":4,"messageId":8,"content":"fixed"}"""), Is.EqualTo(new EditFrame(4, 8, "fixed")));
+        Assert.That(FrameOf<DeleteFrame>("""{"type":"delete","conversationId":4,"messageId":8}"""), Is.EqualTo(new DeleteFrame(4, 8)));
+    }
+
+    [TestCase("""{"type":"edit","conversationId":4,"messageId":8}""", "content is required.")]
+    [TestCase("""{"type":"edit","conversationId":4,"messageId":"8","content":"x"}""", "messageId must be an integer.")]
+    [TestCase("""{"type":"edit","conversationId":4,"messageId":8,"content":"a\u0000b"}""", "content must be valid text: no NUL characters and no unpaired surrogates.")]
+    [TestCase("""{"type":"delete","conversationId":0,"messageId":8}""", "conversationId must be a positive integer.")]
+    public void A_malformed_edit_or_delete_frame_is_a_bad_request(string json, string message)
+    {
+        var error = ErrorOf(json);
+
+        Assert.That((error.Code, error.Message), Is.EqualTo((ErrorCodes.BadRequest, message)));
     }
 
     [Test]

@@ -58,8 +58,10 @@ public sealed class FrameWriterTests
         Assert.That(Names(frame), Is.EqualTo(new[]
         {
             "type", "conversationId", "messageId", "seq", "senderId", "senderName", "senderAvatarUrl", "content", "messageType",
-            "replyToMessageId", "mediaUrl", "timestamp", "clientMessageId", "isCatchup",
+            "replyToMessageId", "mediaUrl", "timestamp", "clientMessageId", "isCatchup", "isEdited", "editedAt",
         }));
+        Assert.That(frame.GetProperty("isEdited").GetBoolean(), Is.False);
+        Assert.That(frame.GetProperty("editedAt").ValueKind, Is.EqualTo(JsonValueKind.Null));
         Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("message"));
         Assert.That(frame.GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
         Assert.That(frame.GetProperty("messageId").GetInt64(), Is.EqualTo(901));
@@ -300,6 +302,37 @@ public sealed class FrameWriterTests
         Assert.That(result.Error, Is.Null);
         Assert.That(result.Frame, Is.EqualTo(new SendMessageFrame(
             stored.ConversationId, stored.ClientMessageId, stored.Content, stored.MessageType, stored.ReplyToMessageId, stored.MediaUrl)));
+    }
+
+    [Test]
+    public void The_replay_and_edit_frames_have_their_documented_fields()
+    {
+        var at = new DateTime(2026, 3, 14, 12, 0, 5, 123, DateTimeKind.Utc);
+
+        var synced = Parse(FrameWriter.Synced(12, 40, 140, hasMore: true));
+        var edited = Parse(FrameWriter.MessageEdited(12, 901, 44, 3, "fixed", at));
+        var deleted = Parse(FrameWriter.MessageDeleted(12, 901, 44, 3, at));
+        var member = Parse(FrameWriter.Member(12, 7, MemberChange.Left, at));
+
+        Assert.That(Names(synced), Is.EqualTo(new[] { "type", "conversationId", "afterSeq", "lastSeq", "hasMore" }));
+        Assert.That(synced.ToString(), Is.EqualTo("""{"type":"synced","conversationId":12,"afterSeq":40,"lastSeq":140,"hasMore":true}"""));
+        Assert.That(edited.ToString(), Is.EqualTo("""{"type":"messageEdited","conversationId":12,"messageId":901,"seq":44,"senderId":3,"content":"fixed","editedAt":"2026-03-14T12:00:05.123Z"}"""));
+        Assert.That(deleted.ToString(), Is.EqualTo("""{"type":"messageDeleted","conversationId":12,"messageId":901,"seq":44,"senderId":3,"deletedAt":"2026-03-14T12:00:05.123Z"}"""));
+        Assert.That(member.ToString(), Is.EqualTo("""{"type":"member","conversationId":12,"userId":7,"change":"left","timestamp":"2026-03-14T12:00:05.123Z"}"""));
+    }
+
+    [Test]
+    public void An_edited_message_says_so_with_its_edit_time()
+    {
+        var frame = Parse(FrameWriter.Message(new StoredMessage
+        {
+            MessageId = 1, ConversationId = 2, Seq = 3, SenderId = 4, SenderName = "A", Content = "c", MessageType = "text",
+            ClientMessageId = "k", CreatedAt = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc),
+            EditedAt = new DateTime(2026, 1, 1, 0, 1, 0, DateTimeKind.Utc),
+        }, isCatchup: true));
+
+        Assert.That(frame.GetProperty("isEdited").GetBoolean(), Is.True);
+        Assert.That(frame.GetProperty("editedAt").GetString(), Is.EqualTo("2026-01-01T00:01:00.000Z"));
     }
 
     [Test]

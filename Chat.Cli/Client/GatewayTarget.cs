@@ -1,0 +1,91 @@
+using Chat.Cli.Infrastructure;
+using Chat.Core.Auth;
+using Chat.Core.Options;
+
+namespace Chat.Cli.Client;
+
+/// <summary>Where the gateway is and who the command acts as: <c>--url</c>, and <c>--as</c> or <c>--token</c>.</summary>
+internal sealed record GatewayTarget(Uri BaseUrl, string Token)
+{
+    public const string DefaultUrl = "http://127.0.0.1:8080";
+
+    /// <summary>The options every command that talks to the gateway takes.</summary>
+    public static readonly string[] Options = ["--url", "--as", "--token", "--key", "--name"];
+
+    /// <summary>Their help, indented as in the commands' help texts.</summary>
+    public const string OptionsHelp = """
+          --url <url>       the gateway (default: the environment variable CHAT_URL, else http://127.0.0.1:8080)
+          --as <id>         act as this external user id, with a token signed by --key
+          --token <token>   act with this access token instead of --as
+          --key <key>       signing key for --as; default: Chat__Auth__SigningKey, else the development key
+          --name <name>     display name for --as (the token's 'name' claim)
+        """;
+
+    private static readonly TimeSpan TokenLifetime = TimeSpan.FromHours(1);
+
+    /// <summary>The path of the WebSocket endpoint below the base URL.</summary>
+    public Uri WebSocketUrl(bool catchup)
+    {
+        var builder = new UriBuilder(new Uri(BaseUrl, "ws"))
+        {
+            Scheme = BaseUrl.Scheme == Uri.UriSchemeHttps ? "wss" : "ws",
+            Query = catchup ? "" : "catchup=false",
+        };
+        return builder.Uri;
+    }
+
+    /// <summary>The URL of an API path such as <c>api/conversations</c>, below the base URL (which may itself have a path).</summary>
+    public Uri Api(string relative) => new(BaseUrl, relative);
+
+    public static GatewayTarget FromArguments(Arguments arguments, Func<string, string?> environment)
+    {
+        var url = BaseUrlFrom(arguments, environment);
+        var externalId = arguments.Value("--as");
+        var token = arguments.Value("--token");
+        if (externalId is not null && token is not null)
+        {
+            throw new UsageException("give either --as or --token, not both.");
+        }
+        if (token is not null)
+        {
+            if (arguments.Value("--key") is not null || arguments.Value("--name") is not null)
+            {
+                throw new UsageException("--key and --name go with --as, not with --token.");
+            }
+            return new GatewayTarget(url, token);
+        }
+        if (string.IsNullOrWhiteSpace(externalId))
+        {
+            throw new UsageException("say who you are: --as <externalId> (or --token <token>).");
+        }
+        var signing = SigningOptions(arguments.Value("--key"), environment);
+        return new GatewayTarget(url, ChatTokens.Issue(signing, externalId, arguments.Value("--name"), null, TokenLifetime));
+    }
+
+    /// <summary><c>--url</c>, else <c>CHAT_URL</c>, else the default; an absolute http(s) URL, kept with a trailing slash.</summary>
+    public static Uri BaseUrlFrom(Arguments arguments, Func<string, string?> environment)
+    {
+        var text = arguments.Value("--url") ?? environment("CHAT_URL") ?? DefaultUrl;
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new UsageException($"--url '{text}' is not an absolute http:// or https:// URL.");
+        }
+        // A trailing slash makes relative paths resolve below a gateway mounted under a path prefix.
+        return url.AbsolutePath.EndsWith('/') ? url : new UriBuilder(url) { Path = url.AbsolutePath + "/" }.Uri;
+    }
+
+    /// <summary>
+    /// The key that signs tokens: <c>--key</c>, else <c>Chat__Auth__SigningKey</c>, else the development key;
+    /// issuer and audience from the environment, as the gateway reads them.
+    /// </summary>
+    public static ChatAuthOptions SigningOptions(string? key, Func<string, string?> environment)
+    {
+        var options = new ChatAuthOptions
+        {
+            SigningKey = key ?? environment("Chat__Auth__SigningKey") ?? ChatAuthOptions.DevelopmentSigningKey,
+            Issuer = environment("Chat__Auth__Issuer"),
+            Audience = environment("Chat__Auth__Audience"),
+        };
+        return options.Validate(isDevelopment: true) is { } problem ? throw new UsageException(problem) : options;
+    }
+}

@@ -1,0 +1,7 @@
+namespace Chat.Cli.Infrastructure;
+
+/// <summary>A bad command line: the command prints the message and a pointer to its help, and exits 2.</summary>
+internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>The command could not do its work (gateway down, token refused, not found): one line, exit 1.</summary>
+internal class CliFailure(string message) : Exception(message);

@@ -1,0 +1,469 @@
+using System.Globalization;
+using System.Text.Json;
+using Chat.Cli.Client;
+using Chat.Cli.Infrastructure;
+
+namespace Chat.Cli.Terminal;
+
+/// <summary>
+/// The interactive side of <c>chat connect</c>: typed lines become commands or messages to the open conversation,
+/// and every frame the gateway sends is printed as it arrives. Lines and frames are handled one at a time (a line's
+/// HTTP calls finish before the next frame is printed), so the transcript reads in order and the state needs no locks.
+/// A line that asks the gateway for something (a message, /sync, /edit, /delete) waits for its answer before the next
+/// line is read, so that lines piped in from a script act one after another, as they would when typed.
+/// </summary>
+internal sealed class ChatTerminal
+{
+    public const string Commands = """
+        Commands:
+          /list                       your conversations, with unread counts
+          /open <conversationId>      show a conversation's members and recent messages; lines you type go to it
+          /sync [<seq>]               replay the open conversation's messages after <seq> (default: the last one shown)
+          /edit <seq> <text>          change one of your messages in the open conversation
+          /delete <seq>               delete one of your messages in the open conversation
+          /status <status>            online, away, busy or offline
+          /help                       this list
+          /quit                       close the connection and leave (also Ctrl-D)
+        Anything else is sent as a message to the open conversation.
+        """;
+
+    private const int RecentMessages = 20;
+
+    /// <summary>How long a typed line waits for the gateway's answer before the next line is read.</summary>
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly ChatApi _api;
+    private readonly ChatSocket _socket;
+    private readonly TextReader _input;
+    private readonly TextWriter _output;
+    private readonly long _me;
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly Dictionary<long, string> _labels = [];
+    private readonly Dictionary<long, string> _names = [];
+    private readonly Dictionary<long, long> _lastSeq = [];
+    private readonly Dictionary<(long Conversation, long Seq), long> _messageIds = [];
+    private readonly Dictionary<long, long> _seqs = [];
+    private readonly Dictionary<string, (long Conversation, string Content)> _pending = [];
+    private long? _open;
+    private Awaited? _awaited;
+
+    public ChatTerminal(ChatApi api, ChatSocket socket, TextReader input, TextWriter output, JsonElement me)
+    {
+        _api = api;
+        _socket = socket;
+        _input = input;
+        _output = output;
+        _me = me.Long("userId") ?? 0;
+        _names[_me] = "you";
+    }
+
+    /// <summary>Runs until <c>/quit</c>, the end of the input, Ctrl-C (exit 0), or the gateway closing the socket (exit 1).</summary>
+    public async Task<int> RunAsync(CancellationToken cancellation)
+    {
+        await ReadUntilReadyAsync(cancellation);
+        await ListAsync(cancellation);
+        Note("connected. /open <conversationId> to chat, /help for commands.");
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var receiving = ReceiveLoopAsync(stop.Token);
+        // A console's ReadLine blocks its thread whatever the token says: it runs on its own so that a closed socket
+        // or Ctrl-C still ends the session.
+        var reading = Task.Run(() => InputLoopAsync(stop.Token), CancellationToken.None);
+        var interrupted = Task.Delay(Timeout.Infinite, cancellation);
+
+        var first = await Task.WhenAny(receiving, reading, interrupted);
+        if (first == receiving)
+        {
+            await receiving;
+            await stop.CancelAsync();
+            Problem($"the gateway closed the connection ({_socket.CloseSummary}).");
+            return CliApp.Failed;
+        }
+        if (first == reading)
+        {
+            try
+            {
+                await reading;
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                // Ctrl-C while a line waited for its answer: leave like /quit.
+            }
+        }
+        // Close, and keep printing what the gateway still sends until its close arrives (or 5 s pass).
+        using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _socket.CloseAsync(closing.Token);
+            await receiving.WaitAsync(closing.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The gateway did not answer the close in time; disposing the socket aborts it.
+        }
+        await stop.CancelAsync();
+        await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        Note("bye.");
+        return CliApp.Ok;
+    }
+
+    private async Task ReadUntilReadyAsync(CancellationToken cancellation)
+    {
+        while (await _socket.ReceiveAsync(cancellation) is { } frame)
+        {
+            if (frame.Type() == "ready")
+            {
+                var conversations = frame.Items("conversations").ToList();
+                Note($"{Count(conversations.Count, "conversation")}, {Count(conversations.Sum(c => c.Long("unreadCount") ?? 0), "unread message")}.");
+                return;
+            }
+        }
+        throw new CliFailure($"the gateway closed the connection ({_socket.CloseSummary}) before it was ready.");
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            while (await _socket.ReceiveAsync(cancellation) is { } frame)
+            {
+                await InTurnAsync(() => ShowFrameAsync(frame, cancellation), cancellation);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Leaving.
+        }
+    }
+
+    private async Task InputLoopAsync(CancellationToken cancellation)
+    {
+        while (await _input.ReadLineAsync(cancellation) is { } line)
+        {
+            if (line.Trim() == "/quit")
+            {
+                return;
+            }
+            await InTurnAsync(async () =>
+            {
+                try
+                {
+                    await HandleLineAsync(line.Trim(), cancellation);
+                }
+                catch
+                {
+                    _awaited = null; // nothing was sent, so nothing will answer
+                    throw;
+                }
+            }, cancellation);
+            if (Volatile.Read(ref _awaited) is { } awaited
+                && await Task.WhenAny(awaited.Answered.Task, Task.Delay(AnswerTimeout, cancellation)) != awaited.Answered.Task)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                Problem($"no answer from the gateway within {AnswerTimeout.TotalSeconds:0} s.");
+            }
+        }
+    }
+
+    private async Task InTurnAsync(Func<Task> handle, CancellationToken cancellation)
+    {
+        await _turn.WaitAsync(cancellation);
+        try
+        {
+            await handle();
+        }
+        catch (CliFailure e)
+        {
+            Problem(e.Message);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private Task HandleLineAsync(string line, CancellationToken cancellation)
+    {
+        if (line.Length == 0)
+        {
+            return Task.CompletedTask;
+        }
+        if (!line.StartsWith('/'))
+        {
+            return SendMessageAsync(line, cancellation);
+        }
+        var parts = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
+        switch (parts[0])
+        {
+            case "/help":
+                _output.WriteLine(Commands);
+                return Task.CompletedTask;
+            case "/list":
+                return ListAsync(cancellation);
+            case "/open" when parts.Length == 2 && Number(parts[1]) is { } id:
+                return OpenAsync(id, cancellation);
+            case "/sync" when parts.Length == 1 || Number(parts[1]) is not null:
+                return SyncAsync(parts.Length == 2 ? Number(parts[1]) : null, cancellation);
+            case "/edit" when parts.Length == 3 && Number(parts[1]) is { } seq:
+                return ChangeAsync("edit", seq, parts[2], cancellation);
+            case "/delete" when parts.Length == 2 && Number(parts[1]) is { } seq:
+                return ChangeAsync("delete", seq, null, cancellation);
+            case "/status" when parts.Length == 2 && parts[1] is "online" or "away" or "busy" or "offline":
+                return _socket.SendAsync(new { type = "presence", presenceStatus = parts[1] }, cancellation);
+            case "/open" or "/sync" or "/edit" or "/delete" or "/status":
+                Problem($"usage: {Commands.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith(parts[0] + " ", StringComparison.Ordinal) || l == parts[0])}");
+                return Task.CompletedTask;
+            default:
+                Problem($"unknown command {parts[0]}; /help lists the commands.");
+                return Task.CompletedTask;
+        }
+    }
+
+    private async Task ListAsync(CancellationToken cancellation)
+    {
+        var page = (await _api.GetAsync("api/conversations?limit=100", cancellation)).Expect(200);
+        var items = page.Items("items").ToList();
+        if (items.Count == 0)
+        {
+            Note("no conversations yet: create one with 'chat conversations create'.");
+            return;
+        }
+        foreach (var conversation in items)
+        {
+            Remember(conversation);
+        }
+        var rows = new List<string[]> { new[] { "ID", "CONVERSATION", "UNREAD", "LAST MESSAGE" } };
+        rows.AddRange(items.Select(c => new[]
+        {
+            Display.Number(c.Long("conversationId")),
+            Display.Label(c, _me),
+            Display.Number(c.Long("unreadCount")),
+            Display.Preview(c.Str("lastMessagePreview")),
+        }));
+        Display.Table(_output, rows);
+    }
+
+    private async Task OpenAsync(long conversationId, CancellationToken cancellation)
+    {
+        var detail = await _api.GetAsync($"api/conversations/{conversationId}", cancellation);
+        if (detail.Status == 404)
+        {
+            Problem($"conversation {conversationId} not found, or you are not a member of it.");
+            return;
+        }
+        var conversation = detail.Expect(200);
+        Remember(conversation);
+        var page = (await _api.GetAsync($"api/conversations/{conversationId}/messages?limit={RecentMessages}", cancellation)).Expect(200);
+        _open = conversationId;
+
+        var members = conversation.Items("members").Select(m => $"{Display.Name(m)} ({m.Str("presenceStatus") ?? "?"})");
+        Note($"{_labels[conversationId]} ({Display.Kind(conversation)} {conversationId}): {string.Join(", ", members)}");
+        var items = page.Items("items").ToList();
+        if (page.Bool("hasMore") == true && items.Count > 0)
+        {
+            Note($"earlier messages: chat history {conversationId} --before {items[0].Long("seq")}");
+        }
+        foreach (var message in items)
+        {
+            Track(message);
+            _output.WriteLine(Display.Message(message));
+        }
+        if (items.Count == 0)
+        {
+            Note("no messages yet.");
+        }
+        else if (items[^1].Long("messageId") is { } last)
+        {
+            // The user has now been shown these messages.
+            await _socket.SendAsync(new { type = "read", conversationId, messageId = last }, cancellation);
+        }
+    }
+
+    private async Task SendMessageAsync(string content, CancellationToken cancellation)
+    {
+        if (_open is not { } conversationId)
+        {
+            Problem("open a conversation first: /open <conversationId> (see /list).");
+            return;
+        }
+        var key = Guid.NewGuid().ToString("N");
+        _pending[key] = (conversationId, content);
+        Await(f => f.Type() is "ack" or "error" && f.Str("clientMessageId") == key);
+        await _socket.SendAsync(new { type = "message", conversationId, clientMessageId = key, content }, cancellation);
+    }
+
+    private async Task SyncAsync(long? afterSeq, CancellationToken cancellation)
+    {
+        if (_open is not { } conversationId)
+        {
+            Problem("open a conversation first: /open <conversationId>.");
+            return;
+        }
+        var after = afterSeq ?? _lastSeq.GetValueOrDefault(conversationId);
+        Await(f => f.Type() == "synced" && f.Long("conversationId") == conversationId && f.Bool("hasMore") != true);
+        await _socket.SendAsync(new { type = "sync", conversationId, afterSeq = after }, cancellation);
+    }
+
+    private async Task ChangeAsync(string type, long seq, string? content, CancellationToken cancellation)
+    {
+        if (_open is not { } conversationId)
+        {
+            Problem("open a conversation first: /open <conversationId>.");
+            return;
+        }
+        if (!_messageIds.TryGetValue((conversationId, seq), out var messageId))
+        {
+            Problem($"#{seq} is not a message shown in this conversation; /open it again or /sync.");
+            return;
+        }
+        Await(f => f.Type() == (content is null ? "messageDeleted" : "messageEdited") && f.Long("messageId") == messageId);
+        await _socket.SendAsync(content is null
+            ? new { type, conversationId, messageId }
+            : (object)new { type, conversationId, messageId, content }, cancellation);
+    }
+
+    private async Task ShowFrameAsync(JsonElement frame, CancellationToken cancellation)
+    {
+        try
+        {
+            await ShowAsync(frame, cancellation);
+        }
+        finally
+        {
+            // Refusals of sync, edit and delete name no key; only one line waits at a time, so an error is its answer.
+            if (_awaited is { } awaited && (awaited.Match(frame) || frame.Type() == "error"))
+            {
+                _awaited = null;
+                awaited.Answered.TrySetResult();
+            }
+        }
+    }
+
+    private void Await(Func<JsonElement, bool> answer) => _awaited = new Awaited(answer);
+
+    private async Task ShowAsync(JsonElement frame, CancellationToken cancellation)
+    {
+        var conversationId = frame.Long("conversationId") ?? 0;
+        switch (frame.Type())
+        {
+            case "message":
+                Track(frame);
+                _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame)}");
+                if (conversationId == _open && frame.Bool("isCatchup") == false && frame.Long("messageId") is { } shown)
+                {
+                    await _socket.SendAsync(new { type = "read", conversationId, messageId = shown }, cancellation);
+                }
+                break;
+            case "ack" when frame.Str("clientMessageId") is { } key && _pending.Remove(key, out var sent):
+                Track(frame);
+                _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
+                break;
+            case "typing":
+                _output.WriteLine($"[{Label(conversationId)}] {frame.Str("senderName")} {(frame.Bool("isTyping") == true ? "is typing…" : "stopped typing")}");
+                break;
+            case "presence":
+                Note($"{frame.Str("senderName")} is {frame.Str("presenceStatus")}");
+                break;
+            case "read" when frame.Long("messageId") is { } read:
+                var position = _seqs.TryGetValue(read, out var readSeq) ? $"#{readSeq}" : $"message {read}";
+                _output.WriteLine($"[{Label(conversationId)}] {Name(frame.Long("senderId"))} read up to {position}");
+                break;
+            case "member":
+                await ShowMemberAsync(frame, conversationId, cancellation);
+                break;
+            case "messageEdited":
+                _output.WriteLine($"[{Label(conversationId)}] #{frame.Long("seq")} edited by {Name(frame.Long("senderId"))}: {frame.Str("content")}");
+                break;
+            case "messageDeleted":
+                Track(frame);
+                _output.WriteLine($"[{Label(conversationId)}] #{frame.Long("seq")} deleted");
+                break;
+            case "synced":
+                var lastSeq = frame.Long("lastSeq") ?? 0;
+                _lastSeq[conversationId] = Math.Max(_lastSeq.GetValueOrDefault(conversationId), lastSeq);
+                if (frame.Bool("hasMore") == true)
+                {
+                    // Keep going until the conversation is replayed to its end.
+                    await _socket.SendAsync(new { type = "sync", conversationId, afterSeq = lastSeq }, cancellation);
+                }
+                else
+                {
+                    _output.WriteLine($"[{Label(conversationId)}] synced up to #{lastSeq}");
+                }
+                break;
+            case "error":
+                var refused = frame.Str("clientMessageId") is { } failed && _pending.Remove(failed) ? "not sent: " : "";
+                Problem($"{refused}{frame.Str("code")}: {frame.Str("message")}");
+                break;
+        }
+    }
+
+    private async Task ShowMemberAsync(JsonElement frame, long conversationId, CancellationToken cancellation)
+    {
+        var userId = frame.Long("userId");
+        var joined = frame.Str("change") == "joined";
+        if (joined && (userId == _me || userId is null || !_names.ContainsKey(userId.Value) || !_labels.ContainsKey(conversationId)))
+        {
+            // A new conversation or a new face: the detail names them.
+            var detail = await _api.GetAsync($"api/conversations/{conversationId}", cancellation);
+            if (detail.Status == 200)
+            {
+                Remember(detail.Body);
+            }
+        }
+        var who = userId == _me ? "you" : Name(userId);
+        _output.WriteLine($"[{Label(conversationId)}] {who} {(joined ? "joined" : "left")}");
+        if (!joined && userId == _me && _open == conversationId)
+        {
+            _open = null;
+        }
+    }
+
+    private void Remember(JsonElement conversation)
+    {
+        if (conversation.Long("conversationId") is not { } id)
+        {
+            return;
+        }
+        _labels[id] = Display.Label(conversation, _me);
+        foreach (var member in conversation.Items("members"))
+        {
+            if (member.Long("userId") is { } userId && userId != _me)
+            {
+                _names[userId] = Display.Name(member);
+            }
+        }
+    }
+
+    /// <summary>Keeps a message's seq and id, so that /edit, /delete and /sync can name messages by seq.</summary>
+    private void Track(JsonElement message)
+    {
+        if (message.Long("conversationId") is { } conversationId && message.Long("seq") is { } seq && message.Long("messageId") is { } messageId)
+        {
+            _messageIds[(conversationId, seq)] = messageId;
+            _seqs[messageId] = seq;
+            _lastSeq[conversationId] = Math.Max(_lastSeq.GetValueOrDefault(conversationId), seq);
+        }
+    }
+
+    private string Label(long conversationId) => _labels.GetValueOrDefault(conversationId) ?? $"conversation {conversationId}";
+
+    private string Name(long? userId) => userId is { } id && _names.TryGetValue(id, out var name) ? name : $"user {userId}";
+
+    private static string Count(long count, string what) => count == 1 ? $"1 {what}" : $"{count} {what}s";
+
+    private void Note(string text) => _output.WriteLine($"* {text}");
+
+    private void Problem(string text) => _output.WriteLine($"! {text}");
+
+    /// <summary>The answer a typed line waits for.</summary>
+    private sealed class Awaited(Func<JsonElement, bool> match)
+    {
+        public Func<JsonElement, bool> Match { get; } = match;
+
+        public TaskCompletionSource Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static long? Number(string text) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 0 ? value : null;
+}

@@ -1,0 +1,142 @@
+using Chat.Core.Connections;
+using Chat.Core.Handlers;
+using Chat.Core.Protocol;
+using Chat.Data.Conversations;
+using Chat.Data.Users;
+
+namespace Chat.Core.Conversations;
+
+/// <summary>
+/// Conversations and their members, for the HTTP API. Every membership change is committed first and then
+/// applied to the live connections at once: joiners' connections start receiving the conversation, leavers'
+/// stop, and every member's connections get a <c>member</c> frame.
+/// </summary>
+public sealed class ConversationService(
+    ConversationRepository conversations,
+    UserRepository users,
+    ConnectionRegistry registry,
+    IChatPublisher publisher,
+    TimeProvider time)
+{
+    // Striped by user id: membership changes are rare, and unrelated users seldom share a stripe.
+    private readonly SemaphoreSlim[] _membershipGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+
+    /// <summary>Creates a conversation of the caller and the named users, or returns the direct conversation they already share.</summary>
+    public async Task<(ConversationSummary Conversation, bool Created)> CreateAsync(
+        ConnectedUser caller, string? title, bool isGroup, IReadOnlyCollection<string> memberExternalIds, CancellationToken cancellationToken)
+    {
+        var others = memberExternalIds.Where(id => id != caller.ExternalId).Distinct().ToArray();
+        var profiles = await users.EnsureProfilesAsync(others, cancellationToken);
+        long[] memberIds = [caller.UserId, .. profiles.Select(p => p.Id)];
+        var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
+
+        var created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
+        // Everyone is subscribed before anyone is told, so that every member hears of every other.
+        foreach (var userId in created.JoinedUserIds)
+        {
+            registry.Join(userId, created.ConversationId);
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        foreach (var userId in created.JoinedUserIds)
+        {
+            publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, now));
+        }
+        var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, cancellationToken)
+            ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");
+        return (conversation, created.Created);
+    }
+
+    /// <summary>Adds a member to a group the caller belongs to.</summary>
+    public async Task<(MembershipOutcome Outcome, UserProfile? Member)> AddMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)
+    {
+        // Checked before a placeholder profile is made, so that a non-member cannot create profiles.
+        var conversation = await conversations.GetAsync(conversationId, caller.UserId, cancellationToken);
+        if (conversation is null)
+        {
+            return (MembershipOutcome.NotFound, null);
+        }
+        if (!conversation.IsGroup)
+        {
+            return (MembershipOutcome.NotGroup, null);
+        }
+        var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
+        var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
+        {
+            // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.
+            await ApplyMembershipAsync(conversationId, member.Id, cancellationToken);
+        }
+        if (result.Outcome == MembershipOutcome.Changed)
+        {
+            publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Joined, result.At));
+        }
+        return (result.Outcome, member);
+    }
+
+    /// <summary>Removes a member: the caller themselves, or another member of a group. Unknown users are not members.</summary>
+    public async Task<MembershipOutcome> RemoveMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)
+    {
+        var member = externalId == caller.ExternalId
+            ? new UserProfile { Id = caller.UserId, ExternalId = caller.ExternalId, DisplayName = caller.DisplayName }
+            : await users.FindByExternalIdAsync(externalId, cancellationToken);
+        if (member is null)
+        {
+            // Not a member: say so only to members of the conversation.
+            return (await conversations.GetAsync(conversationId, caller.UserId, cancellationToken)) is null ? MembershipOutcome.NotFound : MembershipOutcome.Unchanged;
+        }
+        var result = await conversations.RemoveMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        if (result.Outcome == MembershipOutcome.Changed)
+        {
+            // Told first, while their connections still receive the conversation, so the leaver hears it too.
+            publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Left, result.At));
+        }
+        if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
+        {
+            // Also when unchanged: a retry whose first attempt committed unseen must still cut the sockets off.
+            await ApplyMembershipAsync(conversationId, member.Id, cancellationToken);
+        }
+        return result.Outcome;
+    }
+
+    /// <summary>
+    /// Makes the user's live connections receive the conversation exactly when the database says they are an
+    /// active member. Changes for one user are applied one at a time, each from a fresh read, so two changes
+    /// that commit in one order can never be applied to the sockets in the other.
+    /// </summary>
+    private async Task ApplyMembershipAsync(long conversationId, long userId, CancellationToken cancellationToken)
+    {
+        var gate = _membershipGates[(int)((ulong)userId % (ulong)_membershipGates.Length)];
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (await conversations.IsActiveMemberAsync(conversationId, userId, cancellationToken))
+            {
+                registry.Join(userId, conversationId);
+                return;
+            }
+            var now = time.GetUtcNow().UtcDateTime;
+            foreach (var connection in registry.Leave(userId, conversationId))
+            {
+                // A leaver who was typing there stops, as when a connection closes.
+                if (connection.Typing.Set(conversationId, isTyping: false, until: 0))
+                {
+                    TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
+                }
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public Task<ConversationPage> ListAsync(ConnectedUser caller, (DateTime ActivityAt, long Id)? after, int limit, CancellationToken cancellationToken) =>
+        conversations.ListAsync(caller.UserId, after, limit, cancellationToken);
+
+    public Task<ConversationSummary?> GetAsync(ConnectedUser caller, long conversationId, CancellationToken cancellationToken) =>
+        conversations.GetAsync(conversationId, caller.UserId, cancellationToken);
+
+    /// <summary>A user's presence as the WebSocket would announce it now.</summary>
+    public PresenceStatus PresenceOf(long userId) => registry.PresenceOf(userId);
+
+}

@@ -1,0 +1,55 @@
+namespace Chat.Data.Conversations;
+
+public sealed class CreatedConversation
+{
+    public long ConversationId { get; init; }
+
+    /// <summary>False when an existing direct conversation was returned.</summary>
+    public bool Created { get; init; }
+
+    /// <summary>The members that became active now: all of them for a new conversation, those who had left for an existing one.</summary>
+    public long[] JoinedUserIds { get; init; } = [];
+}
+
+/// <summary>A conversation as one member sees it: the shared fields and their own unread count.</summary>
+public sealed class ConversationSummary
+{
+    public long ConversationId { get; init; }
+    public string? Title { get; init; }
+    public bool IsGroup { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public long LastSeq { get; init; }
+    public DateTime? LastMessageAt { get; init; }
+    public string? LastMessagePreview { get; init; }
+    public int UnreadCount { get; init; }
+    /// <summary>The last message's time, or the creation time: what the list is ordered by.</summary>
+    public DateTime ActivityAt { get; init; }
+    /// <summary>Active members, by user id.</summary>
+    public IReadOnlyList<ConversationMember> Members { get; set; } = [];
+}
+
+public sealed class ConversationMember
+{
+    public long ConversationId { get; init; }
+    public long UserId { get; init; }
+    public required string ExternalId { get; init; }
+    public required string DisplayName { get; init; }
+    public string? AvatarUrl { get; init; }
+    public DateTime? LastSeenAt { get; init; }
+}
+
+public sealed record ConversationPage(IReadOnlyList<ConversationSummary> Conversations, bool HasMore);
+
+public enum MembershipOutcome
+{
+    /// <summary>The member was added (or came back) / removed now.</summary>
+    Changed,
+    /// <summary>Already a member (add) / not a member (remove): nothing changed.</summary>
+    Unchanged,
+    /// <summary>The actor is not an active member of the conversation, or it does not exist.</summary>
+    NotFound,
+    /// <summary>The conversation is direct: no members are added, and nobody removes the other person.</summary>
+    NotGroup,
+}
+
+public sealed record MembershipResult(MembershipOutcome Outcome, DateTime At);

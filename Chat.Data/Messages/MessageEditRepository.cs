@@ -1,0 +1,159 @@
+using Dapper;
+using Npgsql;
+
+namespace Chat.Data.Messages;
+
+public enum EditOutcome
+{
+    /// <summary>Edited now (or deleted now, for a delete).</summary>
+    Done,
+    /// <summary>Delete only: it was already deleted; nothing changed.</summary>
+    AlreadyDeleted,
+    /// <summary>The user is not an active member of the conversation, or it does not exist.</summary>
+    NotMember,
+    /// <summary>No such message in the conversation (for an edit: or it is deleted).</summary>
+    NotFound,
+    /// <summary>The message is someone else's.</summary>
+    NotSender,
+}
+
+/// <param name="Seq">The message's seq (0 when not found).</param>
+/// <param name="At">When the edit or deletion was stored.</param>
+public sealed record EditResult(EditOutcome Outcome, long Seq, DateTime At);
+
+/// <summary>Edits and deletes of a sender's own messages, with the conversation preview and unread counts kept exact.</summary>
+public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
+{
+    // The conversation row lock (which message inserts also take) is held first, so that "is this the latest
+    // visible message" cannot change under the preview update. Both statements run in one implicit transaction.
+    private const string LockConversationSql = "SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;";
+
+    private const string TargetCtes = """
+        WITH member AS (
+            SELECT 1 FROM conversation_participants
+            WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
+        ), target AS (
+            SELECT id, seq, sender_id, is_deleted, created_at FROM messages
+            WHERE id = @MessageId AND conversation_id = @ConversationId
+        )
+        """;
+
+    private const string OutcomeColumns = """
+        CASE WHEN NOT EXISTS (SELECT 1 FROM member) THEN 'NotMember'
+             WHEN NOT EXISTS (SELECT 1 FROM target) THEN 'NotFound'
+             WHEN (SELECT sender_id FROM target) <> @UserId THEN 'NotSender'
+        """;
+
+    private const string EditSql = $"""
+        {LockConversationSql}
+        {TargetCtes}
+        , edited AS (
+            UPDATE messages m SET content = @Content, is_edited = true, edited_at = now()
+            FROM target t
+            WHERE m.id = t.id AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
+            RETURNING m.seq, m.edited_at
+        ), preview AS (
+            -- The preview shows the latest message that is not deleted: update it when that is this one.
+            UPDATE conversations c SET last_message_preview = @Preview, updated_at = now()
+            FROM edited e
+            WHERE c.id = @ConversationId
+              AND NOT EXISTS (SELECT 1 FROM messages later
+                              WHERE later.conversation_id = @ConversationId AND later.seq > e.seq AND NOT later.is_deleted)
+        )
+        SELECT {OutcomeColumns}
+                     WHEN (SELECT is_deleted FROM target) THEN 'NotFound'
+                     ELSE 'Done' END AS Outcome,
+               COALESCE((SELECT seq FROM target), 0) AS Seq,
+               COALESCE((SELECT edited_at FROM edited), now()) AS At,
+               false AS WasLatest, NULL::text AS PreviousContent;
+        """;
+
+    /// <summary>Replaces the content of the user's own message; <paramref name="preview"/> is its new preview.</summary>
+    public Task<EditResult> EditAsync(long conversationId, long messageId, long userId, string content, string preview, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            // Retrying is safe: a repeated edit stores the same content again.
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                EditSql,
+                new { ConversationId = conversationId, MessageId = messageId, UserId = userId, Content = content, Preview = preview },
+                cancellationToken: ct));
+            await results.ReadAsync<int>();
+            return (await results.ReadSingleAsync<EditRow>()).ToResult();
+        }, cancellationToken).AsTask();
+
+    private const string DeleteSql = $"""
+        {LockConversationSql}
+        {TargetCtes}
+        , deleted AS (
+            UPDATE messages m SET is_deleted = true, deleted_at = now()
+            FROM target t
+            WHERE m.id = t.id AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
+            RETURNING m.id, m.seq, m.created_at, m.deleted_at
+        ), unread AS (
+            -- Take the message back from the unread counts that include it, by the rules that made them: a member
+            -- with a read position counts every later message from others (the read receipt recomputes it so);
+            -- one without counts the messages stored since they joined.
+            UPDATE conversation_participants p SET unread_count = p.unread_count - 1, updated_at = now()
+            FROM deleted d
+            WHERE p.conversation_id = @ConversationId AND p.is_active AND p.user_id <> @UserId AND p.unread_count > 0
+              AND CASE WHEN p.last_read_message_id IS NULL THEN p.joined_at <= d.created_at
+                       ELSE (SELECT r.seq FROM messages r WHERE r.id = p.last_read_message_id) < d.seq END
+        )
+        SELECT {OutcomeColumns}
+                     WHEN (SELECT is_deleted FROM target) THEN 'AlreadyDeleted'
+                     ELSE 'Done' END AS Outcome,
+               COALESCE((SELECT seq FROM target), 0) AS Seq,
+               COALESCE((SELECT deleted_at FROM deleted), (SELECT deleted_at FROM messages WHERE id = @MessageId), now()) AS At,
+               EXISTS (SELECT 1 FROM deleted d
+                       WHERE NOT EXISTS (SELECT 1 FROM messages later
+                                         WHERE later.conversation_id = @ConversationId AND later.seq > d.seq AND NOT later.is_deleted)) AS WasLatest,
+               (SELECT m.content FROM messages m, deleted d
+                WHERE m.conversation_id = @ConversationId AND m.seq < d.seq AND NOT m.is_deleted
+                ORDER BY m.seq DESC LIMIT 1) AS PreviousContent;
+        """;
+
+    private const string SetPreviewSql = """
+        UPDATE conversations SET last_message_preview = @Preview, updated_at = now() WHERE id = @ConversationId
+        """;
+
+    /// <summary>
+    /// Marks the user's own message deleted. When it was the latest visible message, the conversation preview
+    /// becomes that of the message before it, made by <paramref name="previewOf"/>, in the same transaction.
+    /// </summary>
+    public Task<EditResult> DeleteAsync(long conversationId, long messageId, long userId, Func<string, string> previewOf, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            // Retrying is safe: a second attempt finds the message already deleted and changes nothing.
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            EditRow row;
+            using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                DeleteSql, new { ConversationId = conversationId, MessageId = messageId, UserId = userId }, transaction, cancellationToken: ct)))
+            {
+                await results.ReadAsync<int>();
+                row = await results.ReadSingleAsync<EditRow>();
+            }
+            if (row.WasLatest)
+            {
+                await connection.ExecuteAsync(new CommandDefinition(
+                    SetPreviewSql,
+                    new { ConversationId = conversationId, Preview = row.PreviousContent is { } previous ? previewOf(previous) : null },
+                    transaction,
+                    cancellationToken: ct));
+            }
+            await transaction.CommitAsync(ct);
+            return row.ToResult();
+        }, cancellationToken).AsTask();
+
+    private sealed class EditRow
+    {
+        public required string Outcome { get; init; }
+        public long Seq { get; init; }
+        public DateTime At { get; init; }
+        public bool WasLatest { get; init; }
+        public string? PreviousContent { get; init; }
+
+        public EditResult ToResult() => new(Enum.Parse<EditOutcome>(Outcome), Seq, At);
+    }
+}

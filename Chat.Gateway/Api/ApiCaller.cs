@@ -1,0 +1,46 @@
+using Chat.Core.Auth;
+using Chat.Core.Connections;
+using Chat.Data;
+using Chat.Data.Users;
+using Npgsql;
+
+namespace Chat.Gateway.Api;
+
+/// <summary>
+/// Runs before every <c>/api</c> endpoint: resolves the token's user to a profile (creating it, or refreshing
+/// name and avatar, as a WebSocket connection does) and turns an unreachable database into 503.
+/// </summary>
+internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller> logger) : IEndpointFilter
+{
+    private const string ItemKey = "Chat.Caller";
+
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        if (ChatTokens.Identity(http.User) is not { } identity)
+        {
+            return TypedResults.Unauthorized();
+        }
+        try
+        {
+            var profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, http.RequestAborted);
+            http.Items[ItemKey] = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
+            return await next(context);
+        }
+        // Only faults of an unreachable database are 503; anything else is a bug and stays a 500.
+        catch (Exception e) when (DatabaseResilience.IsTransient(e) || e is TimeoutException or NpgsqlException { InnerException: TimeoutException })
+        {
+            DatabaseUnavailable(logger, e, http.Request.Method, http.Request.Path);
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "Service unavailable",
+                detail: "The database is unreachable; retry later.");
+        }
+    }
+
+    public static ConnectedUser Of(HttpContext context) =>
+        context.Items[ItemKey] as ConnectedUser ?? throw new InvalidOperationException("The API caller filter did not run for this endpoint.");
+
+    [LoggerMessage(1, LogLevel.Warning, "{Method} {Path}: the database is unreachable; answered 503")]
+    private static partial void DatabaseUnavailable(ILogger logger, Exception exception, string method, string path);
+}

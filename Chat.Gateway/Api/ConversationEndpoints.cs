@@ -1,0 +1,216 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Text;
+using Chat.Core.Conversations;
+using Chat.Core.Protocol;
+using Chat.Data.Conversations;
+using Chat.Data.Messages;
+
+namespace Chat.Gateway.Api;
+
+/// <summary>
+/// <c>/api/conversations</c> and <c>/api/users/me</c> (docs/http-api.md). A conversation the caller is not an
+/// active member of answers 404 exactly as one that does not exist.
+/// </summary>
+public static class ConversationEndpoints
+{
+    public const int MaxMembersPerRequest = 100;
+    public const int MaxExternalIdLength = 256;
+    public const int MaxTitleLength = 200;
+    public const int MaxPageSize = 100;
+    public const int DefaultPageSize = 50;
+
+    public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder endpoints)
+    {
+        var api = endpoints.MapGroup("/api")
+            .RequireAuthorization()
+            .AddEndpointFilter<ApiCaller>();
+
+        api.MapGet("/users/me", (HttpContext context) =>
+        {
+            var caller = ApiCaller.Of(context);
+            return TypedResults.Ok(new UserResponse(caller.UserId, caller.ExternalId, caller.DisplayName, caller.AvatarUrl));
+        });
+
+        var conversations = api.MapGroup("/conversations");
+        conversations.MapPost("", CreateAsync);
+        conversations.MapGet("", ListAsync);
+        conversations.MapGet("/{id}", GetAsync);
+        conversations.MapGet("/{id}/messages", HistoryAsync);
+        conversations.MapPost("/{id}/members", AddMemberAsync);
+        conversations.MapDelete("/{id}/members/{externalId}", RemoveMemberAsync);
+        return endpoints;
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext context, ConversationService service, CancellationToken cancellationToken)
+    {
+        var caller = ApiCaller.Of(context);
+        var validation = new ApiValidation();
+        if (await validation.ReadObjectAsync(context.Request, cancellationToken) is not { } body)
+        {
+            return validation.Problem();
+        }
+        var title = validation.OptionalString(body, "title", MaxTitleLength);
+        var isGroup = validation.OptionalBool(body, "isGroup");
+        var memberIds = validation.RequiredStringArray(body, "memberExternalIds", MaxMembersPerRequest, MaxExternalIdLength);
+        if (!validation.IsValid || memberIds is null)
+        {
+            return validation.Problem();
+        }
+        var others = memberIds.Where(id => id != caller.ExternalId).Distinct().Count();
+        if (others == 0)
+        {
+            validation.Add("memberExternalIds", "memberExternalIds must name at least one member besides the caller.");
+        }
+        else if (isGroup == false && others != 1)
+        {
+            validation.Add("memberExternalIds", "A direct conversation (isGroup false) has exactly one member besides the caller.");
+        }
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var (conversation, created) = await service.CreateAsync(caller, title, isGroup ?? others > 1, memberIds, cancellationToken);
+        var response = ConversationResponse.Of(conversation);
+        return created
+            ? TypedResults.Created($"/api/conversations/{conversation.ConversationId}", response)
+            : TypedResults.Ok(response);
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, ConversationService service, string? cursor, string? limit, CancellationToken cancellationToken)
+    {
+        var validation = new ApiValidation();
+        var pageSize = (int)(validation.OptionalInteger(limit, "limit", 1, MaxPageSize) ?? DefaultPageSize);
+        (DateTime, long)? after = null;
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            after = Cursor.Decode(cursor);
+            if (after is null)
+            {
+                validation.Add("cursor", "cursor is not a cursor this API returned.");
+            }
+        }
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var page = await service.ListAsync(ApiCaller.Of(context), after, pageSize, cancellationToken);
+        var last = page.Conversations.Count > 0 ? page.Conversations[^1] : null;
+        return TypedResults.Ok(new ConversationPageResponse(
+            [.. page.Conversations.Select(c => ConversationResponse.Of(c))],
+            page.HasMore && last is not null ? Cursor.Encode(last.ActivityAt, last.ConversationId) : null));
+    }
+
+    private static async Task<IResult> GetAsync(HttpContext context, ConversationService service, string id, CancellationToken cancellationToken)
+    {
+        var validation = new ApiValidation();
+        var conversationId = validation.Id(id, "id");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+        if (await service.GetAsync(ApiCaller.Of(context), conversationId, cancellationToken) is not { } conversation)
+        {
+            return ConversationNotFound(conversationId);
+        }
+        return TypedResults.Ok(ConversationResponse.Of(conversation, m => new MemberDetailResponse(
+            m.UserId, m.ExternalId, m.DisplayName, m.AvatarUrl, FrameWriter.PresenceName(service.PresenceOf(m.UserId)), m.LastSeenAt)));
+    }
+
+    private static async Task<IResult> HistoryAsync(
+        HttpContext context, MessageHistoryRepository history, string id, string? afterSeq, string? beforeSeq, string? limit, CancellationToken cancellationToken)
+    {
+        var validation = new ApiValidation();
+        var conversationId = validation.Id(id, "id");
+        var after = validation.OptionalInteger(afterSeq, "afterSeq", 0, long.MaxValue);
+        var before = validation.OptionalInteger(beforeSeq, "beforeSeq", 1, long.MaxValue);
+        var pageSize = (int)(validation.OptionalInteger(limit, "limit", 1, MaxPageSize) ?? DefaultPageSize);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+        var page = await history.ReadAsync(conversationId, ApiCaller.Of(context).UserId, after, before, pageSize, cancellationToken);
+        return page is null
+            ? ConversationNotFound(conversationId)
+            : TypedResults.Ok(new MessagePageResponse([.. page.Messages.Select(MessageResponse.Of)], page.HasMore));
+    }
+
+    private static async Task<IResult> AddMemberAsync(HttpContext context, ConversationService service, string id, CancellationToken cancellationToken)
+    {
+        var validation = new ApiValidation();
+        var conversationId = validation.Id(id, "id");
+        if (await validation.ReadObjectAsync(context.Request, cancellationToken) is not { } body)
+        {
+            return validation.Problem();
+        }
+        var externalId = validation.RequiredString(body, "externalId", MaxExternalIdLength);
+        if (!validation.IsValid || externalId is null)
+        {
+            return validation.Problem();
+        }
+
+        var (outcome, member) = await service.AddMemberAsync(ApiCaller.Of(context), conversationId, externalId, cancellationToken);
+        return outcome switch
+        {
+            MembershipOutcome.Changed => TypedResults.Created($"/api/conversations/{conversationId}/members/{Uri.EscapeDataString(externalId)}", MemberResponse.Of(member!)),
+            MembershipOutcome.Unchanged => TypedResults.Ok(MemberResponse.Of(member!)),
+            MembershipOutcome.NotGroup => TypedResults.Problem(
+                statusCode: StatusCodes.Status409Conflict, title: "Conflict",
+                detail: $"Conversation {conversationId} is a direct conversation: it has exactly two members."),
+            _ => ConversationNotFound(conversationId),
+        };
+    }
+
+    private static async Task<IResult> RemoveMemberAsync(HttpContext context, ConversationService service, string id, string externalId, CancellationToken cancellationToken)
+    {
+        var validation = new ApiValidation();
+        var conversationId = validation.Id(id, "id");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+        return await service.RemoveMemberAsync(ApiCaller.Of(context), conversationId, externalId, cancellationToken) switch
+        {
+            MembershipOutcome.Changed => TypedResults.NoContent(),
+            MembershipOutcome.Unchanged => TypedResults.Problem(
+                statusCode: StatusCodes.Status404NotFound, title: "Not Found",
+                detail: $"{externalId} is not a member of conversation {conversationId}."),
+            MembershipOutcome.NotGroup => TypedResults.Problem(
+                statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+                detail: "Nobody removes the other person of a direct conversation; each may leave it."),
+            _ => ConversationNotFound(conversationId),
+        };
+    }
+
+    private static IResult ConversationNotFound(long conversationId) => TypedResults.Problem(
+        statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"Conversation {conversationId} was not found.");
+
+    /// <summary>The list's position, opaque to clients: the last item's activity time (in ticks) and id.</summary>
+    internal static class Cursor
+    {
+        public static string Encode(DateTime activityAt, long id) =>
+            Base64Url.EncodeToString(Encoding.ASCII.GetBytes(
+                string.Create(CultureInfo.InvariantCulture, $"{activityAt.ToUniversalTime().Ticks}:{id}")));
+
+        public static (DateTime, long)? Decode(string cursor)
+        {
+            try
+            {
+                var parts = Encoding.ASCII.GetString(Base64Url.DecodeFromChars(cursor)).Split(':');
+                if (parts.Length == 2
+                    && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
+                    && ticks is >= 0 and <= 3155378975999999999 // DateTime.MaxValue.Ticks
+                    && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                {
+                    return (new DateTime(ticks, DateTimeKind.Utc), id);
+                }
+            }
+            catch (FormatException)
+            {
+            }
+            return null;
+        }
+    }
+}

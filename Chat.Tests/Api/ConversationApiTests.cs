@@ -1,0 +1,267 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Api;
+
+public sealed class ConversationApiTests : GatewayTest
+{
+    [Test]
+    public async Task Creating_a_group_answers_201_with_the_caller_and_the_named_members()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.PostAsJsonAsync("/api/conversations", new { title = "Weekend", memberExternalIds = new[] { bob.ExternalId, carol.ExternalId } });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(response.Headers.Location?.ToString(), Is.EqualTo($"/api/conversations/{body.Long("conversationId")}"));
+        Assert.That(body.Str("title"), Is.EqualTo("Weekend"));
+        Assert.That(body.GetProperty("isGroup").GetBoolean(), Is.True);
+        Assert.That(body.Long("lastSeq"), Is.Zero);
+        Assert.That(body.GetProperty("lastMessageAt").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(body.Str("createdAt"), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"));
+        Assert.That(Members(body), Is.EquivalentTo(new[] { alice.ExternalId, bob.ExternalId, carol.ExternalId }));
+    }
+
+    [Test]
+    public async Task A_direct_conversation_between_the_same_two_people_is_created_once()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var first = await aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } });
+        var second = await bobHttp.PostAsJsonAsync("/api/conversations", new { isGroup = false, memberExternalIds = new[] { alice.ExternalId } });
+
+        Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        Assert.That(second.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var (a, b) = (await first.Content.ReadFromJsonAsync<JsonElement>(), await second.Content.ReadFromJsonAsync<JsonElement>());
+        Assert.That(b.Long("conversationId"), Is.EqualTo(a.Long("conversationId")));
+        Assert.That(a.GetProperty("isGroup").GetBoolean(), Is.False);
+    }
+
+    [Test]
+    public async Task Concurrent_requests_for_the_same_direct_conversation_get_one_conversation()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? aliceHttp : bobHttp)
+            .PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { i % 2 == 0 ? bob.ExternalId : alice.ExternalId } })));
+
+        var ids = new HashSet<long>();
+        foreach (var response in responses)
+        {
+            Assert.That(response.StatusCode, Is.AnyOf(HttpStatusCode.Created, HttpStatusCode.OK));
+            ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId"));
+        }
+        Assert.That(ids, Has.Count.EqualTo(1));
+        Assert.That(responses.Count(r => r.StatusCode == HttpStatusCode.Created), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_member_who_never_connected_gets_a_placeholder_profile_named_after_their_external_id()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        var newcomer = $"newcomer-{Guid.NewGuid():N}";
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var body = await (await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { newcomer } })).Content.ReadFromJsonAsync<JsonElement>();
+
+        var member = body.GetProperty("members").EnumerateArray().Single(m => m.Str("externalId") == newcomer);
+        Assert.That(member.Str("displayName"), Is.EqualTo(newcomer));
+        using var newcomerHttp = new HttpClient { BaseAddress = Gateway.HttpAddress };
+        newcomerHttp.DefaultRequestHeaders.Authorization = new("Bearer", Gateway.TokenFor(newcomer, name: "Nina"));
+        var me = await newcomerHttp.GetFromJsonAsync<JsonElement>("/api/users/me");
+        Assert.That(me.Long("userId"), Is.EqualTo(member.Long("userId")));
+        Assert.That(me.Str("displayName"), Is.EqualTo("Nina"), "the token's name replaces the placeholder");
+    }
+
+    [TestCase("""{"memberExternalIds":"bob"}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":[]}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":[42]}""", "memberExternalIds")]
+    [TestCase("""{}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":["bob"],"title":7}""", "title")]
+    [TestCase("""{"memberExternalIds":["bob"],"isGroup":"yes"}""", "isGroup")]
+    [TestCase("""{"memberExternalIds":["bob","carol"],"isGroup":false}""", "memberExternalIds")]
+    [TestCase("""[1,2]""", "body")]
+    [TestCase("""{"memberExternalIds":""", "body")]
+    public async Task An_invalid_body_answers_400_naming_the_field(string json, string field)
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.PostAsync("/api/conversations", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(problem.GetProperty("errors").TryGetProperty(field, out _), Is.True, problem.ToString());
+    }
+
+    [Test]
+    public async Task Naming_only_oneself_is_refused()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { alice.ExternalId } });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+    }
+
+    [Test]
+    public async Task The_list_shows_newest_activity_first_with_preview_and_the_callers_unread_count()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var older = await Gateway.CreateConversationAsync(alice, bob);
+        var newer = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        await b.SendMessageAsync(newer, "first");
+        await b.SendMessageAsync(older, "latest news");
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var page = await http.GetFromJsonAsync<JsonElement>("/api/conversations");
+
+        var items = page.GetProperty("items").EnumerateArray().ToList();
+        Assert.That(items.Select(i => i.Long("conversationId")), Is.EqualTo(new[] { older, newer }));
+        Assert.That(items[0].Str("lastMessagePreview"), Is.EqualTo("latest news"));
+        Assert.That(items[0].Long("lastSeq"), Is.EqualTo(1));
+        Assert.That(items[0].GetProperty("unreadCount").GetInt32(), Is.EqualTo(1));
+        Assert.That(items[0].Str("lastMessageAt"), Does.EndWith("Z"));
+        Assert.That(Members(items[0]), Is.EquivalentTo(new[] { alice.ExternalId, bob.ExternalId }));
+        Assert.That(items[0].GetProperty("members")[0].TryGetProperty("presenceStatus", out _), Is.False, "presence is in the detail only");
+        Assert.That(page.GetProperty("nextCursor").ValueKind, Is.EqualTo(JsonValueKind.Null));
+    }
+
+    [Test]
+    public async Task The_list_pages_with_a_cursor_without_repeating_or_skipping()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var created = new List<long>();
+        for (var i = 0; i < 7; i++)
+        {
+            created.Add(await Gateway.CreateConversationAsync(alice, bob));
+        }
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var seen = new List<long>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations?limit=3{(cursor is null ? "" : $"&cursor={cursor}")}");
+            seen.AddRange(page.GetProperty("items").EnumerateArray().Select(i => i.Long("conversationId")));
+            cursor = page.GetProperty("nextCursor").GetString();
+            pages++;
+        }
+        while (cursor is not null);
+
+        Assert.That(pages, Is.EqualTo(3));
+        Assert.That(seen, Is.EqualTo(created.AsEnumerable().Reverse().ToList()));
+    }
+
+    [TestCase("limit=0", "limit")]
+    [TestCase("limit=101", "limit")]
+    [TestCase("limit=ten", "limit")]
+    [TestCase("cursor=not-a-cursor", "cursor")]
+    public async Task Bad_list_parameters_answer_400_naming_them(string query, string field)
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.GetAsync($"/api/conversations?{query}");
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(problem.GetProperty("errors").TryGetProperty(field, out _), Is.True, problem.ToString());
+    }
+
+    [Test]
+    public async Task The_detail_shows_each_members_current_presence()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var b = await ConnectAsync(bob);
+        await b.SendAsync(new { type = "presence", presenceStatus = "busy" });
+        // Frames are handled in order: once the answer to the next one is back, the status is set.
+        await b.SendAsync(new { type = "nonsense" });
+        await b.NextAsync("error");
+        await ConnectAsync(alice);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var detail = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}");
+
+        var presence = detail.GetProperty("members").EnumerateArray().ToDictionary(m => m.Str("externalId")!, m => m.Str("presenceStatus"));
+        Assert.That(presence[alice.ExternalId], Is.EqualTo("online"));
+        Assert.That(presence[bob.ExternalId], Is.EqualTo("busy"));
+        Assert.That(presence[carol.ExternalId], Is.EqualTo("offline"));
+    }
+
+    [Test]
+    public async Task Me_returns_the_callers_profile_and_no_token_answers_401()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        using var anonymous = Gateway.CreateHttpClient();
+
+        var me = await http.GetFromJsonAsync<JsonElement>("/api/users/me");
+        var refused = await anonymous.GetAsync("/api/users/me");
+
+        Assert.That(me.Long("userId"), Is.EqualTo(alice.Id));
+        Assert.That(me.Str("externalId"), Is.EqualTo(alice.ExternalId));
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(refused.Headers.WwwAuthenticate.ToString(), Does.StartWith("Bearer"));
+    }
+
+    [Test]
+    public async Task Every_conversation_endpoint_answers_404_to_a_non_member_exactly_as_for_a_missing_conversation()
+    {
+        var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(mallory.ExternalId);
+
+        foreach (var id in new[] { conversation, long.MaxValue })
+        {
+            var responses = new[]
+            {
+                await http.GetAsync($"/api/conversations/{id}"),
+                await http.GetAsync($"/api/conversations/{id}/messages"),
+                await http.PostAsJsonAsync($"/api/conversations/{id}/members", new { externalId = mallory.ExternalId }),
+                await http.DeleteAsync($"/api/conversations/{id}/members/{bob.ExternalId}"),
+                await http.DeleteAsync($"/api/conversations/{id}/members/{mallory.ExternalId}"),
+            };
+            foreach (var response in responses)
+            {
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), $"{response.RequestMessage!.Method} {response.RequestMessage.RequestUri}");
+                Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+                Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).Str("detail"), Is.EqualTo($"Conversation {id} was not found."));
+            }
+        }
+        Assert.That(await Sql.ScalarAsync<long>(
+            "SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user",
+            new { conversation, user = mallory.Id }), Is.Zero);
+        using var list = Gateway.CreateHttpClient(mallory.ExternalId);
+        var page = await list.GetFromJsonAsync<JsonElement>("/api/conversations");
+        Assert.That(page.GetProperty("items").EnumerateArray().Select(i => i.Long("conversationId")), Does.Not.Contain(conversation));
+    }
+
+    [Test]
+    public async Task A_conversation_id_that_is_not_a_number_answers_400()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.GetAsync("/api/conversations/abc");
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("id", out _), Is.True);
+    }
+
+    internal static IEnumerable<string?> Members(JsonElement conversation) =>
+        conversation.GetProperty("members").EnumerateArray().Select(m => m.Str("externalId"));
+}

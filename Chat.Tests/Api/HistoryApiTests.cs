@@ -1,0 +1,70 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Api;
+
+public sealed class HistoryApiTests : GatewayTest
+{
+    private TestUser _alice = null!;
+    private long _conversation;
+
+    [OneTimeSetUp]
+    public async Task TenMessages()
+    {
+        _alice = await Gateway.CreateUserAsync();
+        _conversation = await Gateway.CreateConversationAsync(_alice, await Gateway.CreateUserAsync());
+        await using var a = await Gateway.ConnectAsync(_alice);
+        for (var i = 1; i <= 10; i++)
+        {
+            await a.SendMessageAsync(_conversation, $"m{i}", clientMessageId: $"k{i}");
+        }
+    }
+
+    [TestCase("", new long[] { 6, 7, 8, 9, 10 }, true)]
+    [TestCase("beforeSeq=6", new long[] { 1, 2, 3, 4, 5 }, false)]
+    [TestCase("beforeSeq=4", new long[] { 1, 2, 3 }, false)]
+    [TestCase("afterSeq=0", new long[] { 1, 2, 3, 4, 5 }, true)]
+    [TestCase("afterSeq=7", new long[] { 8, 9, 10 }, false)]
+    [TestCase("afterSeq=2&beforeSeq=5", new long[] { 3, 4 }, false)]
+    [TestCase("afterSeq=10", new long[0], false)]
+    public async Task History_pages_in_seq_order_in_either_direction(string query, long[] seqs, bool hasMore)
+    {
+        using var http = Gateway.CreateHttpClient(_alice.ExternalId);
+
+        var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{_conversation}/messages?limit=5&{query}");
+
+        Assert.That(page.GetProperty("items").EnumerateArray().Select(m => m.Long("seq")), Is.EqualTo(seqs));
+        Assert.That(page.GetProperty("hasMore").GetBoolean(), Is.EqualTo(hasMore));
+    }
+
+    [Test]
+    public async Task A_history_message_carries_the_fields_of_the_message_frame()
+    {
+        using var http = Gateway.CreateHttpClient(_alice.ExternalId);
+
+        var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{_conversation}/messages?afterSeq=0&limit=1");
+
+        var m = page.GetProperty("items")[0];
+        Assert.That((m.Long("conversationId"), m.Long("seq"), m.Long("senderId"), m.Str("content"), m.Str("clientMessageId"), m.Str("messageType")),
+            Is.EqualTo((_conversation, 1L, _alice.Id, "m1", "k1", "text")));
+        Assert.That(m.Str("timestamp"), Does.Match(@"\.\d{3}Z$"));
+        Assert.That((m.GetProperty("isEdited").GetBoolean(), m.GetProperty("isDeleted").GetBoolean()), Is.EqualTo((false, false)));
+    }
+
+    [TestCase("limit=0", "limit")]
+    [TestCase("limit=101", "limit")]
+    [TestCase("afterSeq=-1", "afterSeq")]
+    [TestCase("beforeSeq=0", "beforeSeq")]
+    [TestCase("beforeSeq=x", "beforeSeq")]
+    public async Task Bad_history_parameters_answer_400_naming_them(string query, string field)
+    {
+        using var http = Gateway.CreateHttpClient(_alice.ExternalId);
+
+        var response = await http.GetAsync($"/api/conversations/{_conversation}/messages?{query}");
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty(field, out _), Is.True);
+    }
+}

@@ -1,0 +1,217 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Api;
+
+public sealed class MembershipTests : GatewayTest
+{
+    [Test]
+    public async Task An_added_members_open_socket_receives_the_conversation_at_once_without_reconnecting()
+    {
+        var (alice, bob, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var a = await ConnectAsync(alice);
+        var d = await ConnectAsync(dave);
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var response = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).Long("userId"), Is.EqualTo(dave.Id));
+        var toAlice = await a.NextAsync("member");
+        Assert.That((toAlice.Long("conversationId"), toAlice.Long("userId"), toAlice.Str("change")), Is.EqualTo((conversation, dave.Id, "joined")));
+        var toDave = await d.NextAsync("member");
+        Assert.That(toDave.Long("userId"), Is.EqualTo(dave.Id));
+
+        await a.SendMessageAsync(conversation, "welcome, Dave");
+        var delivered = await d.NextAsync("message");
+        Assert.That(delivered.Str("content"), Is.EqualTo("welcome, Dave"));
+
+        var ack = await d.SendMessageAsync(conversation, "thanks");
+        Assert.That(ack.Type(), Is.EqualTo("ack"));
+        await d.SendAsync(new { type = "typing", conversationId = conversation });
+        Assert.That((await a.NextAsync("typing")).Long("senderId"), Is.EqualTo(dave.Id));
+    }
+
+    [Test]
+    public async Task A_removed_members_open_socket_stops_receiving_and_can_no_longer_send()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        var toCarol = await c.NextAsync("member");
+        Assert.That((toCarol.Long("userId"), toCarol.Str("change")), Is.EqualTo((carol.Id, "left")));
+        Assert.That((await a.NextAsync("member")).Str("change"), Is.EqualTo("left"));
+
+        await a.SendMessageAsync(conversation, "carol is gone");
+        var refused = await c.SendMessageAsync(conversation, "can I still talk?");
+        Assert.That(refused.Str("code"), Is.EqualTo("access_denied"));
+        await c.SendAsync(new { type = "typing", conversationId = conversation });
+        Assert.That((await c.NextAsync("error")).Str("code"), Is.EqualTo("access_denied"));
+        var seenByCarol = await c.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() is "message" or "typing");
+        Assert.That(seenByCarol, Is.Empty);
+        Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_member_can_leave_a_direct_conversation_but_not_remove_the_other_person()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var created = await (await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } })).Content.ReadFromJsonAsync<JsonElement>();
+        var conversation = created.Long("conversationId");
+
+        var removeOther = await http.DeleteAsync($"/api/conversations/{conversation}/members/{bob.ExternalId}");
+        var add = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = "someone-else" });
+        var leave = await http.DeleteAsync($"/api/conversations/{conversation}/members/{alice.ExternalId}");
+        var afterLeaving = await http.GetAsync($"/api/conversations/{conversation}");
+
+        Assert.That(removeOther.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(add.StatusCode, Is.EqualTo(HttpStatusCode.Conflict));
+        Assert.That(leave.StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That(afterLeaving.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+    }
+
+    [Test]
+    public async Task Adding_a_member_twice_answers_200_and_removing_a_non_member_answers_404()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var again = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = bob.ExternalId });
+        var stranger = await http.DeleteAsync($"/api/conversations/{conversation}/members/nobody-{Guid.NewGuid():N}");
+        var invalid = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = 5 });
+
+        Assert.That(again.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(stranger.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(invalid.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That((await invalid.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("externalId", out _), Is.True);
+    }
+
+    [Test]
+    public async Task A_member_who_comes_back_starts_with_no_unread_messages_and_no_catchup_of_the_time_away()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var a = await ConnectAsync(alice);
+        await a.SendMessageAsync(conversation, "before");
+        await http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+        await a.SendMessageAsync(conversation, "while away");
+
+        var back = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = carol.ExternalId });
+        await a.SendMessageAsync(conversation, "after");
+        var c = await ConnectAsync(carol);
+
+        Assert.That(back.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        Assert.That(c.Catchup.Select(m => m.Str("content")), Is.EqualTo(new[] { "after" }));
+        Assert.That(await Sql.UnreadCountAsync(conversation, carol.Id), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_connection_that_starts_while_its_user_is_removed_does_not_keep_the_conversation()
+    {
+        // The membership change and a connection's start race; whichever order they take, the socket ends up
+        // receiving exactly the conversations the user is a member of.
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var a = await ConnectAsync(alice);
+        for (var round = 0; round < 10; round++)
+        {
+            var carol = await Gateway.CreateUserAsync();
+            var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+            var connecting = Gateway.ConnectAsync(carol);
+            var removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            await using var c = await connecting;
+            Assert.That((await removing).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+
+            await a.SendMessageAsync(conversation, $"round {round}");
+            var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(100), f => f.Type() == "message");
+            Assert.That(leaked, Is.Empty, $"round {round}");
+        }
+    }
+
+    [Test]
+    public async Task Creating_a_group_tells_every_members_open_socket_of_every_member()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var sockets = new[] { await ConnectAsync(alice), await ConnectAsync(bob), await ConnectAsync(carol) };
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var created = await (await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId, carol.ExternalId } }))
+            .Content.ReadFromJsonAsync<JsonElement>();
+
+        foreach (var socket in sockets)
+        {
+            var joined = new List<long>();
+            for (var i = 0; i < 3; i++)
+            {
+                var frame = await socket.NextAsync("member");
+                Assert.That(frame.Long("conversationId"), Is.EqualTo(created.Long("conversationId")));
+                joined.Add(frame.Long("userId"));
+            }
+            Assert.That(joined, Is.EquivalentTo(new[] { alice.Id, bob.Id, carol.Id }));
+        }
+        await sockets[2].SendMessageAsync(created.Long("conversationId"), "first!");
+        Assert.That((await sockets[1].NextAsync("message")).Str("content"), Is.EqualTo("first!"));
+    }
+
+    [Test]
+    public async Task Concurrent_removals_of_one_member_answer_204_once_and_404_otherwise()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
+            (i % 2 == 0 ? aliceHttp : bobHttp).DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}")));
+
+        Assert.That(responses.Count(r => r.StatusCode == HttpStatusCode.NoContent), Is.EqualTo(1));
+        Assert.That(responses.Count(r => r.StatusCode == HttpStatusCode.NotFound), Is.EqualTo(5));
+    }
+
+    [Test]
+    public async Task Quick_add_and_remove_leave_the_socket_matching_the_database()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var a = await ConnectAsync(alice);
+        for (var round = 0; round < 10; round++)
+        {
+            var dave = await Gateway.CreateUserAsync();
+            await using var d = await Gateway.ConnectAsync(dave);
+            var adding = http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+            var removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{dave.ExternalId}");
+            await Task.WhenAll(adding, removing);
+            var member = await Sql.ScalarAsync<bool>(
+                "SELECT COALESCE((SELECT is_active FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user), false)",
+                new { conversation, user = dave.Id });
+
+            await a.SendMessageAsync(conversation, $"round {round}");
+            var received = await d.CollectAsync(TimeSpan.FromMilliseconds(150), f => f.Type() == "message");
+            Assert.That(received, Has.Count.EqualTo(member ? 1 : 0), $"round {round}: member = {member}");
+        }
+    }
+
+    [Test]
+    public async Task A_body_over_64_KiB_answers_413()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { "bob" }, title = new string('x', 70_000) });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.RequestEntityTooLarge));
+    }
+}

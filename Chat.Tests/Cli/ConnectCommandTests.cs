@@ -1,0 +1,134 @@
+using System.Net;
+using System.Net.Http.Json;
+using Chat.Cli;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Cli;
+
+/// <summary><c>chat connect</c> driven through its keyboard and screen against the in-process gateway.</summary>
+public sealed class ConnectCommandTests : GatewayTest
+{
+    private (TypedInput Keyboard, Screen Screen, Task<int> Exit) Start(TestUser user, string? name = null, TestGateway? gateway = null)
+    {
+        var keyboard = new TypedInput();
+        var screen = new Screen();
+        string[] args = ["connect", "--as", user.ExternalId, "--name", name ?? user.Name, "--url", (gateway ?? Gateway).HttpAddress.ToString()];
+        var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
+        return (keyboard, screen, exit);
+    }
+
+    private static async Task<int> ExitAsync(Task<int> exit)
+    {
+        Assert.That(await Task.WhenAny(exit, Task.Delay(TimeSpan.FromSeconds(10))), Is.SameAs(exit), "chat connect did not end");
+        return await exit;
+    }
+
+    [Test]
+    public async Task Connect_lists_opens_sends_and_shows_what_arrives_as_it_arrives()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var bobHttp = Track(new DisposableHttp(Gateway.CreateHttpClient(bob.ExternalId)));
+        var created = await bobHttp.Client.PostAsJsonAsync("/api/conversations", new { title = "Lunch", isGroup = true, memberExternalIds = new[] { alice.ExternalId } });
+        Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var conversationId = (await created.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).Long("conversationId");
+        var bobSocket = await ConnectAsync(bob);
+        await bobSocket.SendMessageAsync(conversationId, "noon?");
+
+        var (keyboard, screen, exit) = Start(alice, "Alice");
+
+        await screen.WaitForAsync("* signed in as Alice");
+        Assert.That(await screen.WaitForAsync("Lunch"), Does.Match($@"^{conversationId} +Lunch +1 +noon\?$"));
+        await screen.WaitForAsync("* connected.");
+
+        keyboard.Type($"/open {conversationId}");
+        Assert.That(await screen.WaitForAsync("* Lunch"), Does.Contain($"(group {conversationId}): ").And.Contain($"{bob.Name} (online)"));
+        Assert.That(await screen.WaitForAsync("noon?"), Does.Match($@"^#1  .*  {bob.Name}: noon\?$"));
+        var read = await bobSocket.NextAsync("read");
+        Assert.That(read.Long("messageId"), Is.GreaterThan(0), "opening a conversation marks what it showed as read");
+
+        keyboard.Type("yes, at the usual place");
+        Assert.That(await screen.WaitForAsync("you: yes, at the usual place"), Does.StartWith("[Lunch] #2  "));
+        var delivered = await bobSocket.NextAsync("message");
+        Assert.That(delivered.Str("content"), Is.EqualTo("yes, at the usual place"));
+
+        await bobSocket.SendAsync(new { type = "typing", conversationId, isTyping = true });
+        await screen.WaitForAsync($"[Lunch] {bob.Name} is typing…");
+        var third = await bobSocket.SendMessageAsync(conversationId, "see you");
+        Assert.That(await screen.WaitForAsync("see you"), Does.Match($@"^\[Lunch\] #3  .*  {bob.Name}: see you$"));
+
+        await bobSocket.SendAsync(new { type = "edit", conversationId, messageId = third.Long("messageId"), content = "see you there" });
+        await screen.WaitForAsync($"[Lunch] #3 edited by {bob.Name}: see you there");
+        await bobSocket.SendAsync(new { type = "delete", conversationId, messageId = third.Long("messageId") });
+        await screen.WaitForAsync("[Lunch] #3 deleted");
+
+        keyboard.Type("/edit 2 yes, at noon");
+        var edited = await bobSocket.NextAsync(f => f.Type() == "messageEdited" && f.Long("seq") == 2);
+        Assert.That(edited.Str("content"), Is.EqualTo("yes, at noon"));
+        await screen.WaitForAsync("[Lunch] #2 edited by you: yes, at noon");
+
+        var added = await bobHttp.Client.PostAsJsonAsync($"/api/conversations/{conversationId}/members", new { externalId = carol.ExternalId });
+        Assert.That(added.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        await screen.WaitForAsync($"[Lunch] {carol.ExternalId} joined");
+
+        await bobSocket.SendAsync(new { type = "presence", presenceStatus = "away" });
+        await screen.WaitForAsync($"* {bob.Name} is away");
+
+        keyboard.Type("/sync 1");
+        Assert.That(await screen.WaitForAsync("yes, at noon"), Does.Match(@"^\[Lunch\] #2  .*: yes, at noon \(edited\)$"));
+        await screen.WaitForAsync("[Lunch] #3 deleted");
+        await screen.WaitForAsync("[Lunch] synced up to #3");
+
+        keyboard.Type("/quit");
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+        await screen.WaitForAsync("* bye.");
+        var offline = await bobSocket.NextAsync(f => f.Type() == "presence" && f.Str("presenceStatus") == "offline");
+        Assert.That(offline.Long("senderId"), Is.EqualTo(alice.Id), "leaving closes the socket");
+    }
+
+    [Test]
+    public async Task Connect_explains_commands_it_cannot_follow()
+    {
+        var alice = await Gateway.CreateUserAsync("alice");
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* no conversations yet");
+
+        keyboard.Type("hello?");
+        await screen.WaitForAsync("! open a conversation first: /open <conversationId> (see /list).");
+        keyboard.Type("/open 999999999");
+        await screen.WaitForAsync("! conversation 999999999 not found, or you are not a member of it.");
+        keyboard.Type("/open");
+        await screen.WaitForAsync("! usage: /open <conversationId>");
+        keyboard.Type("/dance");
+        await screen.WaitForAsync("! unknown command /dance; /help lists the commands.");
+        keyboard.Type("/help");
+        await screen.WaitForAsync("/sync [<seq>]");
+
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0), "the end of the input leaves like /quit");
+    }
+
+    [Test]
+    public async Task Connect_ends_with_exit_1_when_the_gateway_closes_the_connection()
+    {
+        var gateway = new TestGateway().Start();
+        var alice = await gateway.CreateUserAsync("alice");
+        var (_, screen, exit) = Start(alice, gateway: gateway);
+        await screen.WaitForAsync("* connected.");
+
+        await gateway.DisposeAsync();
+
+        Assert.That(await ExitAsync(exit), Is.EqualTo(1));
+        await screen.WaitForAsync("! the gateway closed the connection (1001 server shutting down).");
+    }
+
+    private sealed class DisposableHttp(HttpClient client) : IAsyncDisposable
+    {
+        public HttpClient Client { get; } = client;
+
+        public ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

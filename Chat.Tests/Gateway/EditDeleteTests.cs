@@ -1,0 +1,208 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Gateway;
+
+public sealed class EditDeleteTests : GatewayTest
+{
+    [Test]
+    public async Task An_edit_reaches_every_connection_and_shows_in_catchup_sync_history_and_preview()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var ack = await a.SendMessageAsync(conversation, "helo");
+        await b.NextAsync("message");
+
+        await a.SendAsync(new { type = "edit", conversationId = conversation, messageId = ack.Long("messageId"), content = "hello" });
+
+        foreach (var client in new[] { a, b })
+        {
+            var edited = await client.NextAsync("messageEdited");
+            Assert.That((edited.Long("messageId"), edited.Long("seq"), edited.Long("senderId"), edited.Str("content")),
+                Is.EqualTo((ack.Long("messageId"), 1L, alice.Id, "hello")));
+            Assert.That(edited.Str("editedAt"), Does.EndWith("Z"));
+        }
+
+        var later = await ConnectAsync(bob);
+        Assert.That(later.Catchup.Single().Str("content"), Is.EqualTo("hello"));
+        Assert.That(later.Catchup.Single().GetProperty("isEdited").GetBoolean(), Is.True);
+        await later.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = 0 });
+        var synced = await later.NextAsync("message");
+        Assert.That((synced.Str("content"), synced.GetProperty("isEdited").GetBoolean()), Is.EqualTo(("hello", true)));
+        var history = await HistoryAsync(bob, conversation);
+        Assert.That((history[0].Str("content"), history[0].GetProperty("isEdited").GetBoolean()), Is.EqualTo(("hello", true)));
+        Assert.That(await PreviewAsync(bob, conversation), Is.EqualTo("hello"));
+    }
+
+    [Test]
+    public async Task A_delete_reaches_every_connection_and_leaves_a_tombstone_in_sync_and_history()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        await a.SendMessageAsync(conversation, "keep");
+        var doomed = await a.SendMessageAsync(conversation, "oops");
+        await b.NextAsync(f => f.Type() == "message" && f.Long("seq") == 2);
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = doomed.Long("messageId") });
+
+        foreach (var client in new[] { a, b })
+        {
+            var deleted = await client.NextAsync("messageDeleted");
+            Assert.That((deleted.Long("messageId"), deleted.Long("seq"), deleted.Long("senderId")), Is.EqualTo((doomed.Long("messageId"), 2L, alice.Id)));
+        }
+        Assert.That(await PreviewAsync(bob, conversation), Is.EqualTo("keep"), "the preview falls back to the latest message left");
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(1), "the deleted message no longer counts as unread");
+
+        var later = await ConnectAsync(bob);
+        Assert.That(later.Catchup.Select(m => m.Str("content")), Is.EqualTo(new[] { "keep" }));
+        await later.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = 0 });
+        var replay = new[] { await later.NextAsync(), await later.NextAsync(), await later.NextAsync() };
+        Assert.That(replay.Select(f => f.Type()), Is.EqualTo(new[] { "message", "messageDeleted", "synced" }));
+        Assert.That(replay[1].Long("seq"), Is.EqualTo(2));
+        var history = await HistoryAsync(bob, conversation);
+        Assert.That(history[1].GetProperty("isDeleted").GetBoolean(), Is.True);
+        Assert.That(history[1].GetProperty("content").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(history[1].Long("seq"), Is.EqualTo(2));
+        Assert.That(await Sql.ScalarAsync<string>("SELECT content FROM messages WHERE id = @id", new { id = doomed.Long("messageId") }), Is.EqualTo("oops"),
+            "the row stays (its seq is taken); only its delivery stops");
+    }
+
+    [Test]
+    public async Task Deleting_twice_changes_nothing_and_tells_everyone_again()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var ack = await a.SendMessageAsync(conversation, "x");
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+        var first = await b.NextAsync("messageDeleted");
+        await a.NextAsync("messageDeleted");
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+
+        Assert.That((await a.NextAsync()).Type(), Is.EqualTo("messageDeleted"));
+        var again = await b.NextAsync("messageDeleted");
+        Assert.That(again.Str("deletedAt"), Is.EqualTo(first.Str("deletedAt")), "the original deletion time");
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.Zero, "taken back once, not twice");
+    }
+
+    [Test]
+    public async Task Deleting_an_unread_message_takes_it_back_from_every_count_that_holds_it()
+    {
+        var (alice, bob, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var a = await ConnectAsync(alice);
+        var m1 = await a.SendMessageAsync(conversation, "m1");
+        var m2 = await a.SendMessageAsync(conversation, "m2");
+        using (var http = Gateway.CreateHttpClient(alice.ExternalId))
+        {
+            await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+        }
+        await a.SendMessageAsync(conversation, "m3");
+        // Dave joined after m2, then read m1 from history: his count is now every later message from others (m2, m3).
+        var d = await ConnectAsync(dave);
+        await d.SendAsync(new { type = "read", conversationId = conversation, messageId = m1.Long("messageId") });
+        await d.SendAsync(new { type = "nonsense" });
+        await d.NextAsync("error");
+        Assert.That(await Sql.UnreadCountAsync(conversation, dave.Id), Is.EqualTo(2));
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = m2.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        Assert.That(await Sql.UnreadCountAsync(conversation, dave.Id), Is.EqualTo(1));
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(2), "bob never read: m1 and m3");
+    }
+
+    [Test]
+    public async Task Deleting_every_message_clears_the_preview()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ack = await a.SendMessageAsync(conversation, "only one");
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        Assert.That(await PreviewAsync(alice, conversation), Is.Null);
+    }
+
+    [Test]
+    public async Task Editing_or_deleting_someone_elses_message_is_refused_and_changes_nothing()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var ack = await a.SendMessageAsync(conversation, "mine");
+
+        await b.SendAsync(new { type = "edit", conversationId = conversation, messageId = ack.Long("messageId"), content = "yours now" });
+        var editError = await b.NextAsync("error");
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+        var deleteError = await b.NextAsync("error");
+
+        Assert.That((editError.Str("code"), editError.Str("message")), Is.EqualTo(("access_denied", $"Message {ack.Long("messageId")} was sent by someone else.")));
+        Assert.That(deleteError.Str("code"), Is.EqualTo("access_denied"));
+        Assert.That(await Sql.ScalarAsync<string>("SELECT content FROM messages WHERE id = @id", new { id = ack.Long("messageId") }), Is.EqualTo("mine"));
+        Assert.That(await Sql.ScalarAsync<bool>("SELECT is_deleted FROM messages WHERE id = @id", new { id = ack.Long("messageId") }), Is.False);
+    }
+
+    [Test]
+    public async Task Editing_a_message_of_another_conversation_or_a_deleted_one_is_not_found_and_non_members_are_denied()
+    {
+        var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var other = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ack = await a.SendMessageAsync(conversation, "here");
+        var gone = await a.SendMessageAsync(conversation, "gone");
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = gone.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        await a.SendAsync(new { type = "edit", conversationId = other, messageId = ack.Long("messageId"), content = "moved?" });
+        var wrongConversation = await a.NextAsync("error");
+        await a.SendAsync(new { type = "edit", conversationId = conversation, messageId = gone.Long("messageId"), content = "back?" });
+        var deleted = await a.NextAsync("error");
+        var m = await ConnectAsync(mallory);
+        await m.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+        var stranger = await m.NextAsync("error");
+
+        Assert.That(wrongConversation.Str("code"), Is.EqualTo("not_found"));
+        Assert.That(deleted.Str("code"), Is.EqualTo("not_found"));
+        Assert.That(stranger.Str("code"), Is.EqualTo("access_denied"));
+    }
+
+    [Test]
+    public async Task An_edit_with_invalid_content_is_a_bad_request()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        var a = await ConnectAsync(alice);
+
+        await a.SendTextAsync("""{"type":"edit","conversationId":1,"messageId":1,"content":""}""");
+        var empty = await a.NextAsync();
+        await a.SendTextAsync("""{"type":"delete","conversationId":1}""");
+        var missing = await a.NextAsync();
+
+        Assert.That((empty.Str("code"), empty.Str("message")), Is.EqualTo(("bad_request", "content must be 1 to 4000 characters.")));
+        Assert.That((missing.Str("code"), missing.Str("message")), Is.EqualTo(("bad_request", "messageId is required.")));
+    }
+
+    private async Task<List<JsonElement>> HistoryAsync(TestUser user, long conversation)
+    {
+        using var http = Gateway.CreateHttpClient(user.ExternalId);
+        var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}/messages");
+        return [.. page.GetProperty("items").EnumerateArray()];
+    }
+
+    private async Task<string?> PreviewAsync(TestUser user, long conversation)
+    {
+        using var http = Gateway.CreateHttpClient(user.ExternalId);
+        return (await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}")).Str("lastMessagePreview");
+    }
+}
