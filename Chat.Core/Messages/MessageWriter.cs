@@ -142,18 +142,18 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
 
                 var batch = inFlight;
                 IReadOnlyList<BatchItemResult>? results = null;
+                List<Publication> publications = [];
                 Exception? failure = null;
                 try
                 {
                     results = await batch.Storing;
+                    // The mark must include this batch before the next one is sent with it.
+                    publications = Plan(batch.Submissions, results, ref _publishedUpTo);
                 }
                 catch (Exception e)
                 {
-                    failure = e;
+                    (results, failure) = (null, e);
                 }
-
-                // The mark must include this batch before the next one is sent with it.
-                var publications = results is null ? [] : Plan(batch.Submissions, results, ref _publishedUpTo);
 
                 // Group commit: what queued while that batch was in the database goes now, and travels while this
                 // one is published. It is published after this one, so the order holds.
