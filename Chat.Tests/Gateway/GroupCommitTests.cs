@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Chat.Core.Messages;
 using Chat.Tests.Infrastructure;
+using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Chat.Tests.Gateway;
@@ -181,6 +182,65 @@ public sealed class GroupCommitTests : GatewayTest
         Assert.That(delivered.Where(f => f.Long("conversationId") == group).Select(f => f.Long("seq")), Is.Ordered.Ascending);
         Assert.That(frames[m].Concat(await m.CollectAsync(Quiet)).Where(f => f.Type() == "message"), Is.Empty);
     }
+
+    [Test]
+    public async Task A_key_that_another_gateway_commits_while_a_batch_waits_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
+    {
+        // Two gateways on one database, each with its own writer, as two processes behind a load balancer.
+        await using var other = new TestGateway().Start();
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var elsewhere = await Gateway.CreateConversationAsync(carol, bob);
+        var phone = await ConnectAsync(alice);
+        var laptop = Track(await other.ConnectAsync(alice));
+        var b = Track(await other.ConnectAsync(bob));
+        var c = Track(await other.ConnectAsync(carol));
+        var otherWriter = other.Services.GetRequiredService<MessageWriter>();
+
+        await using var conversationRow = await HoldRowAsync(conversation);
+        await using (await HoldRowAsync(elsewhere))
+        {
+            // This gateway's batch reaches the database first and waits for the conversation's row.
+            await phone.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the phone" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first gateway's batch waits");
+
+            // The other gateway's writer is held on a batch of its own while two messages queue behind it.
+            await c.SendAsync(new { type = "message", conversationId = elsewhere, clientMessageId = "hold", content = "elsewhere" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the other gateway's first batch waits");
+            await laptop.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the laptop" });
+            await Eventually.TrueAsync(() => otherWriter.Queued == 1, "the laptop's copy is queued");
+            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "bob-1", content = "from bob" });
+            await Eventually.TrueAsync(() => otherWriter.Queued == 2, "bob's message is queued");
+        }
+        // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted
+        // and then waits behind it for the conversation's row.
+        Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
+        await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await LockWaitersAsync() == 2, "the other gateway's second batch waits");
+        await conversationRow.DisposeAsync();
+
+        var fromPhone = await phone.AnswerAsync("twice");
+        var fromLaptop = await laptop.AnswerAsync("twice");
+        var fromBob = await b.AnswerAsync("bob-1");
+
+        Assert.That((fromPhone.Type(), fromLaptop.Type(), fromBob.Type()), Is.EqualTo(("ack", "ack", "ack")), "nothing of the losing batch is lost");
+        Assert.That(fromLaptop.Long("messageId"), Is.EqualTo(fromPhone.Long("messageId")), "the copy gets the committed message's ack");
+        Assert.That(fromBob.Long("seq"), Is.EqualTo(fromPhone.Long("seq") + 1));
+        var stored = await Sql.QueryAsync<(long Seq, string Content)>(
+            "SELECT seq, content FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation });
+        Assert.That(stored, Is.EqualTo(new[] { (1L, "from the phone"), (2L, "from bob") }));
+    }
+
+    /// <summary>Locks a conversation's row, as a writer in the middle of its transaction does, until disposed.</summary>
+    private static async Task<IAsyncDisposable> HoldRowAsync(long conversationId)
+    {
+        var connection = await TestDatabase.DataSource.OpenConnectionAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync("SELECT 1 FROM conversations WHERE id = @conversationId FOR UPDATE", new { conversationId }, transaction);
+        return connection;
+    }
+
+    private static Task<long> LockWaitersAsync() =>
+        Sql.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
 
     [Test]
     public async Task Unread_counts_stay_exact_when_members_of_overlapping_conversations_send_concurrently()

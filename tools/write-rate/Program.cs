@@ -2,7 +2,8 @@
 // database transactions (round trips of the write path) each message costs.
 //
 //   dotnet run -c Release --project tools/write-rate -- --url ws://127.0.0.1:8080/ws \
-//       --db "Host=127.0.0.1;Port=54329;Username=postgres;Database=chat" [--senders 32] [--conversations 1] [--seconds 10]
+//       --db "Host=127.0.0.1;Port=54329;Username=postgres;Database=chat" [--senders 32] [--conversations 1] [--warmup 3] [--seconds 10]
+//       [--gateway-pid PID]
 //
 // Each sender is a WebSocket client in a closed loop: send a message, wait for its ack, send the next. The
 // senders are spread round-robin over the conversations and receive each other's messages: with --conversations
@@ -11,6 +12,9 @@
 // pg_stat_database.xact_commit for the gateway's database while the senders run (each store is one implicit
 // transaction), so the figure means the same for any version of the gateway. The gateway must run in the
 // Development environment (the tool signs tokens with the development key) and must be idle otherwise.
+// On Linux, with the database on the same machine, it also reports the CPU time per message of the database's
+// backends serving the gateway and, given --gateway-pid, of the gateway: figures that a busy machine distorts less
+// than the rate.
 using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text;
@@ -56,14 +60,24 @@ for (var i = 0; i < options.Senders; i++)
     sockets.Add(socket);
 }
 
+// A warm-up (JIT, pools, caches) runs first; the rate and the CPU times are those of the measured window after
+// it. Transactions are counted over the whole run, since the database reports them only about once a second.
 var commitsBefore = await CommitsAsync();
+var warmup = TimeSpan.FromSeconds(options.Warmup);
+var deadline = warmup + TimeSpan.FromSeconds(options.Seconds);
 var stop = Stopwatch.StartNew();
-var deadline = TimeSpan.FromSeconds(options.Seconds);
+var window = Task.Run(async () =>
+{
+    await Task.Delay(warmup);
+    var start = (Cpu: await CpuSecondsAsync(), At: stop.Elapsed);
+    await Task.Delay(deadline - stop.Elapsed);
+    return (Start: start, End: (Cpu: await CpuSecondsAsync(), At: stop.Elapsed));
+});
 var acked = await Task.WhenAll(sockets.Select((socket, i) => Task.Run(async () =>
 {
     var conversationId = conversationIds[i % options.Conversations];
     var buffer = new byte[64 * 1024];
-    var count = 0;
+    var (count, measured) = (0, 0);
     while (stop.Elapsed < deadline)
     {
         var frame = Encoding.UTF8.GetBytes(
@@ -84,11 +98,17 @@ var acked = await Task.WhenAll(sockets.Select((socket, i) => Task.Run(async () =
             }
         }
         count++;
+        if (stop.Elapsed >= warmup && stop.Elapsed < deadline)
+        {
+            measured++;
+        }
     }
-    return count;
+    return (Total: count, Measured: measured);
 })));
-var elapsed = stop.Elapsed;
-var messages = acked.Sum();
+var (windowStart, windowEnd) = await window;
+var elapsed = windowEnd.At - windowStart.At;
+var messages = acked.Sum(a => a.Measured);
+var total = acked.Sum(a => a.Total);
 
 // Backends report their counters when idle, at most once a second.
 await Task.Delay(TimeSpan.FromSeconds(2));
@@ -103,10 +123,15 @@ foreach (var socket in sockets)
     await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
 }
 
-Console.WriteLine($"senders {options.Senders}, conversations {options.Conversations}, {elapsed.TotalSeconds:F1} s");
-Console.WriteLine($"acked {messages} (stored rows {stored}): {messages / elapsed.TotalSeconds:F0} messages/s");
-Console.WriteLine($"transactions {commits}: {(double)commits / messages:F3} per message");
-return messages == stored ? 0 : 1;
+Console.WriteLine($"senders {options.Senders}, conversations {options.Conversations}, {options.Warmup} s warm-up, {elapsed.TotalSeconds:F1} s measured");
+Console.WriteLine($"acked {messages} in the window: {messages / elapsed.TotalSeconds:F0} messages/s");
+Console.WriteLine($"whole run: acked {total}, stored rows {stored}, transactions {commits}: {(double)commits / total:F3} per message");
+if (windowEnd.Cpu.Database > 0)
+{
+    Console.WriteLine($"CPU per message: database {(windowEnd.Cpu.Database - windowStart.Cpu.Database) / messages * 1e6:F0} µs" +
+                      (options.GatewayPid is null ? "" : $", gateway {(windowEnd.Cpu.Gateway - windowStart.Cpu.Gateway) / messages * 1e6:F0} µs"));
+}
+return total == stored ? 0 : 1;
 
 async Task<long> CommitsAsync()
 {
@@ -114,7 +139,35 @@ async Task<long> CommitsAsync()
     return await connection.ExecuteScalarAsync<long>("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()");
 }
 
-internal sealed record Options(Uri Url, string Database, int Senders, int Conversations, int Seconds)
+// CPU seconds used so far by the database backends of this database (other than this tool's) and by the gateway.
+async Task<(double Database, double Gateway)> CpuSecondsAsync()
+{
+    if (!OperatingSystem.IsLinux())
+    {
+        return (0, 0);
+    }
+    await using var connection = await dataSource.OpenConnectionAsync();
+    var backends = await connection.QueryAsync<int>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    return (backends.Sum(ProcessCpuSeconds), options.GatewayPid is { } pid ? ProcessCpuSeconds(pid) : 0);
+}
+
+// utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks of 1/100 s; 0 for a process that is gone.
+static double ProcessCpuSeconds(int pid)
+{
+    try
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;
+    }
+    catch (IOException)
+    {
+        return 0;
+    }
+}
+
+internal sealed record Options(Uri Url, string Database, int Senders, int Conversations, int Warmup, int Seconds, int? GatewayPid)
 {
     public static Options Parse(string[] args)
     {
@@ -128,6 +181,7 @@ internal sealed record Options(Uri Url, string Database, int Senders, int Conver
         {
             throw new ArgumentException("--conversations must be between 1 and --senders");
         }
-        return new Options(new Uri(url), database, senders, conversations, int.Parse(Value("--seconds") ?? "10"));
+        var gatewayPid = Value("--gateway-pid") is { } pid ? int.Parse(pid) : (int?)null;
+        return new Options(new Uri(url), database, senders, conversations, int.Parse(Value("--warmup") ?? "3"), int.Parse(Value("--seconds") ?? "10"), gatewayPid);
     }
 }
