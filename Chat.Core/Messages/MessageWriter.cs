@@ -261,6 +261,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                 MediaUrl = body.MediaUrl,
                 ClientMessageId = message.ClientMessageId,
                 CreatedAt = result.CreatedAt,
+                EditedAt = body.EditedAt,
             }, connection));
         }
         publications.Sort((a, b) => a.Message.MessageId.CompareTo(b.Message.MessageId));

@@ -30,7 +30,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     //   this statement's snapshot makes it fail on a constraint and roll back whole; StoreBatchAsync runs it again,
     //   and the new snapshot sees the twin (a duplicate) or the missing message (a bad reply).
     // For a duplicate of a message above @PublishedUpTo, which the caller has not published, the original's
-    // fields are returned so that it can be published now.
+    // fields are returned so that it can be published now (as it is now: edited, or not at all once deleted).
     private const string StoreBatchSql = """
         WITH input AS (
             SELECT *
@@ -41,9 +41,10 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         ), checked AS (
             SELECT i.ord, i.conversation_id, i.sender_id, i.client_message_id,
                    e.id AS earlier_id, e.conversation_id AS earlier_conversation_id, e.seq AS earlier_seq,
-                   e.created_at AS earlier_created_at, e.id > @PublishedUpTo AS earlier_unpublished,
+                   e.created_at AS earlier_created_at, e.id > @PublishedUpTo AND NOT e.is_deleted AS earlier_unpublished,
                    e.content AS earlier_content, e.message_type AS earlier_message_type,
                    e.reply_to_message_id AS earlier_reply_to_message_id, e.media_url AS earlier_media_url,
+                   CASE WHEN e.is_edited THEN COALESCE(e.edited_at, e.created_at) END AS earlier_edited_at,
                    EXISTS (SELECT 1 FROM conversation_participants p
                            WHERE p.conversation_id = i.conversation_id AND p.user_id = i.sender_id AND p.is_active) AS member,
                    i.reply_to_message_id IS NULL
@@ -115,7 +116,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                CASE WHEN c.earlier_unpublished THEN c.earlier_content END AS TwinContent,
                CASE WHEN c.earlier_unpublished THEN c.earlier_message_type END AS TwinMessageType,
                CASE WHEN c.earlier_unpublished THEN c.earlier_reply_to_message_id END AS TwinReplyToMessageId,
-               CASE WHEN c.earlier_unpublished THEN c.earlier_media_url END AS TwinMediaUrl
+               CASE WHEN c.earlier_unpublished THEN c.earlier_media_url END AS TwinMediaUrl,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_edited_at END AS TwinEditedAt
         FROM checked c
         LEFT JOIN winner w ON w.sender_id = c.sender_id AND w.client_message_id = c.client_message_id
         LEFT JOIN inserted m ON m.sender_id = c.sender_id AND m.client_message_id = c.client_message_id
@@ -212,7 +214,10 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                 reader.GetDateTime(4));
             var twin = reader.IsDBNull(5)
                 ? null
-                : new MessageBody(reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8));
+                : new MessageBody(reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8))
+                {
+                    EditedAt = reader.IsDBNull(9) ? null : reader.GetDateTime(9),
+                };
             results.Add(new BatchItemResult(result, twin));
         }
         return results;
