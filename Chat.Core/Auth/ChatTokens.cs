@@ -55,8 +55,8 @@ public static class ChatTokens
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
     }
 
-    /// <summary>The user a validated principal stands for: the external id, and a display name that falls back to it.</summary>
-    public static (string ExternalId, string DisplayName, string? AvatarUrl)? Identity(ClaimsPrincipal principal)
+    /// <summary>The user a validated principal stands for: the external id, and the name and avatar when the token has them.</summary>
+    public static (string ExternalId, string? DisplayName, string? AvatarUrl)? Identity(ClaimsPrincipal principal)
     {
         var externalId = principal.FindFirstValue(SubjectClaim);
         if (string.IsNullOrWhiteSpace(externalId))
@@ -64,7 +64,7 @@ public static class ChatTokens
             return null;
         }
         var name = principal.FindFirstValue(NameClaim);
-        return (externalId, string.IsNullOrWhiteSpace(name) ? externalId : name, principal.FindFirstValue(PictureClaim));
+        return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, principal.FindFirstValue(PictureClaim));
     }
 
     private static SymmetricSecurityKey SigningKey(ChatAuthOptions options) =>

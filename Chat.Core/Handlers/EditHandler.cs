@@ -52,6 +52,7 @@ internal static class EditErrors
     {
         EditOutcome.NotMember => new FrameError(ErrorCodes.AccessDenied, $"Not a member of conversation {conversationId}."),
         EditOutcome.NotSender => new FrameError(ErrorCodes.AccessDenied, $"Message {messageId} was sent by someone else."),
+        EditOutcome.Deleted => new FrameError(ErrorCodes.NotFound, $"Message {messageId} is deleted."),
         _ => new FrameError(ErrorCodes.NotFound, $"Message {messageId} is not in conversation {conversationId}."),
     };
 }

@@ -11,8 +11,10 @@ public enum EditOutcome
     AlreadyDeleted,
     /// <summary>The user is not an active member of the conversation, or it does not exist.</summary>
     NotMember,
-    /// <summary>No such message in the conversation (for an edit: or it is deleted).</summary>
+    /// <summary>No such message in the conversation.</summary>
     NotFound,
+    /// <summary>Edit only: the message is deleted.</summary>
+    Deleted,
     /// <summary>The message is someone else's.</summary>
     NotSender,
 }
@@ -61,7 +63,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                               WHERE later.conversation_id = @ConversationId AND later.seq > e.seq AND NOT later.is_deleted)
         )
         SELECT {OutcomeColumns}
-                     WHEN (SELECT is_deleted FROM target) THEN 'NotFound'
+                     WHEN (SELECT is_deleted FROM target) THEN 'Deleted'
                      ELSE 'Done' END AS Outcome,
                COALESCE((SELECT seq FROM target), 0) AS Seq,
                COALESCE((SELECT edited_at FROM edited), now()) AS At,

@@ -5,19 +5,19 @@ namespace Chat.Data.Users;
 
 public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
-    // Creates the profile on a user's first connection; later connections refresh name and avatar from the
-    // token. COALESCE keeps a stored avatar when a token carries none.
+    // Creates the profile on a user's first connection (named after the external id when the token has no
+    // name); later connections refresh name and avatar from the token, each only when the token carries it.
     private const string UpsertFromClaimsSql = """
         INSERT INTO user_profiles (external_id, display_name, avatar_url)
-        VALUES (@ExternalId, @DisplayName, @AvatarUrl)
+        VALUES (@ExternalId, COALESCE(@DisplayName, @ExternalId), @AvatarUrl)
         ON CONFLICT (external_id) DO UPDATE
-            SET display_name = EXCLUDED.display_name,
+            SET display_name = COALESCE(@DisplayName, user_profiles.display_name),
                 avatar_url = COALESCE(EXCLUDED.avatar_url, user_profiles.avatar_url)
         RETURNING id AS Id, external_id AS ExternalId, display_name AS DisplayName,
                   avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
         """;
 
-    public Task<UserProfile> UpsertFromClaimsAsync(string externalId, string displayName, string? avatarUrl, CancellationToken cancellationToken) =>
+    public Task<UserProfile> UpsertFromClaimsAsync(string externalId, string? displayName, string? avatarUrl, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);

@@ -81,6 +81,20 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(me.Str("displayName"), Is.EqualTo("Nina"), "the token's name replaces the placeholder");
     }
 
+    [Test]
+    public async Task A_token_without_a_name_keeps_the_name_the_user_already_has()
+    {
+        var externalId = $"named-{Guid.NewGuid():N}";
+        using var named = new HttpClient { BaseAddress = Gateway.HttpAddress };
+        named.DefaultRequestHeaders.Authorization = new("Bearer", Gateway.TokenFor(externalId, name: "Nina"));
+        using var nameless = Gateway.CreateHttpClient(externalId);
+
+        await named.GetFromJsonAsync<JsonElement>("/api/users/me");
+        var me = await nameless.GetFromJsonAsync<JsonElement>("/api/users/me");
+
+        Assert.That(me.Str("displayName"), Is.EqualTo("Nina"));
+    }
+
     [TestCase("""{"memberExternalIds":"bob"}""", "memberExternalIds")]
     [TestCase("""{"memberExternalIds":[]}""", "memberExternalIds")]
     [TestCase("""{"memberExternalIds":[42]}""", "memberExternalIds")]

@@ -174,7 +174,7 @@ public sealed class EditDeleteTests : GatewayTest
         var stranger = await m.NextAsync("error");
 
         Assert.That(wrongConversation.Str("code"), Is.EqualTo("not_found"));
-        Assert.That(deleted.Str("code"), Is.EqualTo("not_found"));
+        Assert.That((deleted.Str("code"), deleted.Str("message")), Is.EqualTo(("not_found", $"Message {gone.Long("messageId")} is deleted.")));
         Assert.That(stranger.Str("code"), Is.EqualTo("access_denied"));
     }
 
