@@ -47,7 +47,9 @@ namespace Chat.Core.Messages;
 /// <para><b>Other writers.</b> Another gateway process that commits the same key, or removes a replied-to message,
 /// between the statement's snapshot and its insert makes the statement fail on a constraint; the repository runs
 /// it again with a fresh snapshot instead of failing the batch. Conversation rows are locked in id order, so two
-/// gateways' batches queue rather than deadlock.</para>
+/// gateways' batches queue rather than deadlock. A duplicate whose original another gateway stored after this
+/// one's mark is published here too; that is right while each gateway publishes only to its own sockets, and a
+/// publisher shared between gateways would have to tell such originals apart.</para>
 /// <para><b>Shutdown.</b> Stopping completes the queue and waits for the loop to store, publish and answer what is
 /// queued. The server stops before this service (it was registered later), so the sessions have finished the
 /// frames in hand by then; if the host's shutdown timeout runs out first, the database work is cancelled and the
