@@ -2,6 +2,7 @@ using Chat.Core.Connections;
 using Chat.Core.Conversations;
 using Chat.Core.Handlers;
 using Chat.Core.Limits;
+using Chat.Core.Messages;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,18 +12,23 @@ namespace Chat.Core;
 
 public static class CoreServiceCollectionExtensions
 {
-    /// <summary>The registry, the publisher seam, the handlers and the session runner, with validated limits.</summary>
+    /// <summary>The registry, the publisher seam, the message writer, the handlers and the session runner, with validated options.</summary>
     public static IServiceCollection AddChatCore(this IServiceCollection services)
     {
         services.AddOptions<ChatLimitsOptions>()
             .BindConfiguration(ChatLimitsOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<ChatWriterOptions>()
+            .BindConfiguration(ChatWriterOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<IChatPublisher>(sp => sp.GetRequiredService<ConnectionRegistry>());
-        services.AddSingleton<ConversationSequencer>();
+        services.AddSingleton<MessageWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<MessageWriter>());
         services.AddSingleton<PresenceAnnouncer>();
         services.AddSingleton<MessageHandler>();
         services.AddSingleton<TypingHandler>();

@@ -1,21 +1,22 @@
 using Chat.Core.Connections;
+using Chat.Core.Messages;
 using Chat.Core.Protocol;
 using Chat.Data.Messages;
 
 namespace Chat.Core.Handlers;
 
 /// <summary>
-/// <c>message</c>: stores the message (one statement, one transaction), acknowledges it after COMMIT and fans it
-/// out in seq order to every other connection of the conversation, the sender's other devices included.
+/// <c>message</c>: hands the message to the <see cref="MessageWriter"/>, which stores it in the next batch and
+/// publishes it in seq order to every other connection of the conversation, the sender's other devices included;
+/// then answers the sender, after COMMIT.
 /// </summary>
-public sealed class MessageHandler(MessageRepository messages, ConversationSequencer sequencer, IChatPublisher publisher, TimeProvider time) : IFrameHandler<SendMessageFrame>
+public sealed class MessageHandler(MessageWriter writer, IChatPublisher publisher, TimeProvider time) : IFrameHandler<SendMessageFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, SendMessageFrame frame, CancellationToken cancellationToken)
     {
-        var sender = connection.User;
         var message = new NewMessage(
             frame.ConversationId,
-            sender.UserId,
+            connection.UserId,
             frame.ClientMessageId,
             frame.Content,
             frame.MessageType,
@@ -23,36 +24,7 @@ public sealed class MessageHandler(MessageRepository messages, ConversationSeque
             frame.MediaUrl,
             MessagePreview.Of(frame.Content));
 
-        StoreResult result;
-        Publication? publication = null;
-        var ticket = sequencer.Enter(frame.ConversationId);
-        try
-        {
-            result = await messages.StoreAsync(message, cancellationToken);
-            if (result.Outcome == StoreOutcome.Stored)
-            {
-                var payload = FrameWriter.Message(new StoredMessage
-                {
-                    MessageId = result.MessageId,
-                    ConversationId = result.ConversationId,
-                    Seq = result.Seq,
-                    SenderId = sender.UserId,
-                    SenderName = sender.DisplayName,
-                    SenderAvatarUrl = sender.AvatarUrl,
-                    Content = frame.Content,
-                    MessageType = frame.MessageType,
-                    ReplyToMessageId = frame.ReplyToMessageId,
-                    MediaUrl = frame.MediaUrl,
-                    ClientMessageId = frame.ClientMessageId,
-                    CreatedAt = result.CreatedAt,
-                }, isCatchup: false);
-                publication = new Publication(result.Seq, new OutboundFrame(payload, result.ConversationId, result.Seq), connection);
-            }
-        }
-        finally
-        {
-            sequencer.Leave(frame.ConversationId, ticket, publication);
-        }
+        var result = await writer.StoreAsync(message, connection, cancellationToken);
 
         switch (result.Outcome)
         {
@@ -64,7 +36,7 @@ public sealed class MessageHandler(MessageRepository messages, ConversationSeque
                 }
                 goto case StoreOutcome.Duplicate;
             case StoreOutcome.Duplicate:
-                // A duplicate gets the original ack (same messageId and seq) and nothing is broadcast again.
+                // A duplicate gets the original ack (same messageId and seq); the writer does not broadcast it again.
                 connection.Send(FrameWriter.Ack(frame.ClientMessageId, result.MessageId, result.ConversationId, result.Seq, result.CreatedAt));
                 break;
             case StoreOutcome.NotMember:

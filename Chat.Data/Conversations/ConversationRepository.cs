@@ -54,7 +54,9 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     public async Task<CreatedConversation> CreateAsync(string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var parameters = new { Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().ToArray() };
+        // Members in id order: two requests for the same direct conversation (Alice's lists Alice first, Bob's
+        // Bob first) then lock its participant rows in the same order instead of deadlocking.
+        var parameters = new { Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().Order().ToArray() };
         while (true)
         {
             var row = await connection.QuerySingleOrDefaultAsync<CreatedConversation>(new CommandDefinition(CreateSql, parameters, cancellationToken: cancellationToken));

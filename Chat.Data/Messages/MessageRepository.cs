@@ -8,82 +8,220 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     /// <summary>Name of the unique constraint that makes the client message id an idempotency key per sender.</summary>
     public const string IdempotencyConstraint = "messages_sender_client_message_key";
 
-    // One round trip stores a message atomically:
-    // - `next` takes the conversation's row lock and the next seq. Writers to one conversation queue on that
-    //   lock, so seq follows commit order and a rolled-back insert gives its seq back: no gaps.
-    // - `earlier` makes a sequential retry return the original message without writing anything.
-    // - A concurrent retry passes `earlier` (its snapshot predates the twin's commit) and then fails on the
-    //   unique idempotency key, which rolls back the whole statement, seq included; the caller reads the twin.
-    // - `unread` increments every other active participant's unread count in SQL.
-    private const string StoreSql = """
-        WITH sender AS (
-            SELECT 1 FROM conversation_participants
-            WHERE conversation_id = @ConversationId AND user_id = @SenderId AND is_active
-        ), earlier AS (
-            SELECT id, conversation_id, seq, created_at FROM messages
-            WHERE sender_id = @SenderId AND client_message_id = @ClientMessageId
-        ), reply AS (
-            SELECT @ReplyToMessageId::bigint IS NULL
-                OR EXISTS (SELECT 1 FROM messages WHERE id = @ReplyToMessageId AND conversation_id = @ConversationId) AS ok
-        ), next AS (
-            UPDATE conversations
-            SET last_seq = last_seq + 1,
+    /// <summary>The foreign key that makes a reply point at an existing message.</summary>
+    public const string ReplyConstraint = "messages_reply_to_message_id_fkey";
+
+    // One statement, one round trip, one implicit transaction, stores a whole batch. Every item is treated as if
+    // the items had been stored one after the other in queue order:
+    // - `checked`: an item whose key the sender already used (`earlier`, read in the statement's snapshot) is a
+    //   duplicate of that message; otherwise it must come from an active member and reply inside its conversation.
+    // - `winner`: the first valid copy of each (sender, key) in the batch is stored; a later copy is its duplicate,
+    //   an earlier invalid copy keeps its own refusal.
+    // - `locked` takes the rows of the conversations written to in ascending id order, so that two gateways
+    //   writing overlapping batches queue instead of deadlocking. Writers to one conversation queue on its row
+    //   lock: seq follows commit order, and a rolled-back batch gives its seqs back: no gaps.
+    // - `bumped` adds the number of stored items to last_seq (the latest committed value: an UPDATE that waited
+    //   for the lock reads the row anew) and points the preview at the conversation's last item of the batch;
+    //   `inserted` numbers the conversation's items seq_before + 1, + 2, ... in queue order.
+    // - Ids are drawn while the conversation's row is locked and in seq order, so within a conversation a higher
+    //   seq always has a higher id; the writer relies on that to publish in order (see MessageWriter).
+    // - `unread` adds to every other active participant the number of stored items they did not send.
+    // - A concurrent writer (another gateway) that commits the same key, or removes a replied-to message, after
+    //   this statement's snapshot makes it fail on a constraint and roll back whole; StoreBatchAsync runs it again,
+    //   and the new snapshot sees the twin (a duplicate) or the missing message (a bad reply).
+    // For a duplicate of a message above @PublishedUpTo, which the caller has not published, the original's
+    // fields are returned so that it can be published now (as it is now: edited, or not at all once deleted).
+    private const string StoreBatchSql = """
+        WITH input AS (
+            SELECT *
+            FROM unnest(@ConversationIds::bigint[], @SenderIds::bigint[], @ClientMessageIds::text[], @Contents::text[],
+                        @MessageTypes::text[], @ReplyToMessageIds::bigint[], @MediaUrls::text[], @Previews::text[])
+                 WITH ORDINALITY AS i(conversation_id, sender_id, client_message_id, content, message_type,
+                                      reply_to_message_id, media_url, preview, ord)
+        ), checked AS (
+            SELECT i.ord, i.conversation_id, i.sender_id, i.client_message_id,
+                   e.id AS earlier_id, e.conversation_id AS earlier_conversation_id, e.seq AS earlier_seq,
+                   e.created_at AS earlier_created_at, e.id > @PublishedUpTo AND NOT e.is_deleted AS earlier_unpublished,
+                   e.content AS earlier_content, e.message_type AS earlier_message_type,
+                   e.reply_to_message_id AS earlier_reply_to_message_id, e.media_url AS earlier_media_url,
+                   CASE WHEN e.is_edited THEN COALESCE(e.edited_at, e.created_at) END AS earlier_edited_at,
+                   EXISTS (SELECT 1 FROM conversation_participants p
+                           WHERE p.conversation_id = i.conversation_id AND p.user_id = i.sender_id AND p.is_active) AS member,
+                   i.reply_to_message_id IS NULL
+                       OR EXISTS (SELECT 1 FROM messages r
+                                  WHERE r.id = i.reply_to_message_id AND r.conversation_id = i.conversation_id) AS reply_ok
+            FROM input i
+            LEFT JOIN messages e ON e.sender_id = i.sender_id AND e.client_message_id = i.client_message_id
+        ), winner AS (
+            SELECT DISTINCT ON (sender_id, client_message_id) ord, sender_id, client_message_id
+            FROM checked
+            WHERE earlier_id IS NULL AND member AND reply_ok
+            ORDER BY sender_id, client_message_id, ord
+        ), stored AS (
+            SELECT i.*, row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.ord) AS rank
+            FROM input i
+            JOIN winner w ON w.ord = i.ord
+        ), counts AS (
+            SELECT conversation_id, count(*) AS n,
+                   (array_agg(preview ORDER BY ord DESC))[1] AS last_preview,
+                   (array_agg(sender_id ORDER BY ord DESC))[1] AS last_sender_id
+            FROM stored
+            GROUP BY conversation_id
+        ), locked AS (
+            SELECT id FROM conversations
+            WHERE id IN (SELECT conversation_id FROM counts)
+            ORDER BY id
+            FOR NO KEY UPDATE
+        ), bumped AS (
+            UPDATE conversations c
+            SET last_seq = c.last_seq + k.n,
                 last_message_at = now(),
-                last_message_preview = @Preview,
-                last_message_sender_id = @SenderId,
+                last_message_preview = k.last_preview,
+                last_message_sender_id = k.last_sender_id,
                 updated_at = now()
-            WHERE id = @ConversationId
-              AND EXISTS (SELECT 1 FROM sender)
-              AND NOT EXISTS (SELECT 1 FROM earlier)
-              AND (SELECT ok FROM reply)
-            RETURNING last_seq
+            FROM counts k
+            WHERE c.id = k.conversation_id AND c.id IN (SELECT id FROM locked)
+            RETURNING c.id, c.last_seq - k.n AS seq_before
         ), inserted AS (
             INSERT INTO messages (conversation_id, seq, sender_id, content, message_type,
                                   reply_to_message_id, media_url, client_message_id)
-            SELECT @ConversationId, last_seq, @SenderId, @Content, @MessageType,
-                   @ReplyToMessageId, @MediaUrl, @ClientMessageId
-            FROM next
-            RETURNING id, seq, created_at
+            SELECT s.conversation_id, b.seq_before + s.rank, s.sender_id, s.content, s.message_type,
+                   s.reply_to_message_id, s.media_url, s.client_message_id
+            FROM stored s
+            JOIN bumped b ON b.id = s.conversation_id
+            ORDER BY s.ord
+            RETURNING id, conversation_id, seq, created_at, sender_id, client_message_id
+        ), increments AS (
+            SELECT p.conversation_id, p.user_id,
+                   k.n - (SELECT count(*) FROM stored s WHERE s.conversation_id = p.conversation_id AND s.sender_id = p.user_id) AS n
+            FROM counts k
+            JOIN conversation_participants p ON p.conversation_id = k.conversation_id AND p.is_active
         ), unread AS (
-            UPDATE conversation_participants
-            SET unread_count = unread_count + 1
-            WHERE conversation_id = @ConversationId AND user_id <> @SenderId AND is_active
-              AND EXISTS (SELECT 1 FROM inserted)
+            UPDATE conversation_participants p
+            SET unread_count = p.unread_count + x.n
+            FROM increments x
+            JOIN bumped b ON b.id = x.conversation_id
+            WHERE p.conversation_id = x.conversation_id AND p.user_id = x.user_id AND p.is_active AND x.n > 0
         )
-        SELECT 'Stored' AS Outcome, id AS Id, @ConversationId AS ConversationId, seq AS Seq, created_at AS CreatedAt FROM inserted
-        UNION ALL
-        SELECT 'Duplicate', id, conversation_id, seq, created_at FROM earlier
-        UNION ALL
-        SELECT CASE WHEN EXISTS (SELECT 1 FROM sender) THEN 'BadReply' ELSE 'NotMember' END,
-               0, @ConversationId, 0, now()
-        WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM next)
+        SELECT CASE WHEN c.earlier_id IS NOT NULL THEN 'Duplicate'
+                    WHEN m.id IS NOT NULL AND w.ord = c.ord THEN 'Stored'
+                    WHEN m.id IS NOT NULL AND w.ord < c.ord THEN 'Duplicate'
+                    WHEN c.member AND NOT c.reply_ok THEN 'BadReply'
+                    ELSE 'NotMember'
+               END AS Outcome,
+               COALESCE(c.earlier_id, CASE WHEN w.ord <= c.ord THEN m.id END, 0) AS Id,
+               COALESCE(c.earlier_conversation_id, CASE WHEN w.ord <= c.ord THEN m.conversation_id END, c.conversation_id) AS ConversationId,
+               COALESCE(c.earlier_seq, CASE WHEN w.ord <= c.ord THEN m.seq END, 0) AS Seq,
+               COALESCE(c.earlier_created_at, CASE WHEN w.ord <= c.ord THEN m.created_at END, now()) AS CreatedAt,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_content END AS TwinContent,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_message_type END AS TwinMessageType,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_reply_to_message_id END AS TwinReplyToMessageId,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_media_url END AS TwinMediaUrl,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_edited_at END AS TwinEditedAt
+        FROM checked c
+        LEFT JOIN winner w ON w.sender_id = c.sender_id AND w.client_message_id = c.client_message_id
+        LEFT JOIN inserted m ON m.sender_id = c.sender_id AND m.client_message_id = c.client_message_id
+        ORDER BY c.ord
         """;
 
-    private const string FindBySenderKeySql = """
-        SELECT 'Duplicate' AS Outcome, id AS Id, conversation_id AS ConversationId, seq AS Seq, created_at AS CreatedAt FROM messages
-        WHERE sender_id = @SenderId AND client_message_id = @ClientMessageId
-        """;
+    // Each rerun's snapshot includes every commit that made an earlier run fail, so only a new race on every run
+    // could exhaust this; the bound keeps a pathological case from looping.
+    private const int MaxConstraintReruns = 4;
 
     /// <summary>
-    /// Stores a message, or returns the one the sender already stored under the same client message id.
-    /// Returns only after COMMIT: an ack built from the result never names an uncommitted message.
+    /// Stores a batch in one round trip and returns one result per message, in the batch's order. Returns only
+    /// after COMMIT: an ack built from a result never names an uncommitted message. Within one conversation, the
+    /// stored messages get consecutive seqs in the batch's order.
     /// </summary>
-    public Task<StoreResult> StoreAsync(NewMessage message, CancellationToken cancellationToken) =>
-        resilience.ExecuteAsync(async ct =>
+    /// <param name="publishedUpTo">
+    /// The highest message id the caller has published, or <see cref="long.MaxValue"/> when it does not know one.
+    /// A duplicate of a message above it carries that message's fields (<see cref="BatchItemResult.Twin"/>).
+    /// </param>
+    /// <remarks>
+    /// Transient faults are retried through <see cref="DatabaseResilience"/>, even when the fault left the COMMIT
+    /// of the failed attempt unknown. That is safe because every item carries its sender's idempotency key: if the
+    /// failed attempt did commit, the rerun finds each item's twin and reports it as a duplicate with the original
+    /// id, seq and time, and writes nothing (no second row, no seq taken, no unread count bumped twice). The twin's
+    /// id is above <paramref name="publishedUpTo"/>, since it was drawn after every message the caller published,
+    /// so the caller learns that the message was never published and can publish it (see MessageWriter).
+    /// </remarks>
+    public Task<IReadOnlyList<BatchItemResult>> StoreBatchAsync(IReadOnlyList<NewMessage> batch, long publishedUpTo, CancellationToken cancellationToken)
+    {
+        var conversationIds = new long[batch.Count];
+        var senderIds = new long[batch.Count];
+        var clientMessageIds = new string[batch.Count];
+        var contents = new string[batch.Count];
+        var messageTypes = new string[batch.Count];
+        var replyToMessageIds = new long?[batch.Count];
+        var mediaUrls = new string?[batch.Count];
+        var previews = new string[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            (conversationIds[i], senderIds[i], clientMessageIds[i], contents[i], messageTypes[i], replyToMessageIds[i], mediaUrls[i], previews[i]) = batch[i];
+        }
+
+        return resilience.ExecuteAsync<IReadOnlyList<BatchItemResult>>(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            try
+            // Prepared rather than sent through Dapper: planning this statement costs more than running it for a
+            // small batch. A pooled connection keeps the statement prepared, so this is a round trip only the
+            // first time on each physical connection.
+            await using var command = new NpgsqlCommand(StoreBatchSql, connection)
             {
-                var row = await connection.QuerySingleAsync<StoreRow>(new CommandDefinition(StoreSql, message, cancellationToken: ct));
-                return row.ToResult();
-            }
-            catch (PostgresException e) when (e is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: IdempotencyConstraint })
+                Parameters =
+                {
+                    new NpgsqlParameter<long[]>("ConversationIds", conversationIds),
+                    new NpgsqlParameter<long[]>("SenderIds", senderIds),
+                    new NpgsqlParameter<string[]>("ClientMessageIds", clientMessageIds),
+                    new NpgsqlParameter<string[]>("Contents", contents),
+                    new NpgsqlParameter<string[]>("MessageTypes", messageTypes),
+                    new NpgsqlParameter<long?[]>("ReplyToMessageIds", replyToMessageIds),
+                    new NpgsqlParameter<string?[]>("MediaUrls", mediaUrls),
+                    new NpgsqlParameter<string[]>("Previews", previews),
+                    new NpgsqlParameter<long>("PublishedUpTo", publishedUpTo),
+                },
+            };
+            await command.PrepareAsync(ct);
+            for (var run = 1; ; run++)
             {
-                var row = await connection.QuerySingleAsync<StoreRow>(new CommandDefinition(
-                    FindBySenderKeySql, new { message.SenderId, message.ClientMessageId }, cancellationToken: ct));
-                return row.ToResult();
+                try
+                {
+                    return await ReadBatchResultsAsync(command, batch.Count, ct);
+                }
+                catch (PostgresException e) when (run < MaxConstraintReruns && e is
+                    { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: IdempotencyConstraint } or
+                    { SqlState: PostgresErrorCodes.ForeignKeyViolation, ConstraintName: ReplyConstraint })
+                {
+                    // Rolled back whole; the next run's snapshot includes the concurrent commit.
+                }
             }
         }, cancellationToken).AsTask();
+    }
+
+    private static async Task<IReadOnlyList<BatchItemResult>> ReadBatchResultsAsync(NpgsqlCommand command, int count, CancellationToken cancellationToken)
+    {
+        var results = new List<BatchItemResult>(count);
+        // Disposing the reader reads on to the end of the implicit transaction, so a result is returned only after
+        // COMMIT, and a commit that fails throws here.
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var result = new StoreResult(
+                Enum.Parse<StoreOutcome>(reader.GetString(0)),
+                reader.GetInt64(1),
+                reader.GetInt64(2),
+                reader.GetInt64(3),
+                reader.GetDateTime(4));
+            var twin = reader.IsDBNull(5)
+                ? null
+                : new MessageBody(reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8))
+                {
+                    EditedAt = reader.IsDBNull(9) ? null : reader.GetDateTime(9),
+                };
+            results.Add(new BatchItemResult(result, twin));
+        }
+        return results;
+    }
 
     // Per active conversation: the messages after the read position or, for a participant who never read,
     // every message since joining; at most @Limit + 1 each, the extra one only to tell whether more remain.
@@ -135,15 +273,4 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
             await transaction.CommitAsync(ct);
             return new Catchup(messages, conversations);
         }, cancellationToken).AsTask();
-
-    private sealed class StoreRow
-    {
-        public required string Outcome { get; init; }
-        public long Id { get; init; }
-        public long ConversationId { get; init; }
-        public long Seq { get; init; }
-        public DateTime CreatedAt { get; init; }
-
-        public StoreResult ToResult() => new(Enum.Parse<StoreOutcome>(Outcome), Id, ConversationId, Seq, CreatedAt);
-    }
 }

@@ -1,6 +1,8 @@
 using System.Net;
+using System.Text.Json;
 using Chat.Data.Messages;
 using Chat.Tests.Infrastructure;
+using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -92,13 +94,103 @@ public sealed class DatabaseFaultTests
         var message = new NewMessage(conversation, alice.Id, "lost-ack", "committed, then the line broke", "text", null, null, "committed");
 
         // The first attempt commits; its client never hears back. The retry must find it, not store it again.
-        var first = await messages.StoreAsync(message, CancellationToken.None);
-        var retry = await messages.StoreAsync(message, CancellationToken.None);
+        var first = (await messages.StoreBatchAsync([message], publishedUpTo: long.MaxValue, CancellationToken.None)).Single().Result;
+        var retry = (await messages.StoreBatchAsync([message], publishedUpTo: first.MessageId, CancellationToken.None)).Single();
 
         Assert.That(first.Outcome, Is.EqualTo(StoreOutcome.Stored));
-        Assert.That(retry.Outcome, Is.EqualTo(StoreOutcome.Duplicate));
-        Assert.That(retry.MessageId, Is.EqualTo(first.MessageId));
-        Assert.That(retry.Seq, Is.EqualTo(first.Seq));
+        Assert.That(retry.Result.Outcome, Is.EqualTo(StoreOutcome.Duplicate));
+        Assert.That(retry.Result.MessageId, Is.EqualTo(first.MessageId));
+        Assert.That(retry.Result.Seq, Is.EqualTo(first.Seq));
+        Assert.That(retry.Twin, Is.Null, "the original was published: nothing to publish again");
         Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(1));
     }
+
+    [Test]
+    public async Task A_batch_cut_off_after_its_commit_gets_no_ack_and_its_resend_is_answered_and_delivered_once()
+    {
+        const int senders = 5;
+        var users = await _gateway.CreateUsersAsync(senders + 1, "cut");
+        var conversation = await _gateway.CreateConversationAsync(users);
+        var clients = new List<ChatTestClient>();
+        foreach (var user in users)
+        {
+            clients.Add(await _gateway.ConnectAsync(user));
+        }
+        await using var outsider = await _gateway.ConnectAsync(await _gateway.CreateUserAsync("outsider"));
+        var reader = clients[senders];
+        var keys = Enumerable.Range(0, senders).Select(i => $"cut-{i}").ToArray();
+        // The writer has published a message before the fault, as a running gateway has.
+        await reader.SendMessageAsync(conversation, "before the fault", "warm");
+        foreach (var sender in clients.Take(senders))
+        {
+            await sender.NextAsync("message");
+        }
+
+        // The senders' messages form one batch, which reaches the database and waits there for the conversation's row.
+        await using (var rowLock = await TestDatabase.DataSource.OpenConnectionAsync())
+        {
+            await using var holding = await rowLock.BeginTransactionAsync();
+            await rowLock.ExecuteAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }, holding);
+            await using (var pause = await WriterPause.StartAsync(_gateway, outsider))
+            {
+                for (var i = 0; i < senders; i++)
+                {
+                    await clients[i].SendAsync(new { type = "message", conversationId = conversation, clientMessageId = keys[i], content = $"message {i}" });
+                    await pause.WaitQueuedAsync(i + 1);
+                }
+            }
+            await Eventually.TrueAsync(
+                () => Sql.ScalarAsync<bool>(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = @name AND wait_event_type = 'Lock')",
+                    new { name = GatewayApplicationName }),
+                "the batch waits in the database");
+
+            _proxy.Cut();
+            for (var i = 0; i < senders; i++)
+            {
+                var answer = await clients[i].AnswerAsync(keys[i]);
+                Assert.That((answer.Type(), answer.Str("code")), Is.EqualTo(("error", "internal")), "no ack while the outcome is unknown");
+            }
+            // The server goes on with the statement: once the row is free it commits, and the reply goes nowhere.
+            await holding.RollbackAsync();
+        }
+        await Eventually.TrueAsync(async () => await Sql.MessageCountAsync(conversation) == 1 + senders, "the cut-off batch commits");
+        _proxy.Restore();
+
+        // The senders resend with their keys, again in one batch.
+        await using (var pause = await WriterPause.StartAsync(_gateway, outsider))
+        {
+            for (var i = 0; i < senders; i++)
+            {
+                await clients[i].SendAsync(new { type = "message", conversationId = conversation, clientMessageId = keys[i], content = $"message {i}" });
+                await pause.WaitQueuedAsync(i + 1);
+            }
+        }
+        var stored = await Sql.QueryAsync<(long Id, long Seq, string Key)>(
+            "SELECT id, seq, client_message_id FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation });
+        Assert.That(stored.Select(m => m.Seq), Is.EqualTo(Enumerable.Range(1, senders + 1).Select(i => (long)i)), "stored once, no gap");
+        var frames = new List<List<JsonElement>>();
+        for (var i = 0; i < senders; i++)
+        {
+            var received = await clients[i].ReadThroughAnswerAsync(keys[i]);
+            var ack = received[^1];
+            Assert.That(ack.Type(), Is.EqualTo("ack"));
+            Assert.That((ack.Long("messageId"), ack.Long("seq")), Is.EqualTo((stored[i + 1].Id, stored[i + 1].Seq)), $"sender {i} gets the ack of the committed message");
+            frames.Add(received);
+        }
+        frames.Add([]);
+        for (var i = 0; i <= senders; i++)
+        {
+            var delivered = frames[i].Concat(await clients[i].CollectAsync(TimeSpan.FromMilliseconds(400))).Where(f => f.Type() == "message");
+            var expected = Enumerable.Range(2, senders).Where(seq => seq != i + 2).Select(seq => (long)seq);
+            Assert.That(delivered.Select(f => f.Long("seq")), Is.EqualTo(expected), $"member {i} receives each of the others' messages once, in order");
+        }
+        var unread = await Sql.QueryAsync<int>("SELECT unread_count FROM conversation_participants WHERE conversation_id = @conversation", new { conversation });
+        Assert.That(unread, Is.All.EqualTo(senders), "each member counts the others' messages once");
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync();
+        }
+    }
+
 }

@@ -76,4 +76,40 @@ public sealed class ShutdownTests
             await client.DisposeAsync();
         }
     }
+
+    [Test]
+    public async Task Messages_waiting_for_the_writer_when_the_gateway_stops_are_stored_and_acknowledged_before_their_sockets_close()
+    {
+        await using var gateway = new TestGateway().Start();
+        var users = await gateway.CreateUsersAsync(4, "drain");
+        var conversation = await gateway.CreateConversationAsync(users);
+        var clients = new List<ChatTestClient>();
+        foreach (var user in users)
+        {
+            clients.Add(await gateway.ConnectAsync(user));
+        }
+        await using var outsider = await gateway.ConnectAsync(await gateway.CreateUserAsync("outsider"));
+
+        var pause = await WriterPause.StartAsync(gateway, outsider);
+        for (var i = 0; i < clients.Count; i++)
+        {
+            await clients[i].SendAsync(new { type = "message", conversationId = conversation, clientMessageId = $"last-{i}", content = "just in time" });
+            await pause.WaitQueuedAsync(i + 1);
+        }
+        gateway.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
+        await pause.DisposeAsync();
+
+        for (var i = 0; i < clients.Count; i++)
+        {
+            var answer = await clients[i].AnswerAsync($"last-{i}");
+            Assert.That(answer.Type(), Is.EqualTo("ack"), "the message in hand is stored and acknowledged");
+            await clients[i].WaitClosedAsync();
+            Assert.That(clients[i].CloseStatus, Is.EqualTo(WebSocketCloseStatus.EndpointUnavailable));
+        }
+        Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(clients.Count));
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync();
+        }
+    }
 }

@@ -33,6 +33,8 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Limits:MaxContentLength", "0")]
     [TestCase("Chat:Limits:SendQueueCapacity", "1")]
     [TestCase("Chat:Limits:CatchupLimitPerConversation", "-1")]
+    [TestCase("Chat:Writer:MaxBatchSize", "0")]
+    [TestCase("Chat:Writer:QueueCapacity", "0")]
     public void A_limit_out_of_range_stops_the_gateway_with_a_message_naming_the_key(string key, string value)
     {
         var failure = StartFailure(new() { [key] = value });

@@ -18,7 +18,17 @@ public sealed class ExternalGateway : IAsyncDisposable
 
     public ExternalGateway(Dictionary<string, string> settings)
     {
-        _settings = settings;
+        // As in TestGateway: the senders of these tests go faster than a person types, so rate limits are off
+        // unless the caller sets them.
+        _settings = new Dictionary<string, string>
+        {
+            ["Chat:Limits:MessageRatePerSecond"] = "100000",
+            ["Chat:Limits:MessageBurst"] = "1000000",
+        };
+        foreach (var (key, value) in settings)
+        {
+            _settings[key] = value;
+        }
         Port = FreePort();
     }
 

@@ -1,0 +1,317 @@
+using System.Text.Json;
+using Chat.Core.Messages;
+using Chat.Tests.Infrastructure;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Tests.Gateway;
+
+/// <summary>The message writer's batches, seen from the clients and the database.</summary>
+public sealed class GroupCommitTests : GatewayTest
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
+
+    private MessageWriter Writer => Gateway.Services.GetRequiredService<MessageWriter>();
+
+    [Test]
+    public async Task Thirty_two_concurrent_senders_get_gap_free_seqs_and_every_member_sees_every_other_message_in_order()
+    {
+        const int senders = 32, perSender = 25, total = senders * perSender;
+        var users = await Gateway.CreateUsersAsync(senders, "many");
+        var conversation = await Gateway.CreateConversationAsync(users);
+        var clients = new List<ChatTestClient>();
+        foreach (var user in users)
+        {
+            clients.Add(await ConnectAsync(user));
+        }
+        var (batchesBefore, messagesBefore) = (Writer.Batches, Writer.Messages);
+
+        // Every sender fires all its messages without waiting; answers and deliveries are read afterwards.
+        await Task.WhenAll(clients.Select((client, i) => Task.Run(async () =>
+        {
+            for (var n = 0; n < perSender; n++)
+            {
+                await client.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = $"s{i}-{n}", content = $"{i}:{n}" });
+            }
+        })));
+        var seen = await Task.WhenAll(clients.Select(client => ReadAcksAndDeliveriesAsync(client, perSender, total - perSender)));
+
+        var allAcked = seen.SelectMany(s => s.Acks.Select(a => a.Long("seq"))).ToList();
+        Assert.That(allAcked.Order(), Is.EqualTo(Enumerable.Range(1, total).Select(i => (long)i)), "the acks name seqs 1..N, each once");
+        for (var i = 0; i < senders; i++)
+        {
+            var (acks, delivered) = seen[i];
+            Assert.That(acks.Select(a => a.Str("clientMessageId")), Is.EqualTo(Enumerable.Range(0, perSender).Select(n => $"s{i}-{n}")),
+                $"sender {i} is answered in the order it sent");
+            Assert.That(acks.Select(a => a.Long("seq")), Is.Ordered.Ascending, $"sender {i}'s messages are numbered in the order it sent them");
+            var expected = allAcked.Except(acks.Select(a => a.Long("seq"))).Order();
+            Assert.That(delivered.Select(m => m.Long("seq")), Is.EqualTo(expected), $"member {i} sees every other message once, in seq order, with no gap");
+        }
+        var seqs = await Sql.QueryAsync<long>("SELECT seq FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation });
+        Assert.That(seqs, Is.EqualTo(Enumerable.Range(1, total).Select(i => (long)i)));
+        var unread = await Sql.QueryAsync<int>("SELECT unread_count FROM conversation_participants WHERE conversation_id = @conversation", new { conversation });
+        Assert.That(unread, Is.All.EqualTo(total - perSender), "each member's unread count is exactly the others' messages");
+        Assert.That(Writer.Messages - messagesBefore, Is.EqualTo(total));
+        Assert.That(Writer.Batches - batchesBefore, Is.LessThan(total), "messages that arrive together share a batch");
+    }
+
+    [Test]
+    public async Task Copies_of_one_key_in_one_batch_are_stored_once_and_every_copy_gets_the_original_ack()
+    {
+        var (alice, bob, carol, outsider) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"), await Gateway.CreateUserAsync("outsider"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var (phone, laptop, tablet) = (await ConnectAsync(alice), await ConnectAsync(alice), await ConnectAsync(alice));
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        var o = await ConnectAsync(outsider);
+        var committed = await phone.SendMessageAsync(conversation, "sent before", "k-old");
+        await c.NextAsync("message");
+
+        long atPause;
+        await using (var pause = await WriterPause.StartAsync(Gateway, o))
+        {
+            atPause = pause.BatchesAtPause;
+            await phone.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "k-1", content = "first copy" });
+            await pause.WaitQueuedAsync(1);
+            await laptop.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "k-1", content = "second copy" });
+            await pause.WaitQueuedAsync(2);
+            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "k-1", content = "bob's own" });
+            await pause.WaitQueuedAsync(3);
+            await tablet.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "k-old", content = "a retry" });
+            await pause.WaitQueuedAsync(4);
+        }
+        var onPhone = await phone.ReadThroughAnswerAsync("k-1");
+        var first = onPhone[^1];
+        var second = await laptop.AnswerAsync("k-1");
+        var bobs = await b.AnswerAsync("k-1");
+        var retry = await tablet.AnswerAsync("k-old");
+
+        Assert.That(Writer.Batches, Is.EqualTo(atPause + 1), "the four messages went in one batch");
+        Assert.That(new[] { first, second, bobs, retry }.Select(f => f.Type()), Is.All.EqualTo("ack"));
+        Assert.That(second.Long("messageId"), Is.EqualTo(first.Long("messageId")), "a copy gets the first copy's ack");
+        Assert.That(second.Long("seq"), Is.EqualTo(first.Long("seq")));
+        Assert.That(first.Long("seq"), Is.EqualTo(2));
+        Assert.That(bobs.Long("seq"), Is.EqualTo(3), "another sender's key is another message, and the copy took no seq");
+        Assert.That(retry.Long("messageId"), Is.EqualTo(committed.Long("messageId")), "a retry of a committed key gets the original ack");
+        Assert.That(retry.Long("seq"), Is.EqualTo(committed.Long("seq")));
+        Assert.That(retry.Str("timestamp"), Is.EqualTo(committed.Str("timestamp")));
+
+        var stored = await Sql.QueryAsync<(long Seq, string Content)>(
+            "SELECT seq, content FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation });
+        Assert.That(stored, Is.EqualTo(new[] { (1L, "sent before"), (2L, "first copy"), (3L, "bob's own") }));
+        var delivered = await c.CollectAsync(Quiet, f => f.Type() == "message");
+        Assert.That(delivered.Select(m => m.Str("content")), Is.EqualTo(new[] { "first copy", "bob's own" }), "each stored message is sent once, nothing for the copies");
+        Assert.That(await Sql.UnreadCountAsync(conversation, carol.Id), Is.EqualTo(3));
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(2));
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(1));
+        onPhone.AddRange(await phone.CollectAsync(Quiet));
+        Assert.That(onPhone.Where(f => f.Type() == "message" && f.Long("senderId") == alice.Id), Is.Empty,
+            "the connection whose copy was stored gets the ack instead of a copy");
+    }
+
+    [Test]
+    public async Task Refused_messages_in_a_batch_take_no_seq_and_leave_the_others_stored()
+    {
+        var (alice, bob, carol, mallory) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"), await Gateway.CreateUserAsync("mallory"));
+        var group = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var pair = await Gateway.CreateConversationAsync(alice, bob);
+        var (alicePhone, aliceLaptop) = (await ConnectAsync(alice), await ConnectAsync(alice));
+        var (bobPhone, bobLaptop) = (await ConnectAsync(bob), await ConnectAsync(bob));
+        var c = await ConnectAsync(carol);
+        var m = await ConnectAsync(mallory);
+        var inGroup = await alicePhone.SendMessageAsync(group, "group opener");
+        var inPair = await alicePhone.SendMessageAsync(pair, "pair opener");
+        await c.NextAsync("message");
+        await bobPhone.CollectAsync(Quiet);
+        var outsider = await ConnectAsync(await Gateway.CreateUserAsync("outsider"));
+
+        var queue = new (ChatTestClient Client, string Key, object Frame)[]
+        {
+            (alicePhone, "a-1", new { conversationId = group, content = "from alice" }),
+            (m, "m-1", new { conversationId = group, content = "let me in" }),
+            (bobPhone, "b-bad", new { conversationId = group, content = "wrong reply", replyToMessageId = inPair.Long("messageId") }),
+            (aliceLaptop, "a-2", new { conversationId = pair, content = "in the pair" }),
+            (bobLaptop, "b-1", new { conversationId = group, content = "from bob" }),
+            (c, "c-1", new { conversationId = group, content = "carol replies", replyToMessageId = inGroup.Long("messageId") }),
+        };
+        long atPause;
+        await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
+        {
+            atPause = pause.BatchesAtPause;
+            for (var i = 0; i < queue.Length; i++)
+            {
+                var fields = JsonSerializer.SerializeToNode(queue[i].Frame)!.AsObject();
+                fields["type"] = "message";
+                fields["clientMessageId"] = queue[i].Key;
+                await queue[i].Client.SendTextAsync(fields.ToJsonString());
+                await pause.WaitQueuedAsync(i + 1);
+            }
+        }
+        var answers = new Dictionary<string, JsonElement>();
+        var frames = new Dictionary<ChatTestClient, List<JsonElement>>();
+        foreach (var (client, key, _) in queue)
+        {
+            frames[client] = await client.ReadThroughAnswerAsync(key);
+            answers[key] = frames[client][^1];
+        }
+
+        Assert.That(Writer.Batches, Is.EqualTo(atPause + 1), "the six messages went in one batch");
+        Assert.That(answers["m-1"].Str("code"), Is.EqualTo("access_denied"));
+        Assert.That(answers["b-bad"].Str("code"), Is.EqualTo("bad_request"));
+        Assert.That(new[] { "a-1", "b-1", "c-1" }.Select(k => answers[k].Long("seq")), Is.EqualTo(new long[] { 2, 3, 4 }),
+            "the group's messages are numbered in queue order, the refused ones take no number");
+        Assert.That(answers["a-2"].Long("seq"), Is.EqualTo(2), "another conversation in the same batch has its own numbers");
+
+        var conversations = await Sql.QueryAsync<(long LastSeq, string Preview, long SenderId)>(
+            "SELECT last_seq, last_message_preview, last_message_sender_id FROM conversations WHERE id = ANY(@ids) ORDER BY array_position(@ids, id)",
+            new { ids = new[] { group, pair } });
+        Assert.That(conversations[0], Is.EqualTo((4L, "carol replies", carol.Id)), "the preview is the group's last message of the batch");
+        Assert.That(conversations[1], Is.EqualTo((2L, "in the pair", alice.Id)));
+        Assert.That(await Sql.MessageCountAsync(group), Is.EqualTo(4));
+        Assert.That(await Sql.UnreadCountAsync(group, alice.Id), Is.EqualTo(2), "bob's and carol's");
+        Assert.That(await Sql.UnreadCountAsync(group, bob.Id), Is.EqualTo(3), "the opener, alice's and carol's");
+        Assert.That(await Sql.UnreadCountAsync(group, carol.Id), Is.EqualTo(3), "the opener, alice's and bob's");
+        Assert.That(await Sql.UnreadCountAsync(pair, bob.Id), Is.EqualTo(2));
+        Assert.That(await Sql.UnreadCountAsync(pair, alice.Id), Is.Zero);
+
+        var carolSees = frames[c].Concat(await c.CollectAsync(Quiet)).Where(f => f.Type() == "message").ToList();
+        Assert.That(carolSees.Select(f => (f.Long("seq"), f.Str("content"))), Is.EqualTo(new[] { (2L, "from alice"), (3L, "from bob") }));
+        var delivered = frames[bobPhone].Concat(await bobPhone.CollectAsync(Quiet)).Where(f => f.Type() == "message").ToList();
+        Assert.That(delivered.Select(f => (f.Long("conversationId"), f.Long("seq"))),
+            Is.EquivalentTo(new[] { (group, 2L), (pair, 2L), (group, 3L), (group, 4L) }));
+        Assert.That(delivered.Where(f => f.Long("conversationId") == group).Select(f => f.Long("seq")), Is.Ordered.Ascending);
+        Assert.That(frames[m].Concat(await m.CollectAsync(Quiet)).Where(f => f.Type() == "message"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_key_that_another_gateway_commits_while_a_batch_waits_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
+    {
+        // Two gateways on one database, each with its own writer, as two processes behind a load balancer.
+        await using var other = new TestGateway().Start();
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var elsewhere = await Gateway.CreateConversationAsync(carol, bob);
+        var phone = await ConnectAsync(alice);
+        var laptop = Track(await other.ConnectAsync(alice));
+        var b = Track(await other.ConnectAsync(bob));
+        var c = Track(await other.ConnectAsync(carol));
+        var otherWriter = other.Services.GetRequiredService<MessageWriter>();
+
+        await using var conversationRow = await HoldRowAsync(conversation);
+        await using (await HoldRowAsync(elsewhere))
+        {
+            // This gateway's batch reaches the database first and waits for the conversation's row.
+            await phone.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the phone" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first gateway's batch waits");
+
+            // The other gateway's writer is held on a batch of its own while two messages queue behind it.
+            await c.SendAsync(new { type = "message", conversationId = elsewhere, clientMessageId = "hold", content = "elsewhere" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the other gateway's first batch waits");
+            await laptop.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the laptop" });
+            await Eventually.TrueAsync(() => otherWriter.Queued == 1, "the laptop's copy is queued");
+            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "bob-1", content = "from bob" });
+            await Eventually.TrueAsync(() => otherWriter.Queued == 2, "bob's message is queued");
+        }
+        // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted
+        // and then waits behind it for the conversation's row.
+        Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
+        await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await LockWaitersAsync() == 2, "the other gateway's second batch waits");
+        await conversationRow.DisposeAsync();
+
+        var fromPhone = await phone.AnswerAsync("twice");
+        var fromLaptop = await laptop.AnswerAsync("twice");
+        var fromBob = await b.AnswerAsync("bob-1");
+
+        Assert.That((fromPhone.Type(), fromLaptop.Type(), fromBob.Type()), Is.EqualTo(("ack", "ack", "ack")), "nothing of the losing batch is lost");
+        Assert.That(fromLaptop.Long("messageId"), Is.EqualTo(fromPhone.Long("messageId")), "the copy gets the committed message's ack");
+        Assert.That(fromBob.Long("seq"), Is.EqualTo(fromPhone.Long("seq") + 1));
+        var stored = await Sql.QueryAsync<(long Seq, string Content)>(
+            "SELECT seq, content FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation });
+        Assert.That(stored, Is.EqualTo(new[] { (1L, "from the phone"), (2L, "from bob") }));
+    }
+
+    /// <summary>Locks a conversation's row, as a writer in the middle of its transaction does, until disposed.</summary>
+    private static async Task<IAsyncDisposable> HoldRowAsync(long conversationId)
+    {
+        var connection = await TestDatabase.DataSource.OpenConnectionAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync("SELECT 1 FROM conversations WHERE id = @conversationId FOR UPDATE", new { conversationId }, transaction);
+        return connection;
+    }
+
+    private static Task<long> LockWaitersAsync() =>
+        Sql.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+
+    [Test]
+    public async Task Unread_counts_stay_exact_when_members_of_overlapping_conversations_send_concurrently()
+    {
+        const int perUser = 30;
+        var users = await Gateway.CreateUsersAsync(8, "busy");
+        var conversations = new[]
+        {
+            await Gateway.CreateConversationAsync(users[0], users[1], users[2], users[3], users[4]),
+            await Gateway.CreateConversationAsync(users[2], users[3], users[4], users[5], users[6], users[7]),
+            await Gateway.CreateConversationAsync(users[0], users[4], users[7]),
+        };
+        // A member who left gets no increments (and writes only to the conversation left to them).
+        await Sql.ExecuteAsync("UPDATE conversation_participants SET is_active = false WHERE conversation_id = @c AND user_id = @u",
+            new { c = conversations[1], u = users[7].Id });
+        var memberships = await Sql.QueryAsync<(long ConversationId, long UserId)>(
+            "SELECT conversation_id, user_id FROM conversation_participants WHERE conversation_id = ANY(@conversations) AND is_active", new { conversations });
+        var clients = new List<ChatTestClient>();
+        foreach (var user in users)
+        {
+            clients.Add(await ConnectAsync(user));
+        }
+
+        // Each user writes round-robin to its conversations, all users at once.
+        await Task.WhenAll(users.Select((user, i) => Task.Run(async () =>
+        {
+            var mine = memberships.Where(p => p.UserId == user.Id).Select(p => p.ConversationId).ToArray();
+            for (var n = 0; n < perUser; n++)
+            {
+                await clients[i].SendAsync(new { type = "message", conversationId = mine[n % mine.Length], clientMessageId = $"u{i}-{n}", content = $"{i}:{n}" });
+            }
+        })));
+        foreach (var client in clients)
+        {
+            for (var n = 0; n < perUser; n++)
+            {
+                var answer = await client.NextAsync(f => f.Type() is "ack" or "error", TimeSpan.FromSeconds(30));
+                Assert.That(answer.Type(), Is.EqualTo("ack"), answer.ToString());
+            }
+        }
+
+        var stored = await Sql.QueryAsync<(long ConversationId, long SenderId, long Seq, string Content)>(
+            "SELECT conversation_id, sender_id, seq, content FROM messages WHERE conversation_id = ANY(@conversations)", new { conversations });
+        Assert.That(stored, Has.Count.EqualTo(users.Length * perUser));
+        var participants = await Sql.QueryAsync<(long ConversationId, long UserId, int Unread, bool Active)>(
+            "SELECT conversation_id, user_id, unread_count, is_active FROM conversation_participants WHERE conversation_id = ANY(@conversations)", new { conversations });
+        foreach (var p in participants)
+        {
+            var expected = p.Active ? stored.Count(m => m.ConversationId == p.ConversationId && m.SenderId != p.UserId) : 0;
+            Assert.That(p.Unread, Is.EqualTo(expected), $"user {p.UserId} in conversation {p.ConversationId}");
+        }
+        foreach (var conversation in conversations)
+        {
+            var mine = stored.Where(m => m.ConversationId == conversation).OrderBy(m => m.Seq).ToList();
+            Assert.That(mine.Select(m => m.Seq), Is.EqualTo(Enumerable.Range(1, mine.Count).Select(i => (long)i)), $"conversation {conversation} has no gap");
+            var row = (await Sql.QueryAsync<(long LastSeq, string Preview, long SenderId)>(
+                "SELECT last_seq, last_message_preview, last_message_sender_id FROM conversations WHERE id = @conversation", new { conversation }))[0];
+            Assert.That(row, Is.EqualTo(((long)mine.Count, mine[^1].Content, mine[^1].SenderId)), "the preview is the last message");
+        }
+    }
+
+
+    private static async Task<(List<JsonElement> Acks, List<JsonElement> Delivered)> ReadAcksAndDeliveriesAsync(ChatTestClient client, int acks, int deliveries)
+    {
+        var (acked, delivered) = (new List<JsonElement>(), new List<JsonElement>());
+        while (acked.Count < acks || delivered.Count < deliveries)
+        {
+            var frame = await client.NextAsync(f => f.Type() is "ack" or "message" or "error", TimeSpan.FromSeconds(30));
+            Assert.That(frame.Type(), Is.Not.EqualTo("error"), frame.ToString());
+            (frame.Type() == "ack" ? acked : delivered).Add(frame);
+        }
+        return (acked, delivered);
+    }
+}
