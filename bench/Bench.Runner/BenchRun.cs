@@ -64,6 +64,7 @@ internal sealed class BenchRun(BenchOptions options, string repository, string c
         var probe = Path.Combine(repository, "bench", "Bench.Probe", "bin", configuration, "net10.0", "Bench.Probe.dll");
         output.Line($"[{definition.Name}] starting {Path.GetRelativePath(repository, definition.Assembly)} (log: bench/results/{definition.Name}.log)");
         await using var server = await ServerProcess.StartAsync(definition, probe, Path.Combine(logs, definition.Name + ".log"), cancellationToken);
+        output.Line($"[{definition.Name}] listening on {server.Address} (pid {server.Pid})");
         var session = new ServerSession(options, server, database, postmaster, output);
 
         if (options.Scenarios.Contains(ScenarioNames.Idle))

@@ -42,6 +42,13 @@ public sealed class LoadEvents
         }
     }
 
+    /// <summary>A message is being written to its socket now.</summary>
+    public void Sending(Stamp stamp)
+    {
+        var now = Stopwatch.GetTimestamp();
+        _phases.Find(stamp.Phase)?.RecordSendLag(now - stamp.ScheduledAt);
+    }
+
     public void Delivered(Stamp stamp, bool inOrder)
     {
         var now = Stopwatch.GetTimestamp();

@@ -15,11 +15,14 @@ public sealed class PhaseStats
 
     private readonly Recorder _deliveryRecorder = NewRecorder();
     private readonly Recorder _ackRecorder = NewRecorder();
+    private readonly Recorder _sendLagRecorder = NewRecorder();
     private readonly HistogramBase _delivery = NewHistogram();
     private readonly HistogramBase _ack = NewHistogram();
+    private readonly HistogramBase _sendLag = NewHistogram();
     private readonly Lock _fold = new();
     private HistogramBase? _deliverySpare;
     private HistogramBase? _ackSpare;
+    private HistogramBase? _sendLagSpare;
     private long _sent;
     private long _unsent;
     private long _acked;
@@ -49,6 +52,9 @@ public sealed class PhaseStats
         Interlocked.Increment(ref _acked);
         _ackRecorder.RecordValue(ToMicroseconds(latencyTicks));
     }
+
+    /// <summary>How late a message went onto the socket: scheduling delay plus time queued behind the client's earlier sends.</summary>
+    internal void RecordSendLag(long latencyTicks) => _sendLagRecorder.RecordValue(ToMicroseconds(latencyTicks));
 
     internal void RecordFailure() => Interlocked.Increment(ref _failed);
 
@@ -80,6 +86,7 @@ public sealed class PhaseStats
             // Interval histograms are recycled: each is about 160 KB.
             _deliverySpare = Fold(_deliveryRecorder, _deliverySpare, _delivery);
             _ackSpare = Fold(_ackRecorder, _ackSpare, _ack);
+            _sendLagSpare = Fold(_sendLagRecorder, _sendLagSpare, _sendLag);
             return new PhaseSnapshot(
                 Name,
                 Volatile.Read(ref _sent),
@@ -90,7 +97,8 @@ public sealed class PhaseStats
                 Volatile.Read(ref _delivered),
                 Volatile.Read(ref _outOfOrder),
                 LatencySummary.Of(_delivery),
-                LatencySummary.Of(_ack));
+                LatencySummary.Of(_ack),
+                LatencySummary.Of(_sendLag));
         }
     }
 
@@ -122,6 +130,7 @@ public sealed class PhaseStats
 /// <param name="Unsent">Messages the generator could not queue (its own backlog was full).</param>
 /// <param name="ExpectedDeliveries">Acked messages times the other members of their conversation.</param>
 /// <param name="Delivered">Deliveries received, in order or not.</param>
+/// <param name="SendLag">How late messages went onto the socket: the generator's own delay, which is part of every latency.</param>
 public sealed record PhaseSnapshot(
     string Name,
     long Sent,
@@ -132,7 +141,8 @@ public sealed record PhaseSnapshot(
     long Delivered,
     long OutOfOrder,
     LatencySummary Delivery,
-    LatencySummary Ack)
+    LatencySummary Ack,
+    LatencySummary SendLag)
 {
     /// <summary>Every scheduled message was sent and acked, and every delivery arrived.</summary>
     public bool Complete => Unsent == 0 && Failed == 0 && Acked == Sent && Delivered == ExpectedDeliveries;

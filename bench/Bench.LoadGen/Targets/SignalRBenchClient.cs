@@ -33,6 +33,7 @@ internal sealed class SignalRBenchClient : IBenchClient
     public bool TrySend(in OutgoingMessage message)
     {
         var stamp = message.Stamp;
+        _events.Sending(stamp);
         var request = new HubSendMessage(message.ConversationId, stamp.ClientMessageId(_runTag), Payload.Text(stamp, _contentLength));
         // Observed by the continuation, which turns the outcome into an ack or a failure of the message's phase.
         _connection.InvokeAsync<HubAck>(HubNames.SendMessage, request).ContinueWith(

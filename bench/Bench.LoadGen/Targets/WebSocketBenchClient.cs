@@ -70,6 +70,7 @@ internal sealed class WebSocketBenchClient : IBenchClient
                     writer.WriteString("content"u8, content.AsSpan(0, Payload.Write(message.Stamp, _contentLength, content)));
                     writer.WriteEndObject();
                     writer.Flush();
+                    _events.Sending(message.Stamp);
                     await _socket.SendAsync(buffer.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
                 }
             }

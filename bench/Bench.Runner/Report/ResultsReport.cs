@@ -205,8 +205,8 @@ internal static class ResultsReport
         {
             md.AppendLine($"**{server.Server}**: {server.Description}");
             md.AppendLine();
-            md.AppendLine("| offered msg/s | acked/s | stored/s (count(*)) | delivered/s (expected) | delivery p50 / p99 / p99.9 ms | ack p50 / p99 / p99.9 ms | out of order | CPU server / pg / gen / other | DB cmds per msg | KB allocated per msg | server RSS MiB | result |");
-            md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+            md.AppendLine("| offered msg/s | acked/s | stored/s (count(*)) | delivered/s (expected) | delivery p50 / p99 / p99.9 ms | ack p50 / p99 / p99.9 ms | out of order | send lag p99 ms | CPU server / pg / gen / other | DB cmds per msg | KB allocated per msg | server RSS MiB | result |");
+            md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
             foreach (var s in server.Steps(scenario))
             {
                 md.AppendLine((
@@ -214,7 +214,7 @@ internal static class ResultsReport
                     $"| {s.DeliveredPerSecond:N0} ({s.Window.ExpectedDeliveries / s.WindowSeconds:N0}) " +
                     $"| {Ms(s.Window.Delivery.P50)} / {Ms(s.Window.Delivery.P99)} / {Ms(s.Window.Delivery.P999)} " +
                     $"| {Ms(s.Window.Ack.P50)} / {Ms(s.Window.Ack.P99)} / {Ms(s.Window.Ack.P999)} " +
-                    $"| {s.Window.OutOfOrder:N0} | {Fixed(s.Cpu.Server)} / {Fixed(s.Cpu.Postgres)} / {Fixed(s.Cpu.Generator)} / {Fixed(s.Cpu.Other)} " +
+                    $"| {s.Window.OutOfOrder:N0} | {Ms(s.Window.SendLag.P99)} | {Fixed(s.Cpu.Server)} / {Fixed(s.Cpu.Postgres)} / {Fixed(s.Cpu.Generator)} / {Fixed(s.Cpu.Other)} " +
                     $"| {Fixed(s.CommandsPerMessage)} | {Fixed(s.AllocatedPerMessage / 1024)} | {s.ServerRssBytes / 1048576.0:F0} " +
                     $"| {(s.Passes ? "pass" : "fail: " + s.Verdict())} |"));
             }

@@ -216,6 +216,6 @@ internal sealed class ServerSession
     private static string Summary(string label, StepResult step) => (
         $"{label} {step.OfferedRate,6:N0} msg/s: acked {step.AckedPerSecond:N0}/s, delivered {step.DeliveredPerSecond:N0}/s, " +
         $"delivery p50 {step.Window.Delivery.P50:F2} p99 {step.Window.Delivery.P99:F2} p99.9 {step.Window.Delivery.P999:F2} ms, " +
-        $"out of order {step.Window.OutOfOrder}, CPU server {step.Cpu.Server:F2} pg {step.Cpu.Postgres:F2} gen {step.Cpu.Generator:F2} other {step.Cpu.Other:F2}" +
+        $"out of order {step.Window.OutOfOrder}, send lag p99 {step.Window.SendLag.P99:F2} ms, CPU server {step.Cpu.Server:F2} pg {step.Cpu.Postgres:F2} gen {step.Cpu.Generator:F2} other {step.Cpu.Other:F2}" +
         (step.Passes ? "  PASS" : $"  FAIL ({step.Verdict()})"));
 }

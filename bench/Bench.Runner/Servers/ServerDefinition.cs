@@ -34,7 +34,7 @@ internal sealed record ServerDefinition(
             "/health",
             UsesDatabase: false,
             new Dictionary<string, string?> { ["ConnectionStrings__Chat"] = null },
-            address => WebSocketTarget.Relay(new Uri(address, "/ws"))),
+            address => WebSocketTarget.Relay(WebSocketAddress(address, "/ws"))),
         SignalR => new ServerDefinition(
             SignalR,
             "ASP.NET Core SignalR hub, a group per conversation, one Dapper transaction per message",
@@ -62,8 +62,10 @@ internal sealed record ServerDefinition(
                 ["ConnectionStrings__Chat"] = connectionString,
                 ["Chat__Auth__SigningKey"] = key,
             },
-            address => WebSocketTarget.Gateway(new Uri(address, "/ws"), user => ChatTokens.Issue(auth, user.ExternalId, user.DisplayName, null, TimeSpan.FromHours(12))));
+            address => WebSocketTarget.Gateway(WebSocketAddress(address, "/ws"), user => ChatTokens.Issue(auth, user.ExternalId, user.DisplayName, null, TimeSpan.FromHours(12))));
     }
+
+    private static Uri WebSocketAddress(Uri http, string path) => new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws", Path = path }.Uri;
 
     private static string Output(string repository, string configuration, string project, string assembly) =>
         Path.Combine(repository, project, "bin", configuration, "net10.0", assembly);

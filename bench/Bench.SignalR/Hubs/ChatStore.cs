@@ -65,6 +65,15 @@ public sealed class ChatStore(NpgsqlDataSource dataSource)
     }
 }
 
-public sealed record HubMember(long UserId, string DisplayName, long[] ConversationIds);
+public sealed class HubMember
+{
+    public long UserId { get; init; }
+
+    public required string DisplayName { get; init; }
+
+    // A settable property rather than a constructor parameter: Dapper matches constructors by the reader's
+    // field types, and a bigint[] column reports System.Array.
+    public long[] ConversationIds { get; init; } = [];
+}
 
 public sealed record StoredMessage(long MessageId, long Seq, DateTime CreatedAt);
