@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
@@ -11,7 +12,7 @@ namespace Bench.Runner.Report;
 /// Draws the results: per scenario, delivery p99 and deliveries per second against the offered rate, one line per
 /// server, so the knees show at a glance. OxyPlot's SVG exporter is managed code only (no native drawing library).
 /// </summary>
-internal static class ResultsChart
+internal static partial class ResultsChart
 {
     private const double PanelWidth = 620;
     private const double PanelHeight = 400;
@@ -59,10 +60,21 @@ internal static class ResultsChart
 
     private static void Panel(StringBuilder svg, PlotModel model, double x, double y)
     {
-        svg.AppendLine(($"""<g transform="translate({x},{y})">"""));
-        svg.AppendLine(SvgExporter.ExportToString(model, PanelWidth, PanelHeight, isDocument: false));
+        var panel = SvgExporter.ExportToString(model, PanelWidth, PanelHeight, isDocument: false, textMeasurer: null, useVerticalTextAlignmentWorkaround: true);
+        // The exporter writes an XML declaration even for a fragment, and numbers its clip paths from 1 in every
+        // panel: drop the one, and give the others ids of their own within the combined document.
+        panel = XmlDeclaration().Replace(panel, "");
+        panel = ClipPathId().Replace(panel, $"p{x:F0}-{y:F0}-$0");
+        svg.AppendLine($"""<g transform="translate({x},{y})">""");
+        svg.AppendLine(panel);
         svg.AppendLine("</g>");
     }
+
+    [GeneratedRegex(@"<\?xml[^>]*\?>\s*")]
+    private static partial Regex XmlDeclaration();
+
+    [GeneratedRegex(@"(?<=id=""|url\(#)clipPath\d+")]
+    private static partial Regex ClipPathId();
 
     private static PlotModel LatencyPlot(IEnumerable<ServerResults> servers, string scenario, string title)
     {
