@@ -31,6 +31,8 @@ internal sealed record BenchOptions
           --soak-rate N             soak rate in msg/s instead of half the peak
           --output PATH             results file (default bench/RESULTS.md; bench/results/smoke.md with --smoke)
           --note TEXT               a remark printed at the top of the results (repeatable)
+          --gateway-env NAME=VALUE  an environment variable for the gateway process (repeatable), e.g.
+                                    ConnectionStrings__Chat="...;Max Auto Prepare=20" to try a setting
 
         Durations: 500ms, 10s, 2m, 1h. Lists: comma-separated. PostgreSQL comes from ConnectionStrings__Chat
         (bench/run starts the project's cluster with database chat_bench when it is not set). Logs and the
@@ -56,6 +58,7 @@ internal sealed record BenchOptions
     public double? SoakRate { get; init; }
     public string? Output { get; init; }
     public IReadOnlyList<string> Notes { get; init; } = [];
+    public IReadOnlyDictionary<string, string> GatewayEnvironment { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The smoke run: everything once, at small sizes, in seconds.</summary>
     public BenchOptions AsSmoke() => this with
@@ -105,6 +108,7 @@ internal sealed record BenchOptions
                 "--soak-rate" => options with { SoakRate = Numbers(Value(), arg).Single() },
                 "--output" => options with { Output = Value() },
                 "--note" => options with { Notes = [.. options.Notes, Value()] },
+                "--gateway-env" => options with { GatewayEnvironment = WithVariable(options.GatewayEnvironment, Value(), arg) },
                 _ => throw new ArgumentException($"Unknown option {arg}."),
             };
         }
@@ -117,6 +121,16 @@ internal sealed record BenchOptions
             throw new ArgumentException($"--idle-connections {options.IdleConnections} must split into conversations of {options.GroupSize}.");
         }
         return options;
+    }
+
+    private static Dictionary<string, string> WithVariable(IReadOnlyDictionary<string, string> variables, string assignment, string option)
+    {
+        var equals = assignment.IndexOf('=', StringComparison.Ordinal);
+        if (equals <= 0)
+        {
+            throw new ArgumentException($"{option}: expected NAME=VALUE; got '{assignment}'.");
+        }
+        return new Dictionary<string, string>(variables) { [assignment[..equals]] = assignment[(equals + 1)..] };
     }
 
     private static string[] Names(string value, IReadOnlyList<string> allowed, string option)

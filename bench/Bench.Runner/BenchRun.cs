@@ -23,7 +23,7 @@ internal sealed class BenchRun(BenchOptions options, string repository, string c
         var results = new List<ServerResults>();
         foreach (var name in options.Servers)
         {
-            var definition = ServerDefinition.For(name, repository, configuration, connectionString);
+            var definition = ServerDefinition.For(name, repository, configuration, connectionString, options.GatewayEnvironment);
             var server = new ServerResults(name, definition.Description);
             results.Add(server);
             try

@@ -98,6 +98,14 @@ internal sealed class BenchDatabase(NpgsqlDataSource dataSource) : IAsyncDisposa
         return ProcFs.CommandOf(parent) is "postgres" ? parent : null;
     }
 
+    /// <summary>The backends connected to this database, the benchmark's own connection included.</summary>
+    public async Task<IReadOnlyList<int>> BackendPidsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<int>(new CommandDefinition(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'", cancellationToken: cancellationToken))).AsList();
+    }
+
     public ValueTask DisposeAsync() => dataSource.DisposeAsync();
 
     private sealed record LayoutRow(long ConversationId, long UserId, string ExternalId, string DisplayName);

@@ -47,6 +47,9 @@ internal sealed record StepResult(
 
     public double? StoredPerSecond => StoredCount / (Warmup.TotalSeconds + WindowSeconds);
 
+    /// <summary>CPU milliseconds the benchmark database's backends spent per acked message in the window.</summary>
+    public double? PostgresMsPerMessage => double.IsNaN(Cpu.PostgresOwn) || Window.Acked == 0 ? null : Cpu.PostgresOwn * 1000 / AckedPerSecond;
+
     public double? CommandsPerMessage => DatabaseCommands is { } commands && AckedInStep > 0 ? (double)commands / AckedInStep : null;
 
     public double? AllocatedPerMessage => AllocatedBytes is { } bytes && AckedInStep > 0 ? (double)bytes / AckedInStep : null;

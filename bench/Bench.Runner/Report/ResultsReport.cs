@@ -74,7 +74,7 @@ internal static class ResultsReport
                       "Production environment with logging at Warning, after a warm-up. Latency runs from each message's scheduled " +
                       "send time (open loop) to its receipt by each other member (delivery) or by the sender (ack).");
         md.AppendLine(run.PostgresCpuMeasured
-            ? "- CPU is in cores, read from /proc: the server process, the whole PostgreSQL cluster, the generator, and everything else on the machine (\"other\")."
+            ? "- CPU is in cores, read from /proc: the server process, the whole PostgreSQL cluster (in brackets: only the backends of the benchmark's database, which is what counts when the cluster is shared), the generator, and everything else on the machine (\"other\")."
             : "- CPU is in cores, read from /proc; PostgreSQL runs on another machine, so its CPU is not measured.");
         var windows = run.Servers.SelectMany(s => s.ChatMix.Concat(s.Rooms)).Where(s => !double.IsNaN(s.Cpu.Other)).ToList();
         if (windows.Count > 0)
@@ -105,6 +105,7 @@ internal static class ResultsReport
         Row("server CPU at 1,000 msg/s (cores)", s => s.At(ScenarioNames.ChatMix, 1000) is { } step ? Fixed(step.Cpu.Server) : "-");
         Row("out-of-order deliveries, all chat-mix and rooms steps", s => s.ChatMix.Any() || s.Rooms.Any() ? Number(s.ChatMix.Concat(s.Rooms).Sum(x => x.Window.OutOfOrder)) : "-");
         Row($"highest rooms-of-{run.Options.RoomSize} rate passing (msg/s)", s => Number(s.Peak(ScenarioNames.Rooms)));
+        Row("PostgreSQL CPU per message at 1,000 msg/s (ms, own database)", s => s.At(ScenarioNames.ChatMix, 1000) is { } step ? Fixed(step.PostgresMsPerMessage) : "-");
         Row("database commands per stored message", s => Fixed(s.ChatMix.Concat(s.Rooms).Select(x => x.CommandsPerMessage).FirstOrDefault(c => c is not null)));
         Row("idle: RSS per connection (KB)", s => Kb(s.Idle?.RssPerConnection));
         Row("idle: GC heap per connection (KB)", s => Kb(s.Idle?.HeapPerConnection));
@@ -205,8 +206,8 @@ internal static class ResultsReport
         {
             md.AppendLine($"**{server.Server}**: {server.Description}");
             md.AppendLine();
-            md.AppendLine("| offered msg/s | acked/s | stored/s (count(*)) | delivered/s (expected) | delivery p50 / p99 / p99.9 ms | ack p50 / p99 / p99.9 ms | out of order | send lag p99 ms | CPU server / pg / gen / other | DB cmds per msg | KB allocated per msg | server RSS MiB | result |");
-            md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+            md.AppendLine("| offered msg/s | acked/s | stored/s (count(*)) | delivered/s (expected) | delivery p50 / p99 / p99.9 ms | ack p50 / p99 / p99.9 ms | out of order | send lag p99 ms | CPU server / pg (own db) / gen / other | DB cmds per msg | pg CPU ms per msg | KB allocated per msg | server RSS MiB | result |");
+            md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
             foreach (var s in server.Steps(scenario))
             {
                 md.AppendLine((
@@ -214,8 +215,8 @@ internal static class ResultsReport
                     $"| {s.DeliveredPerSecond:N0} ({s.Window.ExpectedDeliveries / s.WindowSeconds:N0}) " +
                     $"| {Ms(s.Window.Delivery.P50)} / {Ms(s.Window.Delivery.P99)} / {Ms(s.Window.Delivery.P999)} " +
                     $"| {Ms(s.Window.Ack.P50)} / {Ms(s.Window.Ack.P99)} / {Ms(s.Window.Ack.P999)} " +
-                    $"| {s.Window.OutOfOrder:N0} | {Ms(s.Window.SendLag.P99)} | {Fixed(s.Cpu.Server)} / {Fixed(s.Cpu.Postgres)} / {Fixed(s.Cpu.Generator)} / {Fixed(s.Cpu.Other)} " +
-                    $"| {Fixed(s.CommandsPerMessage)} | {Fixed(s.AllocatedPerMessage / 1024)} | {s.ServerRssBytes / 1048576.0:F0} " +
+                    $"| {s.Window.OutOfOrder:N0} | {Ms(s.Window.SendLag.P99)} | {Fixed(s.Cpu.Server)} / {Fixed(s.Cpu.Postgres)} ({Fixed(s.Cpu.PostgresOwn)}) / {Fixed(s.Cpu.Generator)} / {Fixed(s.Cpu.Other)} " +
+                    $"| {Fixed(s.CommandsPerMessage)} | {Fixed(s.PostgresMsPerMessage)} | {Fixed(s.AllocatedPerMessage / 1024)} | {s.ServerRssBytes / 1048576.0:F0} " +
                     $"| {(s.Passes ? "pass" : "fail: " + s.Verdict())} |"));
             }
             md.AppendLine();

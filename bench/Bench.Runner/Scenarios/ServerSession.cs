@@ -32,7 +32,7 @@ internal sealed class ServerSession
         _database = database;
         _output = output;
         _target = server.Definition.Target(server.Address);
-        _cpu = new CpuMeter(server.Pid, postmasterPid);
+        _cpu = new CpuMeter(server.Pid, postmasterPid, database.BackendPidsAsync);
     }
 
     private string Name => _server.Definition.Name;
@@ -122,9 +122,9 @@ internal sealed class ServerSession
             using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var progress = StepProgress.ShowAsync(step, $"{label} {i + 1}/{intervals}", _output, stopProgress.Token);
             await step.WindowStarted;
-            var from = _cpu.Take();
+            var from = await _cpu.TakeAsync(cancellationToken);
             await step.Completion;
-            var to = _cpu.Take();
+            var to = await _cpu.TakeAsync(cancellationToken);
             await stopProgress.CancelAsync();
             await progress;
             // A full collection each interval, so that the heap figure is what is live, not what awaits collection.
@@ -169,9 +169,9 @@ internal sealed class ServerSession
         using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var progress = StepProgress.ShowAsync(step, label, _output, stopProgress.Token);
         await step.WindowStarted;
-        var from = _cpu.Take();
+        var from = await _cpu.TakeAsync(cancellationToken);
         await step.Completion;
-        var to = _cpu.Take();
+        var to = await _cpu.TakeAsync(cancellationToken);
         var rss = ProcFs.ResidentBytes(_server.Pid);
         var drained = await step.DrainAsync(_options.DrainTimeout, cancellationToken);
         await stopProgress.CancelAsync();
@@ -204,9 +204,9 @@ internal sealed class ServerSession
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < QuietTimeout)
         {
-            var from = _cpu.Take();
+            var from = await _cpu.TakeAsync(cancellationToken);
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-            if (!(CpuMeter.Between(from, _cpu.Take()).Server >= 0.05))
+            if (!(CpuMeter.Between(from, await _cpu.TakeAsync(cancellationToken)).Server >= 0.05))
             {
                 return;
             }
@@ -216,6 +216,6 @@ internal sealed class ServerSession
     private static string Summary(string label, StepResult step) => (
         $"{label} {step.OfferedRate,6:N0} msg/s: acked {step.AckedPerSecond:N0}/s, delivered {step.DeliveredPerSecond:N0}/s, " +
         $"delivery p50 {step.Window.Delivery.P50:F2} p99 {step.Window.Delivery.P99:F2} p99.9 {step.Window.Delivery.P999:F2} ms, " +
-        $"out of order {step.Window.OutOfOrder}, send lag p99 {step.Window.SendLag.P99:F2} ms, CPU server {step.Cpu.Server:F2} pg {step.Cpu.Postgres:F2} gen {step.Cpu.Generator:F2} other {step.Cpu.Other:F2}" +
+        $"out of order {step.Window.OutOfOrder}, send lag p99 {step.Window.SendLag.P99:F2} ms, CPU server {step.Cpu.Server:F2} pg {step.Cpu.Postgres:F2} (own db {step.Cpu.PostgresOwn:F2}) gen {step.Cpu.Generator:F2} other {step.Cpu.Other:F2}" +
         (step.Passes ? "  PASS" : $"  FAIL ({step.Verdict()})"));
 }

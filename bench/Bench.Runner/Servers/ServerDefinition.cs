@@ -24,9 +24,10 @@ internal sealed record ServerDefinition(
 
     /// <param name="repository">The repository root.</param>
     /// <param name="configuration">The build configuration whose output is started (Release).</param>
-    public static ServerDefinition For(string name, string repository, string configuration, string connectionString) => name switch
+    /// <param name="gatewayEnvironment">Extra environment variables for the gateway, applied last.</param>
+    public static ServerDefinition For(string name, string repository, string configuration, string connectionString, IReadOnlyDictionary<string, string> gatewayEnvironment) => name switch
     {
-        Gateway => GatewayDefinition(repository, configuration, connectionString),
+        Gateway => GatewayDefinition(repository, configuration, connectionString, gatewayEnvironment),
         Relay => new ServerDefinition(
             Relay,
             "bare Kestrel WebSocket relay: the gateway's frames, no database",
@@ -46,7 +47,7 @@ internal sealed record ServerDefinition(
         _ => throw new ArgumentException($"Unknown server '{name}'; expected one of {string.Join(", ", All)}.", nameof(name)),
     };
 
-    private static ServerDefinition GatewayDefinition(string repository, string configuration, string connectionString)
+    private static ServerDefinition GatewayDefinition(string repository, string configuration, string connectionString, IReadOnlyDictionary<string, string> extra)
     {
         // A key of its own for every run, as in production: the development key is refused outside Development.
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(48));
@@ -57,9 +58,9 @@ internal sealed record ServerDefinition(
             Output(repository, configuration, "Chat.Gateway", "Chat.Gateway.dll"),
             "/health/ready",
             UsesDatabase: true,
-            new Dictionary<string, string?>
+            new Dictionary<string, string?>(extra.Select(e => KeyValuePair.Create(e.Key, (string?)e.Value)))
             {
-                ["ConnectionStrings__Chat"] = connectionString,
+                ["ConnectionStrings__Chat"] = extra.GetValueOrDefault("ConnectionStrings__Chat", connectionString),
                 ["Chat__Auth__SigningKey"] = key,
             },
             address => WebSocketTarget.Gateway(WebSocketAddress(address, "/ws"), user => ChatTokens.Issue(auth, user.ExternalId, user.DisplayName, null, TimeSpan.FromHours(12))));
