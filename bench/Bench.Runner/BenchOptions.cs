@@ -30,6 +30,8 @@ internal sealed record BenchOptions
           --soak-duration DURATION  (default 10m)
           --soak-rate N             soak rate in msg/s instead of half the peak
           --output PATH             results file (default bench/RESULTS.md; bench/results/smoke.md with --smoke)
+          --render FILE.json        draw the report and chart again from a run's measurements (written beside
+                                    every report) without measuring; with --output for another file
           --note TEXT               a remark printed at the top of the results (repeatable)
           --gateway-env NAME=VALUE  an environment variable for the gateway process (repeatable), e.g.
                                     ConnectionStrings__Chat="...;Max Auto Prepare=20" to try a setting
@@ -57,6 +59,7 @@ internal sealed record BenchOptions
     public TimeSpan SoakDuration { get; init; } = TimeSpan.FromMinutes(10);
     public double? SoakRate { get; init; }
     public string? Output { get; init; }
+    public string? Render { get; init; }
     public IReadOnlyList<string> Notes { get; init; } = [];
     public IReadOnlyDictionary<string, string> GatewayEnvironment { get; init; } = new Dictionary<string, string>();
 
@@ -107,6 +110,7 @@ internal sealed record BenchOptions
                 "--soak-duration" => options with { SoakDuration = Duration(Value(), arg) },
                 "--soak-rate" => options with { SoakRate = Numbers(Value(), arg).Single() },
                 "--output" => options with { Output = Value() },
+                "--render" => options with { Render = Value() },
                 "--note" => options with { Notes = [.. options.Notes, Value()] },
                 "--gateway-env" => options with { GatewayEnvironment = WithVariable(options.GatewayEnvironment, Value(), arg) },
                 _ => throw new ArgumentException($"Unknown option {arg}."),

@@ -37,12 +37,12 @@ internal sealed class BenchRun(BenchOptions options, string repository, string c
             }
         }
 
-        var path = Path.GetFullPath(options.Output ?? Path.Combine(repository, options.Smoke ? "bench/results/smoke.md" : "bench/RESULTS.md"));
         var run = new RunRecord(command, started, DateTime.UtcNow, machine, database.Describe(), settings, postmaster is not null, options, results);
-        var chart = Path.ChangeExtension(path, ".svg");
-        var drawn = ResultsChart.Write(chart, run);
-        ResultsReport.Write(path, run, drawn ? Path.GetFileName(chart) : null);
-        output.Line($"bench: results in {Path.GetRelativePath(repository, path)}{(drawn ? $", chart in {Path.GetRelativePath(repository, chart)}" : "")}");
+        var path = OutputPath(options, repository);
+        var measurements = Path.ChangeExtension(path, ".json");
+        RunFile.Write(measurements, run);
+        Render(run, path, repository, output);
+        output.Line($"bench: measurements in {Path.GetRelativePath(repository, measurements)} (bench/run --render redraws the report from them)");
 
         var broken = results.Where(r => r.Failure is not null).Select(r => r.Server).ToList();
         if (options.Smoke)
@@ -56,6 +56,19 @@ internal sealed class BenchRun(BenchOptions options, string repository, string c
             return 1;
         }
         return 0;
+    }
+
+    /// <summary>Where the report goes: --output, else bench/RESULTS.md (bench/results/smoke.md for a smoke run).</summary>
+    public static string OutputPath(BenchOptions options, string repository) =>
+        Path.GetFullPath(options.Output ?? Path.Combine(repository, options.Smoke ? "bench/results/smoke.md" : "bench/RESULTS.md"));
+
+    /// <summary>Writes the report and, beside it, the chart.</summary>
+    public static void Render(RunRecord run, string path, string repository, Output output)
+    {
+        var chart = Path.ChangeExtension(path, ".svg");
+        var drawn = ResultsChart.Write(chart, run);
+        ResultsReport.Write(path, run, drawn ? Path.GetFileName(chart) : null);
+        output.Line($"bench: results in {Path.GetRelativePath(repository, path)}{(drawn ? $", chart in {Path.GetRelativePath(repository, chart)}" : "")}");
     }
 
     private async Task RunServerAsync(ServerDefinition definition, ServerResults results, BenchDatabase database, int? postmaster, CancellationToken cancellationToken)

@@ -14,6 +14,13 @@ try
         return 0;
     }
     var repository = Repository.Root();
+    if (options.Render is { } measurements)
+    {
+        var run = Bench.Runner.Report.RunFile.Read(measurements);
+        using var renderOutput = new Output(Console.Out, StreamWriter.Null);
+        BenchRun.Render(run, options.Output is null ? Path.ChangeExtension(Path.GetFullPath(measurements), ".md") : Path.GetFullPath(options.Output), repository, renderOutput);
+        return 0;
+    }
     if (Environment.GetEnvironmentVariable("ConnectionStrings__Chat") is not { Length: > 0 } connectionString)
     {
         Console.Error.WriteLine("bench: ConnectionStrings__Chat is not set; bench/run sets it (and starts PostgreSQL) when you do not.");

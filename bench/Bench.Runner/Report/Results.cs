@@ -50,9 +50,13 @@ internal sealed record StepResult(
     /// <summary>CPU milliseconds the benchmark database's backends spent per acked message in the window.</summary>
     public double? PostgresMsPerMessage => double.IsNaN(Cpu.PostgresOwn) || Window.Acked == 0 ? null : Cpu.PostgresOwn * 1000 / AckedPerSecond;
 
-    public double? CommandsPerMessage => DatabaseCommands is { } commands && AckedInStep > 0 ? (double)commands / AckedInStep : null;
+    // Only a drained step: otherwise commands were run for messages whose acks had not arrived yet.
+    public double? CommandsPerMessage => DatabaseCommands is { } commands && Drained && AckedInStep > 0 ? (double)commands / AckedInStep : null;
 
-    public double? AllocatedPerMessage => AllocatedBytes is { } bytes && AckedInStep > 0 ? (double)bytes / AckedInStep : null;
+    public double? AllocatedPerMessage => AllocatedBytes is { } bytes && Drained && AckedInStep > 0 ? (double)bytes / AckedInStep : null;
+
+    /// <summary>The count check as shown: ✓, ✗, or "unchecked" for a step that did not drain; empty without a database.</summary>
+    public string CountCheck => StoredCount is null ? "" : !Drained ? " (unchecked)" : CountMatches ? " ✓" : " ✗";
 
     /// <summary>Why the step does not pass, in a few words; empty when it passes.</summary>
     public string Verdict()
@@ -129,10 +133,10 @@ internal sealed class ServerResults(string server, string description)
 {
     public string Server { get; } = server;
     public string Description { get; } = description;
-    public List<StepResult> ChatMix { get; } = [];
-    public List<StepResult> Rooms { get; } = [];
+    public List<StepResult> ChatMix { get; init; } = [];
+    public List<StepResult> Rooms { get; init; } = [];
     public IdleResult? Idle { get; set; }
-    public List<SoakSample> Soak { get; } = [];
+    public List<SoakSample> Soak { get; init; } = [];
     public bool SoakDrained { get; set; }
     public string? Failure { get; set; }
 

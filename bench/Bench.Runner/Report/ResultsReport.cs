@@ -211,7 +211,7 @@ internal static class ResultsReport
             foreach (var s in server.Steps(scenario))
             {
                 md.AppendLine((
-                    $"| {s.OfferedRate:N0} | {s.AckedPerSecond:N0} | {Number(s.StoredPerSecond)}{(s.StoredCount is null ? "" : s.CountMatches ? " ✓" : " ✗")} " +
+                    $"| {s.OfferedRate:N0} | {s.AckedPerSecond:N0} | {Number(s.StoredPerSecond)}{s.CountCheck} " +
                     $"| {s.DeliveredPerSecond:N0} ({s.Window.ExpectedDeliveries / s.WindowSeconds:N0}) " +
                     $"| {Ms(s.Window.Delivery.P50)} / {Ms(s.Window.Delivery.P99)} / {Ms(s.Window.Delivery.P999)} " +
                     $"| {Ms(s.Window.Ack.P50)} / {Ms(s.Window.Ack.P99)} / {Ms(s.Window.Ack.P999)} " +
