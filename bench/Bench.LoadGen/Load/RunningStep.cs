@@ -56,7 +56,8 @@ public sealed class RunningStep
                     step._windowStarted.TrySetResult(step._windowEndedAt);
                 }
             },
-            cancellationToken,
+            // Not the caller's token: the delegate must run to complete WindowStarted; the schedule itself stops on it.
+            CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
         return step;
