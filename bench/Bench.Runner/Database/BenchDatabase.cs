@@ -1,0 +1,112 @@
+using Bench.LoadGen;
+using Bench.Runner.Machine;
+using Dapper;
+using Npgsql;
+
+namespace Bench.Runner.Database;
+
+/// <summary>The benchmark's database: the gateway's schema, seeded with users and conversations by direct SQL.</summary>
+internal sealed class BenchDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
+{
+    private static readonly string[] ReportedSettings =
+    [
+        "server_version", "shared_buffers", "synchronous_commit", "fsync", "full_page_writes", "wal_level",
+        "wal_buffers", "commit_delay", "max_wal_size", "checkpoint_timeout", "max_connections", "work_mem",
+    ];
+
+    public static BenchDatabase Create(string connectionString) => new(NpgsqlDataSource.Create(connectionString));
+
+    public string Describe()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+        return $"{builder.Host}:{builder.Port}/{builder.Database}";
+    }
+
+    public async Task ApplySchemaAsync(string schemaPath, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(await File.ReadAllTextAsync(schemaPath, cancellationToken), cancellationToken: cancellationToken));
+    }
+
+    // Empties every table and makes `Users` users in conversations of `GroupSize`, the first GroupSize users
+    // in the first conversation and so on.
+    private const string SeedSql = """
+        TRUNCATE message_status, messages, conversation_participants, conversations, user_profiles RESTART IDENTITY CASCADE;
+
+        INSERT INTO user_profiles (external_id, display_name)
+        SELECT 'bench-' || i, 'User ' || i FROM generate_series(1, @Users) AS i;
+
+        INSERT INTO conversations (title, is_group)
+        SELECT 'bench ' || c, @GroupSize > 2 FROM generate_series(1, @Users / @GroupSize) AS c;
+
+        INSERT INTO conversation_participants (conversation_id, user_id)
+        SELECT c.id, u.id
+        FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / @GroupSize AS slot FROM user_profiles) u
+        JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS slot FROM conversations) c ON c.slot = u.slot;
+
+        ANALYZE user_profiles, conversations, conversation_participants, messages;
+        """;
+
+    private const string LayoutSql = """
+        SELECT p.conversation_id AS ConversationId, u.id AS UserId, u.external_id AS ExternalId, u.display_name AS DisplayName
+        FROM conversation_participants p JOIN user_profiles u ON u.id = p.user_id
+        ORDER BY p.conversation_id, u.id
+        """;
+
+    /// <summary>Replaces everything in the database with <paramref name="users"/> users in conversations of <paramref name="groupSize"/>.</summary>
+    public async Task<BenchLayout> SeedAsync(int users, int groupSize, CancellationToken cancellationToken)
+    {
+        if (users % groupSize != 0)
+        {
+            throw new ArgumentException($"{users} users do not split into conversations of {groupSize}.", nameof(users));
+        }
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(SeedSql, new { Users = users, GroupSize = groupSize }, cancellationToken: cancellationToken, commandTimeout: 300));
+        var rows = await connection.QueryAsync<LayoutRow>(new CommandDefinition(LayoutSql, cancellationToken: cancellationToken));
+        return new BenchLayout([.. rows
+            .GroupBy(r => r.ConversationId)
+            .Select(g => new BenchConversation(g.Key, [.. g.Select(r => new BenchUser(r.UserId, r.ExternalId, r.DisplayName))]))]);
+    }
+
+    public async Task<long> CountMessagesAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT count(*) FROM messages", cancellationToken: cancellationToken));
+    }
+
+    public async Task<IReadOnlyList<(string Name, string Value)>> SettingsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(string, string)>(new CommandDefinition(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(@Names)", new { Names = ReportedSettings }, cancellationToken: cancellationToken));
+        var byName = rows.ToDictionary(r => r.Item1, r => r.Item2);
+        return [.. ReportedSettings.Where(byName.ContainsKey).Select(n => (n, byName[n]))];
+    }
+
+    /// <summary>
+    /// The PostgreSQL server's main process when it runs on this machine (the parent of this connection's
+    /// backend), so that the cluster's CPU can be read from /proc; null when it runs elsewhere.
+    /// </summary>
+    public async Task<int?> PostmasterPidAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var backend = await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT pg_backend_pid()", cancellationToken: cancellationToken));
+        if (!ProcFs.Available || ProcFs.CommandOf(backend) is not "postgres" || ProcFs.ParentOf(backend) is not { } parent)
+        {
+            return null;
+        }
+        return ProcFs.CommandOf(parent) is "postgres" ? parent : null;
+    }
+
+    /// <summary>The backends connected to this database, the benchmark's own connection included.</summary>
+    public async Task<IReadOnlyList<int>> BackendPidsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<int>(new CommandDefinition(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'", cancellationToken: cancellationToken))).AsList();
+    }
+
+    public ValueTask DisposeAsync() => dataSource.DisposeAsync();
+
+    private sealed record LayoutRow(long ConversationId, long UserId, string ExternalId, string DisplayName);
+}
