@@ -201,6 +201,9 @@ chat_pg_ensure() {
             echo "listen_addresses = '127.0.0.1'"
             echo "port = $port"
             echo "unix_socket_directories = '${socket_dirs//\'/\'\'}'"
+            # Room for the benchmark's SignalR reference (a 100-connection Npgsql pool) beside the runner's own
+            # connections; the default of 100 refused some of them.
+            echo "max_connections = 300"
         } >"$CHAT_PG_DATA/chat.conf" || return 1
         [[ $EUID -ne 0 ]] || chown postgres:postgres "$CHAT_PG_DATA/chat.conf" || return 1
 
