@@ -7,12 +7,13 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 try
 {
-    var options = BenchOptions.Parse(args);
+    // Before parsing: --help must work whatever else is on the line.
     if (args.Contains("--help") || args.Contains("-h"))
     {
         Console.WriteLine(BenchOptions.Help);
         return 0;
     }
+    var options = BenchOptions.Parse(args);
     var repository = Repository.Root();
     if (options.Render is { } measurements)
     {
