@@ -9,11 +9,13 @@ builder.AddChatGateway();
 
 var app = builder.Build();
 
+// The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
+// what that middleware keeps would stay alive as long as the socket.
+app.MapChatWebSocket("/ws");
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealthEndpoints();
 app.MapChatApi();
-app.MapChatWebSocket("/ws");
 
 app.Run();
 

@@ -33,14 +33,10 @@ public static class AuthenticationExtensions
                 bearer.MapInboundClaims = false;
                 bearer.Events = new JwtBearerEvents
                 {
-                    // Browsers cannot set headers on a WebSocket handshake; they pass the token in the query.
+                    // The header or, as for the socket's handshake, the access_token query parameter.
                     OnMessageReceived = context =>
                     {
-                        if (string.IsNullOrEmpty(context.Request.Headers.Authorization)
-                            && context.Request.Query.TryGetValue(AccessTokenQueryParameter, out var token))
-                        {
-                            context.Token = token;
-                        }
+                        context.Token = HandshakeAuthenticator.TokenOf(context.Request);
                         return Task.CompletedTask;
                     },
                 };

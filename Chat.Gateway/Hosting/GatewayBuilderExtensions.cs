@@ -47,6 +47,7 @@ public static class GatewayBuilderExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddHostedService<ShutdownDrain>();
+        services.AddSingleton<HandshakeAuthenticator>();
         services.AddSingleton<ChatWebSocketMiddleware>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));

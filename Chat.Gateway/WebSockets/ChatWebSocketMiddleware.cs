@@ -1,12 +1,11 @@
 using System.Net.WebSockets;
-using Chat.Core.Auth;
 using Chat.Core.Connections;
 using Chat.Core.Limits;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
 using Chat.Data.Users;
+using Chat.Gateway.Auth;
 using Chat.Gateway.Hosting;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.WebSockets;
@@ -22,6 +21,7 @@ public sealed partial class ChatWebSocketMiddleware(
     UserRepository users,
     GatewayLifetime lifetime,
     UserConnectionLimiter perUser,
+    HandshakeAuthenticator authenticator,
     IOptions<ChatSecurityOptions> security,
     ILogger<ChatWebSocketMiddleware> logger) : IMiddleware
 {
@@ -44,9 +44,12 @@ public sealed partial class ChatWebSocketMiddleware(
         }
 
         // Authentication comes before anything else is revealed: no upgrade without a valid token.
-        if (context.User.Identity?.IsAuthenticated != true || ChatTokens.Identity(context.User) is not { } identity)
+        if (await authenticator.AuthenticateAsync(context.Request) is not { } identity)
         {
-            await context.ChallengeAsync();
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            context.Response.Headers.WWWAuthenticate = HandshakeAuthenticator.TokenOf(context.Request) is null
+                ? "Bearer"
+                : "Bearer error=\"invalid_token\"";
             return;
         }
 
@@ -95,7 +98,7 @@ public sealed partial class ChatWebSocketMiddleware(
         using (socket)
         {
             var user = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
-            await sessions.RunAsync(socket, user, catchup, lifetime.Stopping, context.RequestAborted, ChatTokens.ExpiresAt(context.User));
+            await sessions.RunAsync(socket, user, catchup, lifetime.Stopping, context.RequestAborted, identity.ExpiresAt);
         }
     }
 

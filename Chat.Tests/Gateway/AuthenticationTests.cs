@@ -93,6 +93,27 @@ public sealed class AuthenticationTests : GatewayTest
     }
 
     [Test]
+    public async Task A_valid_token_without_a_subject_gets_401()
+    {
+        var anonymous = ChatTokens.Issue(Gateway.AuthOptions, " ", "No One", null, TimeSpan.FromHours(1));
+        Assert.That(await HandshakeStatusAsync(anonymous), Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task A_refused_handshake_names_the_bearer_scheme_and_an_invalid_token()
+    {
+        using var http = Gateway.CreateHttpClient();
+        using var missing = await http.GetAsync("/ws");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/ws?access_token=not.a.jwt");
+        using var invalid = await http.SendAsync(request);
+
+        Assert.That(missing.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(missing.Headers.WwwAuthenticate.ToString(), Is.EqualTo("Bearer"));
+        Assert.That(invalid.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(invalid.Headers.WwwAuthenticate.ToString(), Is.EqualTo("Bearer error=\"invalid_token\""));
+    }
+
+    [Test]
     public async Task A_plain_http_request_with_a_valid_token_gets_400()
     {
         using var http = Gateway.CreateHttpClient("plain-http");
