@@ -26,6 +26,8 @@ internal sealed record BenchOptions
           --drain-timeout DURATION  how long to wait for a step's last acks and deliveries (default 15s)
           --stop-after N            stop a scenario after N failing steps in a row (default 2)
           --idle-connections N      connections held by the idle scenario (default 15000)
+          --history N               messages already in the database, read, spread over the conversations, when
+                                    each scenario starts (default 300000; 0 starts from empty tables)
           --soak                    also run the soak: --soak-duration at half of each server's peak rate
           --soak-duration DURATION  (default 10m)
           --soak-rate N             soak rate in msg/s instead of half the peak
@@ -55,6 +57,7 @@ internal sealed record BenchOptions
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(15);
     public int StopAfter { get; init; } = 2;
     public int IdleConnections { get; init; } = 15000;
+    public int History { get; init; } = 300_000;
     public bool Soak { get; init; }
     public TimeSpan SoakDuration { get; init; } = TimeSpan.FromMinutes(10);
     public double? SoakRate { get; init; }
@@ -74,6 +77,7 @@ internal sealed record BenchOptions
         Window = TimeSpan.FromSeconds(3),
         ServerWarmup = TimeSpan.FromSeconds(2),
         IdleConnections = 200,
+        History = 2_000,
         SoakDuration = TimeSpan.FromSeconds(10),
     };
 
@@ -107,6 +111,7 @@ internal sealed record BenchOptions
                 "--drain-timeout" => options with { DrainTimeout = Duration(Value(), arg) },
                 "--stop-after" => options with { StopAfter = Count(Value(), arg) },
                 "--idle-connections" => options with { IdleConnections = Count(Value(), arg) },
+                "--history" => options with { History = Count(Value(), arg, allowZero: true) },
                 "--soak-duration" => options with { SoakDuration = Duration(Value(), arg) },
                 "--soak-rate" => options with { SoakRate = Numbers(Value(), arg).Single() },
                 "--output" => options with { Output = Value() },
@@ -161,10 +166,10 @@ internal sealed record BenchOptions
         return numbers.Length > 0 ? numbers : throw new ArgumentException($"{option} needs at least one number.");
     }
 
-    private static int Count(string value, string option) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count > 0
+    private static int Count(string value, string option, bool allowZero = false) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && (count > 0 || (allowZero && count == 0))
             ? count
-            : throw new ArgumentException($"{option}: '{value}' is not a positive whole number.");
+            : throw new ArgumentException($"{option}: '{value}' is not a {(allowZero ? "whole number" : "positive whole number")}.");
 
     internal static TimeSpan Duration(string value, string option, bool allowZero = false)
     {

@@ -29,7 +29,10 @@ internal sealed class BenchDatabase(NpgsqlDataSource dataSource) : IAsyncDisposa
     }
 
     // Empties every table and makes `Users` users in conversations of `GroupSize`, the first GroupSize users
-    // in the first conversation and so on.
+    // in the first conversation and so on, then gives the conversations `History` messages between them, spread
+    // evenly, every member having read them all. A production database has history; an empty `messages` table
+    // is a cold start whose plans the first minutes of a run would measure (see bench/RESULTS.md). Ids follow
+    // RESTART IDENTITY: conversation c holds users (c - 1) * GroupSize + 1 to c * GroupSize.
     private const string SeedSql = """
         TRUNCATE message_status, messages, conversation_participants, conversations, user_profiles RESTART IDENTITY CASCADE;
 
@@ -44,6 +47,26 @@ internal sealed class BenchDatabase(NpgsqlDataSource dataSource) : IAsyncDisposa
         FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / @GroupSize AS slot FROM user_profiles) u
         JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS slot FROM conversations) c ON c.slot = u.slot;
 
+        INSERT INTO messages (conversation_id, seq, sender_id, content, client_message_id, created_at, sent_at)
+        SELECT c.id, s.seq, (c.id - 1) * @GroupSize + 1 + s.seq % @GroupSize,
+               'history message ' || s.seq || ' of conversation ' || c.id, 'history-' || c.id || '-' || s.seq,
+               now() - interval '1 day', now() - interval '1 day'
+        FROM conversations c
+        CROSS JOIN generate_series(1, @History / (@Users / @GroupSize)) AS s(seq)
+        ORDER BY s.seq, c.id;
+
+        UPDATE conversations c
+        SET last_seq = m.last_seq, last_message_at = now() - interval '1 day',
+            last_message_preview = 'history', last_message_sender_id = m.sender_id
+        FROM (SELECT DISTINCT ON (conversation_id) conversation_id, seq AS last_seq, sender_id
+              FROM messages ORDER BY conversation_id, seq DESC) m
+        WHERE c.id = m.conversation_id;
+
+        UPDATE conversation_participants p
+        SET last_read_message_id = m.last_id, last_read_at = now() - interval '1 day'
+        FROM (SELECT conversation_id, max(id) AS last_id FROM messages GROUP BY conversation_id) m
+        WHERE p.conversation_id = m.conversation_id;
+
         ANALYZE user_profiles, conversations, conversation_participants, messages;
         """;
 
@@ -53,15 +76,18 @@ internal sealed class BenchDatabase(NpgsqlDataSource dataSource) : IAsyncDisposa
         ORDER BY p.conversation_id, u.id
         """;
 
-    /// <summary>Replaces everything in the database with <paramref name="users"/> users in conversations of <paramref name="groupSize"/>.</summary>
-    public async Task<BenchLayout> SeedAsync(int users, int groupSize, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces everything in the database with <paramref name="users"/> users in conversations of
+    /// <paramref name="groupSize"/>, and <paramref name="history"/> messages already read among them.
+    /// </summary>
+    public async Task<BenchLayout> SeedAsync(int users, int groupSize, int history, CancellationToken cancellationToken)
     {
         if (users % groupSize != 0)
         {
             throw new ArgumentException($"{users} users do not split into conversations of {groupSize}.", nameof(users));
         }
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(SeedSql, new { Users = users, GroupSize = groupSize }, cancellationToken: cancellationToken, commandTimeout: 300));
+        await connection.ExecuteAsync(new CommandDefinition(SeedSql, new { Users = users, GroupSize = groupSize, History = history }, cancellationToken: cancellationToken, commandTimeout: 300));
         var rows = await connection.QueryAsync<LayoutRow>(new CommandDefinition(LayoutSql, cancellationToken: cancellationToken));
         return new BenchLayout([.. rows
             .GroupBy(r => r.ConversationId)

@@ -72,7 +72,7 @@ internal sealed class ServerSession
     public async Task<IdleResult> RunIdleAsync(CancellationToken cancellationToken)
     {
         var label = $"[{Name} idle]";
-        var layout = await _database.SeedAsync(_options.IdleConnections, _options.GroupSize, cancellationToken);
+        var layout = await _database.SeedAsync(_options.IdleConnections, _options.GroupSize, _options.History, cancellationToken);
         await QuietAsync(cancellationToken);
         var heapBefore = await _server.Probe.CollectAsync(cancellationToken);
         var rssBefore = ProcFs.ResidentBytes(_server.Pid);
@@ -152,7 +152,7 @@ internal sealed class ServerSession
 
     private async Task<ChatLoad> ConnectAsync(string label, int users, int groupSize, CancellationToken cancellationToken)
     {
-        var layout = await _database.SeedAsync(users, groupSize, cancellationToken);
+        var layout = await _database.SeedAsync(users, groupSize, _options.History, cancellationToken);
         await QuietAsync(cancellationToken);
         var load = await ChatLoad.ConnectAsync(_target, layout, ConnectParallelism, new CountProgress(_output, label, layout.Users.Count), cancellationToken);
         _output.Line($"{label} {load.ConnectionCount:N0} connections in {layout.Conversations.Count:N0} conversations of {groupSize}");
