@@ -14,6 +14,7 @@ public static class DataServiceCollectionExtensions
     public static IServiceCollection AddChatData(this IServiceCollection services, Func<IServiceProvider, string> connectionString)
     {
         services.AddSingleton(sp => new NpgsqlDataSourceBuilder(connectionString(sp)).Build());
+        services.AddSingleton(sp => new WriterDataSource(connectionString(sp)));
         services.AddSingleton<DatabaseResilience>();
         services.AddSingleton<SchemaInitializer>();
         services.AddSingleton<UserRepository>();

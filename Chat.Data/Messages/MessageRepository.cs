@@ -3,7 +3,8 @@ using Npgsql;
 
 namespace Chat.Data.Messages;
 
-public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
+/// <param name="writer">Where batches are stored (<see cref="StoreBatchAsync"/>); the shared pool when null.</param>
+public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience, WriterDataSource? writer = null)
 {
     /// <summary>Name of the unique constraint that makes the client message id an idempotency key per sender.</summary>
     public const string IdempotencyConstraint = "messages_sender_client_message_key";
@@ -164,7 +165,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
 
         return resilience.ExecuteAsync<IReadOnlyList<BatchItemResult>>(async ct =>
         {
-            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            await using var connection = await (writer?.Source ?? dataSource).OpenConnectionAsync(ct);
             // Prepared rather than sent through Dapper: planning this statement costs more than running it for a
             // small batch. A pooled connection keeps the statement prepared, so this is a round trip only the
             // first time on each physical connection.

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Chat.Core.Messages;
+using Chat.Data.Messages;
 using Chat.Tests.Infrastructure;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,6 +13,24 @@ public sealed class GroupCommitTests : GatewayTest
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
 
     private MessageWriter Writer => Gateway.Services.GetRequiredService<MessageWriter>();
+
+    [Test]
+    public async Task Batches_are_stored_through_the_writers_own_single_connection()
+    {
+        var writer = Gateway.Services.GetRequiredService<WriterDataSource>();
+        var users = await Gateway.CreateUsersAsync(2, "solo");
+        var conversation = await Gateway.CreateConversationAsync(users);
+        var alice = users[0];
+        var client = await ConnectAsync(alice);
+        var ack = await client.SendMessageAsync(conversation, "through the writer");
+        Assert.That(ack.Type(), Is.EqualTo("ack"));
+
+        Assert.That(new Npgsql.NpgsqlConnectionStringBuilder(writer.Source.ConnectionString).MaxPoolSize, Is.EqualTo(1));
+        // The pool's one connection is the one the batch ran on: it holds the prepared batch statement.
+        await using var connection = await writer.Source.OpenConnectionAsync();
+        var prepared = await connection.QueryAsync<string>("SELECT statement FROM pg_prepared_statements");
+        Assert.That(prepared, Has.Some.Contains("WITH input AS"));
+    }
 
     [Test]
     public async Task Thirty_two_concurrent_senders_get_gap_free_seqs_and_every_member_sees_every_other_message_in_order()
