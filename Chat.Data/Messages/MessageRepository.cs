@@ -16,6 +16,9 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // the items had been stored one after the other in queue order:
     // - `checked`: an item whose key the sender already used (`earlier`, read in the statement's snapshot) is a
     //   duplicate of that message; otherwise it must come from an active member and reply inside its conversation.
+    //   Each of the three is a left join on a unique key, at most one row per item. The writer runs this statement
+    //   with a generic plan (see WriterDataSource), and as EXISTS subqueries the membership test was planned as a
+    //   hash of every participant's row, built anew for every batch.
     // - `winner`: the first valid copy of each (sender, key) in the batch is stored; a later copy is its duplicate,
     //   an earlier invalid copy keeps its own refusal.
     // - `locked` takes the rows of the conversations written to in ascending id order, so that two gateways
@@ -48,13 +51,13 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                    e.content AS earlier_content, e.message_type AS earlier_message_type,
                    e.reply_to_message_id AS earlier_reply_to_message_id, e.media_url AS earlier_media_url,
                    CASE WHEN e.is_edited THEN COALESCE(e.edited_at, e.created_at) END AS earlier_edited_at,
-                   EXISTS (SELECT 1 FROM conversation_participants p
-                           WHERE p.conversation_id = i.conversation_id AND p.user_id = i.sender_id AND p.is_active) AS member,
-                   i.reply_to_message_id IS NULL
-                       OR EXISTS (SELECT 1 FROM messages r
-                                  WHERE r.id = i.reply_to_message_id AND r.conversation_id = i.conversation_id) AS reply_ok
+                   p.user_id IS NOT NULL AS member,
+                   i.reply_to_message_id IS NULL OR r.id IS NOT NULL AS reply_ok
             FROM input i
             LEFT JOIN messages e ON e.sender_id = i.sender_id AND e.client_message_id = i.client_message_id
+            LEFT JOIN conversation_participants p
+                   ON p.conversation_id = i.conversation_id AND p.user_id = i.sender_id AND p.is_active
+            LEFT JOIN messages r ON r.id = i.reply_to_message_id AND r.conversation_id = i.conversation_id
         ), winner AS (
             SELECT DISTINCT ON (sender_id, client_message_id) ord, sender_id, client_message_id
             FROM checked

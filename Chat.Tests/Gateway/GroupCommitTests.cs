@@ -33,6 +33,18 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
+    public async Task The_writers_connection_keeps_one_generic_plan_and_the_operators_own_options()
+    {
+        var configured = new Npgsql.NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString) { Options = "-c statement_timeout=12345" };
+        await using var writer = new WriterDataSource(configured.ConnectionString);
+        await using var connection = await writer.Source.OpenConnectionAsync();
+
+        Assert.That(await connection.ExecuteScalarAsync<string>("SHOW plan_cache_mode"), Is.EqualTo("force_generic_plan"));
+        Assert.That(await connection.ExecuteScalarAsync<string>("SHOW statement_timeout"), Is.EqualTo("12345ms"));
+        Assert.That(new Npgsql.NpgsqlConnectionStringBuilder(writer.Source.ConnectionString).NoResetOnClose, Is.True);
+    }
+
+    [Test]
     public async Task Thirty_two_concurrent_senders_get_gap_free_seqs_and_every_member_sees_every_other_message_in_order()
     {
         const int senders = 32, perSender = 25, total = senders * perSender;
