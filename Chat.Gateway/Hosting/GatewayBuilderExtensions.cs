@@ -48,7 +48,6 @@ public static class GatewayBuilderExtensions
             .ValidateOnStart();
         services.AddHostedService<ShutdownDrain>();
         services.AddSingleton<HandshakeAuthenticator>();
-        services.AddSingleton<ChatWebSocketMiddleware>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));
         return builder;

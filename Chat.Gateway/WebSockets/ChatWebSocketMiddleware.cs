@@ -6,6 +6,7 @@ using Chat.Core.Sessions;
 using Chat.Data.Users;
 using Chat.Gateway.Auth;
 using Chat.Gateway.Hosting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.WebSockets;
@@ -16,6 +17,12 @@ namespace Chat.Gateway.WebSockets;
 /// connections: 429; the server holds too many: 503), provisions the user's profile from the token, then hands
 /// the socket to the session runner for its lifetime.
 /// </summary>
+/// <remarks>
+/// The handshake request stays alive as long as its socket, with everything it holds, so this middleware keeps it
+/// small: it is built once with the pipeline (a factory-activated <c>IMiddleware</c> would be resolved for every
+/// request from a request scope that then lives as long as the socket), and it lets go of the handshake's headers
+/// and query, which carry the access token, once the socket is accepted.
+/// </remarks>
 public sealed partial class ChatWebSocketMiddleware(
     ChatSessionRunner sessions,
     UserRepository users,
@@ -23,9 +30,9 @@ public sealed partial class ChatWebSocketMiddleware(
     UserConnectionLimiter perUser,
     HandshakeAuthenticator authenticator,
     IOptions<ChatSecurityOptions> security,
-    ILogger<ChatWebSocketMiddleware> logger) : IMiddleware
+    ILogger<ChatWebSocketMiddleware> logger)
 {
-    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    public async Task InvokeAsync(HttpContext context)
     {
         if (lifetime.IsStopping)
         {
@@ -95,10 +102,27 @@ public sealed partial class ChatWebSocketMiddleware(
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;
         }
+        ReleaseHandshake(context);
         using (socket)
         {
             var user = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
             await sessions.RunAsync(socket, user, catchup, lifetime.Stopping, context.RequestAborted, identity.ExpiresAt);
+        }
+    }
+
+    /// <summary>
+    /// Drops what the handshake request holds and the socket no longer needs: the header values, and the query
+    /// (a token there has three copies: in the raw target, the query string and its parsed form). A token is some
+    /// 300 characters; and none stays in memory for the socket's lifetime.
+    /// </summary>
+    private static void ReleaseHandshake(HttpContext context)
+    {
+        context.Request.Headers.Clear();
+        context.Request.Query = QueryCollection.Empty;
+        context.Request.QueryString = QueryString.Empty;
+        if (context.Features.Get<IHttpRequestFeature>() is { } request)
+        {
+            request.RawTarget = context.Request.Path.Value ?? string.Empty;
         }
     }
 
@@ -118,15 +142,21 @@ public sealed partial class ChatWebSocketMiddleware(
 public static class ChatWebSocketEndpoint
 {
     /// <summary>Maps the chat socket at <paramref name="path"/>, with WebSocket keep-alive pings from <c>Chat:Limits</c>.</summary>
+    /// <remarks>
+    /// A branch on a predicate rather than <c>Map</c>: <c>Map</c> awaits its branch, which would keep one more
+    /// state machine, and the rewritten path base, alive for every open socket.
+    /// </remarks>
     public static IApplicationBuilder MapChatWebSocket(this WebApplication app, string path)
     {
         var limits = app.Services.GetRequiredService<IOptions<ChatLimitsOptions>>().Value;
-        return app.Map(path, ws => ws
+        var socketPath = new PathString(path);
+        var middleware = ActivatorUtilities.CreateInstance<ChatWebSocketMiddleware>(app.Services);
+        return app.MapWhen(context => context.Request.Path.StartsWithSegments(socketPath), ws => ws
             .UseWebSockets(new WebSocketOptions
             {
                 KeepAliveInterval = limits.KeepAliveInterval,
                 KeepAliveTimeout = limits.KeepAliveTimeout,
             })
-            .UseMiddleware<ChatWebSocketMiddleware>());
+            .Run(middleware.InvokeAsync));
     }
 }

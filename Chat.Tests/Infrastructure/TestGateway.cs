@@ -21,10 +21,13 @@ public sealed class TestGateway : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
     private readonly string _environment;
+    private readonly Action<IServiceCollection>? _services;
 
-    public TestGateway(Dictionary<string, string?>? settings = null, string? connectionString = null, string environment = "Development")
+    /// <param name="services">Extra registrations, after the gateway's own.</param>
+    public TestGateway(Dictionary<string, string?>? settings = null, string? connectionString = null, string environment = "Development", Action<IServiceCollection>? services = null)
     {
         _environment = environment;
+        _services = services;
         _settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Chat"] = connectionString ?? TestDatabase.ConnectionString,
@@ -62,6 +65,10 @@ public sealed class TestGateway : WebApplicationFactory<Program>
             logging.SetMinimumLevel(LogLevel.Trace);
             logging.AddProvider(Logs);
         });
+        if (_services is not null)
+        {
+            builder.ConfigureServices(_services);
+        }
     }
 
     /// <summary>Starts the server and learns its address.</summary>
