@@ -34,10 +34,28 @@ public sealed partial class ChatWebSocketMiddleware(
 {
     public async Task InvokeAsync(HttpContext context)
     {
+        if (await AcceptAsync(context) is not { } accepted)
+        {
+            return;
+        }
+        using (accepted.Admission)
+        using (accepted.Socket)
+        {
+            await sessions.RunAsync(accepted.Socket, accepted.User, accepted.Catchup, lifetime.Stopping, context.RequestAborted, accepted.TokenExpires);
+        }
+    }
+
+    /// <summary>
+    /// The handshake: answers a refusal and returns null, or accepts the socket. A method of its own, so that
+    /// what only the handshake needs (the token's identity, the profile row) goes with its state machine, not
+    /// with the one that waits as long as the socket is open.
+    /// </summary>
+    private async Task<Accepted?> AcceptAsync(HttpContext context)
+    {
         if (lifetime.IsStopping)
         {
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            return;
+            return null;
         }
 
         // A browser page of another site would otherwise open a socket with its visitor's token (cross-site
@@ -47,7 +65,7 @@ public sealed partial class ChatWebSocketMiddleware(
         {
             OriginRefused(logger, origin);
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
+            return null;
         }
 
         // Authentication comes before anything else is revealed: no upgrade without a valid token.
@@ -57,58 +75,68 @@ public sealed partial class ChatWebSocketMiddleware(
             context.Response.Headers.WWWAuthenticate = HandshakeAuthenticator.TokenOf(context.Request) is null
                 ? "Bearer"
                 : "Bearer error=\"invalid_token\"";
-            return;
+            return null;
         }
 
         if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             await context.Response.WriteAsync("This endpoint speaks WebSocket only: send an upgrade request.");
-            return;
+            return null;
         }
 
-        using var admitted = perUser.TryAdmit(identity.ExternalId);
+        var admitted = perUser.TryAdmit(identity.ExternalId);
         if (admitted is null)
         {
             TooManyConnections(logger, identity.ExternalId);
             context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-            return;
+            return null;
         }
-
-        UserProfile profile;
         try
         {
-            profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, context.RequestAborted);
-        }
-        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
-        {
-            ProvisioningFailed(logger, e, identity.ExternalId);
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            return;
-        }
+            UserProfile profile;
+            try
+            {
+                profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, context.RequestAborted);
+            }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+            {
+                ProvisioningFailed(logger, e, identity.ExternalId);
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return null;
+            }
 
-        // Clients that keep their own position and will sync opt out of the replay on connect.
-        var catchup = !string.Equals(context.Request.Query["catchup"], "false", StringComparison.OrdinalIgnoreCase);
+            // Clients that keep their own position and will sync opt out of the replay on connect.
+            var catchup = !string.Equals(context.Request.Query["catchup"], "false", StringComparison.OrdinalIgnoreCase);
 
-        WebSocket socket;
-        try
-        {
-            socket = await context.WebSockets.AcceptWebSocketAsync();
-        }
-        catch (InvalidOperationException e) when (!context.Response.HasStarted)
-        {
-            // Kestrel refuses the upgrade past MaxConcurrentUpgradedConnections (Chat:Limits:MaxConnections).
-            UpgradeRefused(logger, e.Message);
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            return;
-        }
-        ReleaseHandshake(context);
-        using (socket)
-        {
+            WebSocket socket;
+            try
+            {
+                socket = await context.WebSockets.AcceptWebSocketAsync();
+            }
+            catch (InvalidOperationException e) when (!context.Response.HasStarted)
+            {
+                // Kestrel refuses the upgrade past MaxConcurrentUpgradedConnections (Chat:Limits:MaxConnections).
+                UpgradeRefused(logger, e.Message);
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return null;
+            }
+            ReleaseHandshake(context);
             var user = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
-            await sessions.RunAsync(socket, user, catchup, lifetime.Stopping, context.RequestAborted, identity.ExpiresAt);
+            var accepted = new Accepted(socket, user, catchup, identity.ExpiresAt, admitted);
+            // The socket holds the admission from here until it ends.
+            admitted = null;
+            return accepted;
+        }
+        finally
+        {
+            admitted?.Dispose();
         }
     }
+
+    /// <summary>An accepted socket, its user, and the admission it holds against the per-user limit until it ends.</summary>
+    private readonly record struct Accepted(WebSocket Socket, ConnectedUser User, bool Catchup, DateTimeOffset? TokenExpires, IDisposable Admission);
+
 
     /// <summary>
     /// Drops what the handshake request holds and the socket no longer needs: the header values, and the query
