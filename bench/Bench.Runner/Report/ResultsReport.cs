@@ -232,7 +232,8 @@ internal static class ResultsReport
         }
         md.AppendLine($"### idle: {run.Options.IdleConnections:N0} connections held open");
         md.AppendLine();
-        md.AppendLine("RSS and GC heap are read after a full, compacting collection, before connecting and after the connections settled. " +
+        md.AppendLine($"Each server first takes a warm-up round of {run.Options.IdleConnections / Scenarios.ServerSession.IdleWarmupShare:N0} connections and closes them. " +
+                      "RSS and GC heap are read after a full, compacting collection, then before connecting and after the connections settled. " +
                       "Every connection costs one open file in the server and one in the generator: a process needs `ulimit -n` above " +
                       "its connections plus about 1,000.");
         md.AppendLine();
