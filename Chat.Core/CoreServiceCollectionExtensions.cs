@@ -39,6 +39,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<DeleteHandler>();
         services.AddSingleton<ConversationService>();
         services.AddSingleton<FrameDispatcher>();
+        services.AddSingleton<TokenExpiryScheduler>();
         services.AddSingleton<ChatSessionRunner>();
         services.AddSingleton<UserConnectionLimiter>();
         services.AddHostedService<TypingSweeper>();

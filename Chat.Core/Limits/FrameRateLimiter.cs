@@ -15,33 +15,32 @@ public sealed class FrameRateLimiter(ChatLimitsOptions limits, TimeProvider time
 {
     private const double ForgivenPerSecond = 1;
 
-    private readonly Kind _messages = new(new TokenBucket(limits.MessageBurst, limits.MessageRatePerSecond, time));
-    private readonly Kind _typing = new(new TokenBucket(limits.TypingBurst, limits.TypingRatePerSecond, time));
-    private readonly TokenBucket _tolerance = new(limits.RateLimitTolerance, ForgivenPerSecond, time);
+    // Buckets are mutable structs: these fields are used in place, so none of them may be readonly.
+    private TokenBucket _messages = new(limits.MessageBurst, limits.MessageRatePerSecond, time);
+    private TokenBucket _typing = new(limits.TypingBurst, limits.TypingRatePerSecond, time);
+    private TokenBucket _tolerance = new(limits.RateLimitTolerance, ForgivenPerSecond, time);
+
+    // The retry time last given for each kind of frame, as a timestamp.
+    private long _messagesNotBefore = long.MinValue;
+    private long _typingNotBefore = long.MinValue;
 
     public RateDecision Check(ClientFrame frame)
     {
-        var kind = frame is TypingFrame ? _typing : _messages;
-        if (kind.Bucket.TryTake(out var retryAfter))
+        var typing = frame is TypingFrame;
+        ref var bucket = ref typing ? ref _typing : ref _messages;
+        if (bucket.TryTake(out var retryAfter))
         {
             return RateDecision.Allowed;
         }
+        ref var notBefore = ref typing ? ref _typingNotBefore : ref _messagesNotBefore;
         var now = time.GetTimestamp();
-        var ignoredAnswer = now < kind.NotBefore;
-        kind.NotBefore = now + (long)(retryAfter.TotalSeconds * time.TimestampFrequency);
+        var ignoredAnswer = now < notBefore;
+        notBefore = now + (long)(retryAfter.TotalSeconds * time.TimestampFrequency);
         if (ignoredAnswer && !_tolerance.TryTake(out _))
         {
             return RateDecision.Flooding;
         }
         return RateDecision.Refused(retryAfter);
-    }
-
-    private sealed class Kind(TokenBucket bucket)
-    {
-        public TokenBucket Bucket { get; } = bucket;
-
-        /// <summary>The retry time last given for this kind of frame, as a timestamp.</summary>
-        public long NotBefore { get; set; } = long.MinValue;
     }
 }
 

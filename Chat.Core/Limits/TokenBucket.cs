@@ -4,7 +4,11 @@ namespace Chat.Core.Limits;
 /// A token bucket on <see cref="TimeProvider"/> timestamps: holds up to <c>capacity</c> tokens and regains
 /// <c>ratePerSecond</c> of them per second. Not thread-safe: each belongs to one connection's receive loop.
 /// </summary>
-internal sealed class TokenBucket
+/// <remarks>
+/// A mutable struct, kept in a field of its owner and used in place (never copied): every connection has three,
+/// and as objects of their own they were a tenth of what the gateway itself keeps per idle connection.
+/// </remarks>
+internal struct TokenBucket
 {
     private readonly double _capacity;
     private readonly double _ratePerSecond;

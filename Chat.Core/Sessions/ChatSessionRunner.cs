@@ -30,10 +30,13 @@ public sealed class ChatSessionRunner(
     UserRepository users,
     PresenceAnnouncer presence,
     IChatPublisher publisher,
+    TokenExpiryScheduler expiries,
     IOptions<ChatLimitsOptions> limitsOptions,
     TimeProvider time,
     ILogger<ChatSessionRunner> logger)
 {
+    private static readonly Action<object> ExpireToken = static gate => ((CloseGate)gate).Close(CloseReason.TokenExpired);
+
     private const int InitialReceiveBufferBytes = 4096;
 
     private readonly ChatLimitsOptions _limits = limitsOptions.Value;
@@ -60,7 +63,7 @@ public sealed class ChatSessionRunner(
                 Close(connection, reason);
             }
         });
-        using var expiry = ScheduleExpiry(gate, tokenExpires);
+        using var expiry = tokenExpires is { } expires ? expiries.Schedule(expires, ExpireToken, gate) : null;
         Task receiving = Task.CompletedTask;
         try
         {
@@ -144,33 +147,6 @@ public sealed class ChatSessionRunner(
             connection.RequestClose(CloseReason.InternalError);
             return null;
         }
-    }
-
-    /// <summary>
-    /// Closes the connection with 1008 when its token expires. A timer cannot wait past about 49 days, so a
-    /// longer-lived token re-arms it.
-    /// </summary>
-    private ITimer? ScheduleExpiry(CloseGate gate, DateTimeOffset? tokenExpires)
-    {
-        if (tokenExpires is not { } expires)
-        {
-            return null;
-        }
-        var longest = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
-        ITimer? timer = null;
-        timer = time.CreateTimer(_ =>
-        {
-            var remaining = expires - time.GetUtcNow();
-            if (remaining > TimeSpan.FromMilliseconds(50) && timer is not null)
-            {
-                timer.Change(remaining < longest ? remaining : longest, Timeout.InfiniteTimeSpan);
-                return;
-            }
-            gate.Close(CloseReason.TokenExpired);
-        }, null, Clamp(expires - time.GetUtcNow(), TimeSpan.Zero, longest), Timeout.InfiniteTimeSpan);
-        return timer;
-
-        static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) => value < min ? min : value > max ? max : value;
     }
 
     private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, CloseGate gate, CancellationToken aborted)
