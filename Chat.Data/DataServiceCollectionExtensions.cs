@@ -3,17 +3,16 @@ using Chat.Data.Messages;
 using Chat.Data.Schema;
 using Chat.Data.Users;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 
 namespace Chat.Data;
 
 public static class DataServiceCollectionExtensions
 {
-    /// <summary>One <see cref="NpgsqlDataSource"/> for the process, the retry pipeline and the repositories.</summary>
+    /// <summary>The shared pool (<see cref="SharedDataSource"/>), the writer's own, the retry pipeline and the repositories.</summary>
     /// <param name="connectionString">Read when the data source is first resolved, so that a missing setting fails at start with its own message.</param>
     public static IServiceCollection AddChatData(this IServiceCollection services, Func<IServiceProvider, string> connectionString)
     {
-        services.AddSingleton(sp => new NpgsqlDataSourceBuilder(connectionString(sp)).Build());
+        services.AddSingleton(sp => SharedDataSource.Build(connectionString(sp)));
         services.AddSingleton(sp => new WriterDataSource(connectionString(sp)));
         services.AddSingleton<DatabaseResilience>();
         services.AddSingleton<SchemaInitializer>();
