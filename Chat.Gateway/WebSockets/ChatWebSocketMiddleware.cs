@@ -137,11 +137,10 @@ public sealed partial class ChatWebSocketMiddleware(
     /// <summary>An accepted socket, its user, and the admission it holds against the per-user limit until it ends.</summary>
     private readonly record struct Accepted(WebSocket Socket, ConnectedUser User, bool Catchup, DateTimeOffset? TokenExpires, IDisposable Admission);
 
-
     /// <summary>
     /// Drops what the handshake request holds and the socket no longer needs: the header values, and the query
-    /// (a token there has three copies: in the raw target, the query string and its parsed form). A token is some
-    /// 300 characters; and none stays in memory for the socket's lifetime.
+    /// (a token there has three copies: in the raw target, the query string and its parsed form), so that no copy
+    /// of the token, some 300 characters, stays in memory for the socket's lifetime.
     /// </summary>
     private static void ReleaseHandshake(HttpContext context)
     {
