@@ -20,7 +20,7 @@ public sealed class TokenExpiryScheduler : IDisposable
         a.ExpiresAt != b.ExpiresAt ? a.ExpiresAt.CompareTo(b.ExpiresAt) : a.Order.CompareTo(b.Order)));
     private readonly ITimer _timer;
     private DateTimeOffset? _armedFor;
-    private long _entries;
+    private long _scheduled;
 
     public TokenExpiryScheduler(TimeProvider time)
     {
@@ -46,7 +46,7 @@ public sealed class TokenExpiryScheduler : IDisposable
     /// </summary>
     public IDisposable Schedule(DateTimeOffset expiresAt, Action<object> expired, object state)
     {
-        var entry = new Entry(this, expiresAt, Interlocked.Increment(ref _entries), expired, state);
+        var entry = new Entry(this, expiresAt, Interlocked.Increment(ref _scheduled), expired, state);
         lock (_lock)
         {
             _due.Add(entry);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
+using Chat.Core.Sessions;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace Chat.Tests.Hardening;
@@ -72,5 +74,20 @@ public sealed class TokenExpiryTests : GatewayTest
         Assert.That(acks, Is.Not.Empty);
         Assert.That(stored, Is.EquivalentTo(acks), "the frame in hand at expiry was finished and acknowledged, nothing after it was stored");
         ReliabilityReport.Ledger.Messages("token expiry mid-stream", sent, acks.Count, stored.Count, 0, acks.Except(stored).Count(), stored.Count - stored.Distinct().Count());
+    }
+
+    [Test]
+    public async Task A_connection_that_closes_before_its_token_expires_leaves_no_expiry_behind()
+    {
+        var expiries = Gateway.Services.GetRequiredService<TokenExpiryScheduler>();
+        var before = expiries.Count;
+        var user = await Gateway.CreateUserAsync();
+        var client = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(user.ExternalId, lifetime: TimeSpan.FromHours(1)));
+        await client.ReadUntilReadyAsync();
+        Assert.That(expiries.Count, Is.EqualTo(before + 1), "the open connection's expiry is scheduled");
+
+        await client.DisposeAsync();
+
+        await Eventually.TrueAsync(() => expiries.Count == before, "the closed connection's expiry was removed");
     }
 }
