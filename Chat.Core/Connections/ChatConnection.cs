@@ -24,7 +24,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     private long _queuedBytes;
     private int _queuedFrames;
     private CloseReason? _closeReason;
-    private readonly TaskCompletionSource _closing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _ending = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // 1 while the writer is scheduled or running (at most one runs), 0 while it is stopped; it stays 1 once the
     // writer has finished for good. Nothing is sent before RunSendLoopAsync starts it.
@@ -36,6 +36,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     // nothing twice. Flipped to false once, under the lock.
     private volatile bool _gated = true;
     private readonly List<OutboundFrame> _held = [];
+    private int _heldBytes;
     private IReadOnlyDictionary<long, long>? _replayedUpTo;
 
     // A paced sender waiting for the writer to make room, and whether the writer has stopped for good.
@@ -61,10 +62,15 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     public CloseReason? CloseReason => Volatile.Read(ref _closeReason);
 
     /// <summary>
-    /// Completes when the gateway decides to close this connection. The session wakes on it rather than on the
-    /// writer, which may be stuck sending to a peer that stopped reading.
+    /// Completes when the session should end: the gateway decided to close this connection (which includes its
+    /// writer finishing), or its reader stopped (<see cref="ReadingEnded"/>). One task for all three, so that an
+    /// open session waits on it alone rather than on a <c>Task.WhenAny</c> kept for its whole life; and it wakes
+    /// on the decision rather than on the writer, which may be stuck sending to a peer that stopped reading.
     /// </summary>
-    public Task Closing => _closing.Task;
+    public Task Ending => _ending.Task;
+
+    /// <summary>Tells the session that nothing more will be read: the client closed, the socket failed, or a frame broke the protocol.</summary>
+    public void ReadingEnded() => _ending.TrySetResult();
 
     /// <summary>Conversations this connection receives. Guarded by the registry's lock.</summary>
     internal HashSet<long> Subscriptions { get; } = [];
@@ -86,13 +92,15 @@ public sealed class ChatConnection : IThreadPoolWorkItem
             {
                 if (_gated)
                 {
-                    if (_held.Count >= _maxQueuedFrames)
+                    // Held frames are queued when the gate opens, into the half of the queue a catch-up leaves free.
+                    if (_held.Count >= _maxQueuedFrames - MaxPacedFrames || _heldBytes + frame.Payload.Length > _maxQueuedBytes - MaxPacedBytes)
                     {
                         RequestClose(Connections.CloseReason.SlowConsumer);
                     }
                     else
                     {
                         _held.Add(frame);
+                        _heldBytes += frame.Payload.Length;
                     }
                     return;
                 }
@@ -108,13 +116,36 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     public void Send(OutboundFrame frame) => Write(frame);
 
     /// <summary>
-    /// Queues a frame of a bulk reply (catch-up) at the pace the client reads: waits for room in the queue,
-    /// in frames and in bytes, instead of treating a long replay as a slow consumer.
+    /// Queues a frame of a bulk reply (catch-up, sync) at the pace the client reads: waits for room in the queue,
+    /// in frames and in bytes, instead of treating a long replay as a slow consumer. A bulk reply fills at most
+    /// half the queue: the other half is kept for what is queued beside or after it without waiting (acks and
+    /// live frames, the frames held during catch-up, <c>synced</c>), which would otherwise find the queue full
+    /// of the reply and close a client that reads at a fine pace as a slow consumer.
     /// Throws <see cref="ChannelClosedException"/> when the connection closes meanwhile.
     /// </summary>
     public async ValueTask SendPacedAsync(OutboundFrame frame, CancellationToken cancellationToken)
     {
         var length = frame.Payload.Length;
+        await WaitForRoomAsync(length, cancellationToken);
+        if (CloseReason is not null)
+        {
+            throw new ChannelClosedException();
+        }
+        Interlocked.Add(ref _queuedBytes, length);
+        Interlocked.Increment(ref _queuedFrames);
+        _queue.Enqueue(frame);
+        ScheduleWriter();
+    }
+
+    /// <summary>
+    /// Waits until a frame of <paramref name="length"/> bytes fits in the half of the queue that paced frames may
+    /// fill; at once when it does. The receive loop waits here before it reads the next frame, so that a client
+    /// that sends faster than it reads the answers is read at the pace it reads (its acks and errors fill at most
+    /// half its queue) instead of being closed as a slow consumer.
+    /// Throws <see cref="ChannelClosedException"/> when the writer has finished for good.
+    /// </summary>
+    public async ValueTask WaitForRoomAsync(int length, CancellationToken cancellationToken)
+    {
         while (!HasRoomFor(length))
         {
             var space = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -134,21 +165,17 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         {
             throw new ChannelClosedException();
         }
-        if (CloseReason is not null)
-        {
-            throw new ChannelClosedException();
-        }
-        Interlocked.Add(ref _queuedBytes, length);
-        Interlocked.Increment(ref _queuedFrames);
-        _queue.Enqueue(frame);
-        ScheduleWriter();
     }
+
+    private int MaxPacedFrames => Math.Max(1, _maxQueuedFrames / 2);
+
+    private int MaxPacedBytes => _maxQueuedBytes / 2;
 
     // A frame larger than the byte bound still goes when the queue is empty, or it could never be sent.
     private bool HasRoomFor(int length)
     {
         var queued = Interlocked.Read(ref _queuedBytes);
-        return Volatile.Read(ref _queuedFrames) < _maxQueuedFrames && (queued == 0 || queued + length <= _maxQueuedBytes);
+        return Volatile.Read(ref _queuedFrames) < MaxPacedFrames && (queued == 0 || queued + length <= MaxPacedBytes);
     }
 
     /// <summary>
@@ -170,6 +197,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
                 }
             }
             _held.Clear();
+            _heldBytes = 0;
             _gated = false;
         }
     }
@@ -212,7 +240,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         {
             return false;
         }
-        _closing.TrySetResult();
+        _ending.TrySetResult();
         // The writer must run once more, to send the close frame.
         ScheduleWriter();
         return true;

@@ -36,6 +36,7 @@ public sealed class ChatSessionRunner(
     ILogger<ChatSessionRunner> logger)
 {
     private static readonly Action<object> ExpireToken = static gate => ((CloseGate)gate).Close(CloseReason.TokenExpired);
+    private static readonly Action<object?> CloseForShutdown = static gate => ((CloseGate)gate!).Close(CloseReason.ServerShutdown);
 
     private const int InitialReceiveBufferBytes = 4096;
 
@@ -51,18 +52,7 @@ public sealed class ChatSessionRunner(
         var connection = new ChatConnection(registry.NextConnectionId(), user, socket, _limits.SendQueueCapacity, _limits.SendQueueMaxBytes);
         ChatLog.ConnectionOpened(logger, connection.Id, user.UserId, user.ExternalId);
         var sending = connection.RunSendLoopAsync();
-        // Shutdown closes every socket at once: one log line for the gateway, not one per socket.
-        var gate = new CloseGate(reason =>
-        {
-            if (ReferenceEquals(reason, CloseReason.ServerShutdown))
-            {
-                connection.RequestClose(reason);
-            }
-            else
-            {
-                Close(connection, reason);
-            }
-        });
+        var gate = new CloseGate(this, connection);
         using var expiry = tokenExpires is { } expires ? expiries.Schedule(expires, ExpireToken, gate) : null;
         Task receiving = Task.CompletedTask;
         try
@@ -75,10 +65,9 @@ public sealed class ChatSessionRunner(
                 {
                     presence.Announce(user, PresenceStatus.Online, conversationIds);
                 }
-                using var onStopping = stopping.Register(() => gate.Close(CloseReason.ServerShutdown));
+                using var onStopping = stopping.Register(CloseForShutdown, gate);
                 receiving = ReceiveLoopAsync(connection, socket, gate, aborted);
-                // The writer may be stuck on a peer that stopped reading: the decision to close wakes us as well.
-                await Task.WhenAny(receiving, sending, connection.Closing);
+                await connection.Ending;
             }
         }
         finally
@@ -129,8 +118,9 @@ public sealed class ChatSessionRunner(
                 }
             }
 
-            connection.Send(FrameWriter.Ready(replay.Conversations.Select(c =>
-                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId)))));
+            // Paced too: it closes the replay, which may have filled its half of the queue.
+            await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(replay.Conversations.Select(c =>
+                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId))))), aborted);
 
             // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.
             connection.OpenGate(replay.Conversations.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));
@@ -168,6 +158,13 @@ public sealed class ChatSessionRunner(
                 {
                     Close(connection, CloseReason.BinaryFrame);
                     return;
+                }
+
+                // A client that sends without reading the answers is read no faster than it reads them: its own
+                // acks and errors then fill at most half its queue, and it is not closed as a slow consumer.
+                if (connection.CloseReason is null)
+                {
+                    await connection.WaitForRoomAsync(0, aborted);
                 }
 
                 var (buffer, length) = await ReadMessageAsync(socket, header);
@@ -214,9 +211,13 @@ public sealed class ChatSessionRunner(
                 }
             }
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or ChannelClosedException)
         {
             ChatLog.SocketFailed(logger, e, connection.Id);
+        }
+        finally
+        {
+            connection.ReadingEnded();
         }
     }
 
@@ -384,15 +385,19 @@ public sealed class ChatSessionRunner(
     /// message being stored is committed and acknowledged (or not stored at all) before the socket is closed, and
     /// no frame is started after that. The first reason wins.
     /// </summary>
-    private sealed class CloseGate(Action<CloseReason> close)
+    /// <remarks>
+    /// One lives as long as each connection, so it holds its two references and locks on itself: a
+    /// <see cref="Lock"/> and a closure over the connection would add about 170 bytes to every idle socket. The
+    /// class is private, so nothing else can lock on it.
+    /// </remarks>
+    private sealed class CloseGate(ChatSessionRunner runner, ChatConnection connection)
     {
-        private readonly Lock _lock = new();
         private bool _handling;
         private CloseReason? _stopping;
 
         public void Close(CloseReason reason)
         {
-            lock (_lock)
+            lock (this)
             {
                 if (_stopping is not null)
                 {
@@ -401,14 +406,14 @@ public sealed class ChatSessionRunner(
                 _stopping = reason;
                 if (!_handling)
                 {
-                    close(reason);
+                    Act(reason);
                 }
             }
         }
 
         public bool TryBeginFrame()
         {
-            lock (_lock)
+            lock (this)
             {
                 if (_stopping is not null)
                 {
@@ -421,13 +426,26 @@ public sealed class ChatSessionRunner(
 
         public void EndFrame()
         {
-            lock (_lock)
+            lock (this)
             {
                 _handling = false;
                 if (_stopping is { } reason)
                 {
-                    close(reason);
+                    Act(reason);
                 }
+            }
+        }
+
+        // Shutdown closes every socket at once: one log line for the gateway, not one per socket.
+        private void Act(CloseReason reason)
+        {
+            if (ReferenceEquals(reason, CloseReason.ServerShutdown))
+            {
+                connection.RequestClose(reason);
+            }
+            else
+            {
+                runner.Close(connection, reason);
             }
         }
     }

@@ -529,11 +529,11 @@ public sealed class ConnectionRegistryTests
     }
 
     [Test]
-    public void Too_many_frames_held_during_catch_up_close_the_connection_as_a_slow_consumer()
+    public void Frames_held_during_catch_up_past_the_half_of_the_queue_left_to_them_close_the_connection_as_a_slow_consumer()
     {
         var connection = Connection(1, capacity: 8);
 
-        for (var i = 0; i < 8; i++)
+        for (var i = 0; i < 4; i++)
         {
             connection.Enqueue(Frame($"held {i}"));
         }
@@ -542,6 +542,50 @@ public sealed class ConnectionRegistryTests
         connection.Enqueue(Frame("one too many"));
 
         Assert.That(connection.CloseReason, Is.EqualTo(CloseReason.SlowConsumer));
+    }
+
+    [Test]
+    public void Bytes_held_during_catch_up_past_the_half_of_the_queue_left_to_them_close_the_connection_as_a_slow_consumer()
+    {
+        var connection = Connection(1, capacity: 1024, maxBytes: 4096);
+        var kilobyte = new string('k', 1000);
+
+        connection.Enqueue(Frame(kilobyte));
+        connection.Enqueue(Frame(kilobyte));
+        Assert.That(connection.CloseReason, Is.Null, "2,000 bytes held is within half of 4,096");
+
+        connection.Enqueue(Frame(kilobyte));
+
+        Assert.That(connection.CloseReason, Is.EqualTo(CloseReason.SlowConsumer));
+    }
+
+    [Test]
+    public async Task A_catch_up_that_fills_the_queue_as_far_as_it_may_leaves_room_for_ready_and_the_frames_held_meanwhile()
+    {
+        // The client has not read yet: the first frame is stuck on the wire and everything else waits in the queue.
+        var (connection, socket) = ConnectionWithSocket(1, capacity: 8, blocked: true);
+        var sending = connection.RunSendLoopAsync();
+        await connection.SendPacedAsync(Frame("catch-up 0"), CancellationToken.None);
+        await socket.SendStarted.WaitAsync(Patience);
+        for (var i = 1; i <= 4; i++)
+        {
+            await connection.SendPacedAsync(Frame($"catch-up {i}"), CancellationToken.None).AsTask().WaitAsync(Patience);
+        }
+        for (var i = 0; i < 4; i++)
+        {
+            connection.Enqueue(Frame($"live {i}"));
+        }
+        var ready = connection.SendPacedAsync(Frame("ready"), CancellationToken.None).AsTask();
+        Assert.That(ready.IsCompleted, Is.False, "the catch-up has filled its half: ready waits for the client to read");
+
+        socket.Release();
+        await ready.WaitAsync(Patience);
+        connection.OpenGate(new Dictionary<long, long>());
+
+        Assert.That(connection.CloseReason, Is.Null, "a client reading at its own pace is not a slow consumer");
+        connection.RequestClose(CloseReason.Normal);
+        await sending.WaitAsync(Patience);
+        Assert.That(socket.SentText, Is.EqualTo(new[] { "catch-up 0", "catch-up 1", "catch-up 2", "catch-up 3", "catch-up 4", "ready", "live 0", "live 1", "live 2", "live 3" }));
     }
 
     // ---- ChatConnection: the writer that stops when the queue is empty ----

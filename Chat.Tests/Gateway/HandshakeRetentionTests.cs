@@ -52,6 +52,20 @@ public sealed class HandshakeRetentionTests
         Assert.That(ack.Type(), Is.EqualTo("ack"));
     }
 
+    [Test]
+    public async Task An_open_sockets_handshake_request_keeps_no_request_activity()
+    {
+        // The hosting layer starts an Activity (and a log scope) for each request whose diagnostics are logged;
+        // the socket's request would keep them for its whole life.
+        _requests.Clear();
+        var user = await _gateway.CreateUserAsync("retain");
+        await using var client = await ChatTestClient.ConnectAsync(_gateway.WebSocketAddress, _gateway.TokenFor(user.ExternalId), "catchup=false");
+        await client.ReadUntilReadyAsync();
+
+        var handshake = _requests.Single(r => r.Request.Path == "/ws");
+        Assert.That(handshake.Features.Get<IHttpActivityFeature>(), Is.Null);
+    }
+
     private sealed class RecordRequests(ConcurrentQueue<HttpContext> requests) : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>

@@ -75,4 +75,39 @@ public sealed class SlowConsumerTests : GatewayTest
         ReliabilityReport.Ledger.Messages("busy conversation with a stalled member", Messages, acks,
             await Sql.MessageCountAsync(conversation) - 1, seqs.Count, Messages - acks, seqs.Count - seqs.Distinct().Count());
     }
+
+    [Test]
+    public async Task A_client_that_sends_thousands_of_frames_before_reading_an_answer_is_read_at_its_pace_and_not_closed()
+    {
+        const int frames = 3_000;
+        var user = await Gateway.CreateUserAsync("pipelining");
+        var client = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(user.ExternalId), receiveBufferBytes: 4096));
+        await client.ReadUntilReadyAsync();
+
+        // Every frame is answered with an error, some 360 KB in all, against a queue of 64 KiB: the answers pile up
+        // at the server unless it stops reading until the client reads them.
+        client.PauseReading();
+        var sending = Task.Run(async () =>
+        {
+            for (var i = 0; i < frames; i++)
+            {
+                await client.SendTextAsync("{");
+            }
+            await client.SendAsync(new { type = "sentinel" });
+        });
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        client.ResumeReading();
+        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+
+        var answers = new List<System.Text.Json.JsonElement>();
+        while (answers.Count < frames)
+        {
+            answers.Add(await client.NextAsync("error"));
+        }
+        var last = await client.NextAsync("error");
+
+        Assert.That(answers.Select(a => a.Str("code")), Is.All.EqualTo("bad_request"));
+        Assert.That(last.Str("code"), Is.EqualTo("unknown_type"));
+        Assert.That(client.State, Is.EqualTo(WebSocketState.Open));
+    }
 }
