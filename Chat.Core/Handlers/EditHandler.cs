@@ -18,7 +18,7 @@ public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publ
         }
         else
         {
-            connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame.ConversationId, frame.MessageId)));
+            connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId)));
         }
     }
 }
@@ -40,7 +40,7 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
                     FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At));
                 break;
             default:
-                connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame.ConversationId, frame.MessageId)));
+                connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId)));
                 break;
         }
     }
@@ -48,11 +48,11 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
 
 internal static class EditErrors
 {
-    public static FrameError For(EditOutcome outcome, long conversationId, long messageId) => outcome switch
+    public static FrameError For(EditOutcome outcome, ClientFrame frame, long conversationId, long messageId) => outcome switch
     {
-        EditOutcome.NotMember => new FrameError(ErrorCodes.AccessDenied, $"Not a member of conversation {conversationId}."),
-        EditOutcome.NotSender => new FrameError(ErrorCodes.AccessDenied, $"Message {messageId} was sent by someone else."),
-        EditOutcome.Deleted => new FrameError(ErrorCodes.NotFound, $"Message {messageId} is deleted."),
-        _ => new FrameError(ErrorCodes.NotFound, $"Message {messageId} is not in conversation {conversationId}."),
+        EditOutcome.NotMember => FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {conversationId}."),
+        EditOutcome.NotSender => FrameError.About(frame, ErrorCodes.AccessDenied, $"Message {messageId} was sent by someone else."),
+        EditOutcome.Deleted => FrameError.About(frame, ErrorCodes.NotFound, $"Message {messageId} is deleted."),
+        _ => FrameError.About(frame, ErrorCodes.NotFound, $"Message {messageId} is not in conversation {conversationId}."),
     };
 }

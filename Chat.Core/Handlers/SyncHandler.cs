@@ -15,7 +15,7 @@ public sealed class SyncHandler(MessageHistoryRepository history) : IFrameHandle
         var page = await history.ReadAsync(frame.ConversationId, connection.UserId, frame.AfterSeq, beforeSeq: null, frame.Limit, cancellationToken);
         if (page is null)
         {
-            connection.Send(FrameWriter.Error(new FrameError(ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
+            connection.Send(FrameWriter.Error(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
             return;
         }
 

@@ -50,4 +50,36 @@ public static class ErrorCodes
 
 /// <summary>Why a frame was refused; becomes an <c>error</c> frame.</summary>
 /// <param name="RetryAfterMs">For <c>rate_limited</c>: how long to wait before sending that kind of frame again.</param>
-public sealed record FrameError(string Code, string Message, string? ClientMessageId = null, long? RetryAfterMs = null);
+/// <remarks>
+/// <see cref="FrameType"/>, <see cref="ConversationId"/> and <see cref="MessageId"/> name the refused frame, so that
+/// a client with several requests out (two syncs, an edit and a delete) knows which one failed: answers come back
+/// in order, but not every frame has an answer when it succeeds (typing has none), so order alone cannot tell.
+/// </remarks>
+public sealed record FrameError(string Code, string Message, string? ClientMessageId = null, long? RetryAfterMs = null)
+{
+    /// <summary>The refused frame's <c>type</c>, when it was one the server knows.</summary>
+    public string? FrameType { get; init; }
+
+    /// <summary>The refused frame's <c>conversationId</c>, when it had a valid one.</summary>
+    public long? ConversationId { get; init; }
+
+    /// <summary>The refused frame's <c>messageId</c> (<c>read</c>, <c>edit</c>, <c>delete</c>), when it had a valid one.</summary>
+    public long? MessageId { get; init; }
+
+    /// <summary>An error about a frame that was read: it names the frame's type, target and key.</summary>
+    public static FrameError About(ClientFrame frame, string code, string message, long? retryAfterMs = null)
+    {
+        var error = new FrameError(code, message, (frame as SendMessageFrame)?.ClientMessageId, retryAfterMs);
+        return frame switch
+        {
+            SendMessageFrame f => error with { FrameType = "message", ConversationId = f.ConversationId },
+            TypingFrame f => error with { FrameType = "typing", ConversationId = f.ConversationId },
+            ReadFrame f => error with { FrameType = "read", ConversationId = f.ConversationId, MessageId = f.MessageId },
+            PresenceFrame => error with { FrameType = "presence" },
+            SyncFrame f => error with { FrameType = "sync", ConversationId = f.ConversationId },
+            EditFrame f => error with { FrameType = "edit", ConversationId = f.ConversationId, MessageId = f.MessageId },
+            DeleteFrame f => error with { FrameType = "delete", ConversationId = f.ConversationId, MessageId = f.MessageId },
+            _ => error,
+        };
+    }
+}

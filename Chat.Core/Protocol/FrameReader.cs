@@ -61,9 +61,10 @@ public sealed class FrameReader(int maxContentLength)
             return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.", clientMessageId);
         }
 
+        var type = SafeString(typeElement);
         try
         {
-            return SafeString(typeElement) switch
+            return type switch
             {
                 "message" => ReadMessage(root, clientMessageId),
                 "typing" => new FrameReadResult(new TypingFrame(RequiredId(root, "conversationId"), OptionalBool(root, "isTyping") ?? true)),
@@ -78,9 +79,20 @@ public sealed class FrameReader(int maxContentLength)
         }
         catch (FieldException e)
         {
-            return Fail(ErrorCodes.BadRequest, e.Message, clientMessageId);
+            // Only the known types throw: name the frame and whatever valid target it has, as the handlers' errors do.
+            return new FrameReadResult(new FrameError(ErrorCodes.BadRequest, e.Message, clientMessageId)
+            {
+                FrameType = type,
+                ConversationId = ValidIdOrNull(root, "conversationId"),
+                MessageId = type is "read" or "edit" or "delete" ? ValidIdOrNull(root, "messageId") : null,
+            });
         }
     }
+
+    private static long? ValidIdOrNull(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var element) && element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var id) && id > 0
+            ? id
+            : null;
 
     private FrameReadResult ReadMessage(JsonElement root, string? clientMessageId)
     {

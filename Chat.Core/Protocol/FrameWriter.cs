@@ -147,6 +147,18 @@ public static class FrameWriter
         {
             w.WriteString("clientMessageId", error.ClientMessageId);
         }
+        if (error.FrameType is not null)
+        {
+            w.WriteString("frameType", error.FrameType);
+        }
+        if (error.ConversationId is { } conversationId)
+        {
+            w.WriteNumber("conversationId", conversationId);
+        }
+        if (error.MessageId is { } messageId)
+        {
+            w.WriteNumber("messageId", messageId);
+        }
         if (error.RetryAfterMs is { } retryAfterMs)
         {
             w.WriteNumber("retryAfterMs", retryAfterMs);

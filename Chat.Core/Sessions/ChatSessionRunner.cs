@@ -287,10 +287,10 @@ public sealed class ChatSessionRunner(
         if (rate.Outcome == RateOutcome.Refused)
         {
             var retryAfterMs = Math.Max(1, (long)Math.Ceiling(rate.RetryAfter.TotalMilliseconds));
-            Refuse(connection, new FrameError(
+            Refuse(connection, FrameError.About(
+                frame,
                 ErrorCodes.RateLimited,
                 $"Too many frames: wait {retryAfterMs} ms before sending this kind of frame again.",
-                (frame as SendMessageFrame)?.ClientMessageId,
                 retryAfterMs));
             return;
         }
@@ -308,10 +308,8 @@ public sealed class ChatSessionRunner(
             // The database stayed down through the retries, or a bug: the client hears "internal" and may retry
             // with the same clientMessageId; nothing was acknowledged, and the connection stays usable.
             ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
-            connection.Send(FrameWriter.Error(new FrameError(
-                ErrorCodes.Internal,
-                "The server could not complete this request; it is safe to retry.",
-                (frame as SendMessageFrame)?.ClientMessageId)));
+            connection.Send(FrameWriter.Error(FrameError.About(
+                frame, ErrorCodes.Internal, "The server could not complete this request; it is safe to retry.")));
         }
     }
 

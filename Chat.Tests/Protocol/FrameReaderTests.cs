@@ -228,6 +228,29 @@ public sealed class FrameReaderTests
         Assert.That((error.Code, error.Message), Is.EqualTo((ErrorCodes.BadRequest, message)));
     }
 
+    [TestCase("""{"type":"edit","conversationId":4,"messageId":8}""", "edit", 4L, 8L)]
+    [TestCase("""{"type":"delete","conversationId":0,"messageId":8}""", "delete", null, 8L)]
+    [TestCase("""{"type":"read","conversationId":4,"messageId":"8"}""", "read", 4L, null)]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":-1,"messageId":8}""", "sync", 4L, null)]
+    [TestCase("""{"type":"message","conversationId":4,"content":"","messageId":8}""", "message", 4L, null)]
+    [TestCase("""{"type":"presence","presenceStatus":"gone","conversationId":4}""", "presence", 4L, null)]
+    public void A_bad_request_about_a_known_frame_names_its_type_and_whatever_valid_target_it_has(string json, string type, long? conversationId, long? messageId)
+    {
+        var error = ErrorOf(json);
+
+        Assert.That((error.Code, error.FrameType, error.ConversationId, error.MessageId), Is.EqualTo((ErrorCodes.BadRequest, type, conversationId, messageId)));
+    }
+
+    [TestCase("""{"type":"shout","conversationId":4}""")]
+    [TestCase("""{"conversationId":4,"messageId":8}""")]
+    [TestCase("""[{"type":"edit","conversationId":4}]""")]
+    public void An_error_about_a_frame_of_no_known_type_names_no_type_and_no_target(string json)
+    {
+        var error = ErrorOf(json);
+
+        Assert.That((error.FrameType, error.ConversationId, error.MessageId), Is.EqualTo(((string?)null, (long?)null, (long?)null)));
+    }
+
     [Test]
     public void A_long_unknown_type_is_shortened_in_the_error_message()
     {

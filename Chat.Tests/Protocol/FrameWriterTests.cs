@@ -207,6 +207,42 @@ public sealed class FrameWriterTests
     }
 
     [Test]
+    public void An_error_about_an_edit_names_the_frame_type_its_conversation_and_its_message()
+    {
+        var frame = Parse(FrameWriter.Error(FrameError.About(new EditFrame(4, 8, "fixed"), ErrorCodes.NotFound, "Message 8 is deleted.")));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "code", "message", "frameType", "conversationId", "messageId" }));
+        Assert.That((frame.GetProperty("frameType").GetString(), frame.GetProperty("conversationId").GetInt64(), frame.GetProperty("messageId").GetInt64()),
+            Is.EqualTo(("edit", 4L, 8L)));
+    }
+
+    [Test]
+    public void An_error_about_a_message_names_its_key_and_conversation_and_a_rate_limit_its_wait()
+    {
+        var message = new SendMessageFrame(4, "m-1", "hi", "text", null, null);
+
+        var frame = Parse(FrameWriter.Error(FrameError.About(message, ErrorCodes.RateLimited, "Too many frames.", retryAfterMs: 250)));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "code", "message", "clientMessageId", "frameType", "conversationId", "retryAfterMs" }));
+        Assert.That((frame.GetProperty("clientMessageId").GetString(), frame.GetProperty("retryAfterMs").GetInt64(), frame.GetProperty("frameType").GetString(), frame.GetProperty("conversationId").GetInt64()),
+            Is.EqualTo(("m-1", 250L, "message", 4L)));
+    }
+
+    [Test]
+    public void An_error_about_each_kind_of_frame_names_that_kind()
+    {
+        ClientFrame[] frames =
+        [
+            new SendMessageFrame(1, "m", "c", "text", null, null), new TypingFrame(1, true), new ReadFrame(1, 2),
+            new PresenceFrame(PresenceStatus.Away), new SyncFrame(1, 0, 100), new EditFrame(1, 2, "c"), new DeleteFrame(1, 2),
+        ];
+
+        var types = frames.Select(f => Parse(FrameWriter.Error(FrameError.About(f, ErrorCodes.Internal, "x"))).GetProperty("frameType").GetString());
+
+        Assert.That(types, Is.EqualTo(new[] { "message", "typing", "read", "presence", "sync", "edit", "delete" }));
+    }
+
+    [Test]
     public void Every_error_the_reader_makes_reaches_the_client_as_readable_text()
     {
         var reader = new FrameReader(100);
