@@ -105,3 +105,29 @@ WHERE c.id = pairs.conversation_id
 ALTER TABLE conversations SET (fillfactor = 70);
 ALTER TABLE conversation_participants SET (fillfactor = 70);
 DROP INDEX IF EXISTS conversations_activity_idx;
+
+-- Change positions: every edit and delete of a conversation's messages takes the next change_seq of that
+-- conversation (conversations.last_change_seq, bumped under the conversation's row lock, so gap-free and in commit
+-- order), and the message keeps the change_seq of its latest change. `sync` with afterChangeSeq replays the changes
+-- a client missed to messages it already holds. The index is partial: storing a message (change_seq null) adds
+-- no entry to it, so the write path does not pay for it.
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS last_change_seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS change_seq bigint;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_conversation_change_idx
+    ON messages (conversation_id, change_seq) WHERE change_seq IS NOT NULL;
+-- Messages edited or deleted before change_seq existed get theirs, in the order of their changes; afterwards
+-- every change sets it, so this finds nothing.
+WITH unnumbered AS (
+    SELECT id, conversation_id,
+           row_number() OVER (PARTITION BY conversation_id ORDER BY COALESCE(deleted_at, edited_at, created_at), id) AS n
+    FROM messages
+    WHERE (is_edited OR is_deleted) AND change_seq IS NULL
+), numbered AS (
+    UPDATE messages m SET change_seq = c.last_change_seq + u.n
+    FROM unnumbered u JOIN conversations c ON c.id = u.conversation_id
+    WHERE m.id = u.id
+    RETURNING m.conversation_id, m.change_seq
+)
+UPDATE conversations c SET last_change_seq = top.change_seq
+FROM (SELECT conversation_id, max(change_seq) AS change_seq FROM numbered GROUP BY conversation_id) top
+WHERE c.id = top.conversation_id;

@@ -14,7 +14,7 @@ public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publ
         {
             publisher.PublishToConversation(
                 frame.ConversationId,
-                FrameWriter.MessageEdited(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, frame.Content, result.At));
+                FrameWriter.MessageEdited(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, frame.Content, result.At, result.ChangeSeq));
         }
         else
         {
@@ -37,7 +37,7 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
                 // anyone. The frame is a state update, so hearing it twice is harmless.
                 publisher.PublishToConversation(
                     frame.ConversationId,
-                    FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At));
+                    FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At, result.ChangeSeq));
                 break;
             default:
                 connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId)));

@@ -6,30 +6,37 @@ namespace Chat.Core.Handlers;
 
 /// <summary>
 /// <c>sync</c>: replays a conversation from any position, read from the database however old, then
-/// <c>synced</c>. Deleted messages come as <c>messageDeleted</c> so that the replayed range has no holes.
+/// <c>synced</c>. With <c>afterChangeSeq</c>, the edits and deletes the client missed to messages it holds come
+/// first, as <c>messageEdited</c> and <c>messageDeleted</c>. Deleted messages in the replayed range come as
+/// <c>messageDeleted</c> so that the range has no holes.
 /// </summary>
 public sealed class SyncHandler(MessageHistoryRepository history) : IFrameHandler<SyncFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, SyncFrame frame, CancellationToken cancellationToken)
     {
-        var page = await history.ReadAsync(frame.ConversationId, connection.UserId, frame.AfterSeq, beforeSeq: null, frame.Limit, cancellationToken);
+        var page = await history.SyncAsync(frame.ConversationId, connection.UserId, frame.AfterSeq, frame.AfterChangeSeq, frame.Limit, cancellationToken);
         if (page is null)
         {
             connection.Send(FrameWriter.Error(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
             return;
         }
 
+        // Paced like catch-up: a long replay waits for the client to read instead of overflowing its queue.
+        foreach (var change in page.Changes)
+        {
+            await connection.SendPacedAsync(new OutboundFrame(Change(change)), cancellationToken);
+        }
         foreach (var message in page.Messages)
         {
-            var payload = message.IsDeleted
-                ? FrameWriter.MessageDeleted(message.ConversationId, message.MessageId, message.Seq, message.SenderId, message.DeletedAt ?? message.CreatedAt)
-                : FrameWriter.Message(message.ToStored(), isCatchup: true);
-            // Paced like catch-up: a long replay waits for the client to read instead of overflowing its queue.
+            var payload = message.IsDeleted ? Change(message) : FrameWriter.Message(message.ToStored(), isCatchup: true);
             await connection.SendPacedAsync(new OutboundFrame(payload), cancellationToken);
         }
 
-        // The replayed range is contiguous (tombstones included), so the client now holds everything up to here.
-        var lastSeq = page.Messages.Count > 0 ? page.Messages[^1].Seq : Math.Max(page.LastSeq, frame.AfterSeq);
-        connection.Send(FrameWriter.Synced(frame.ConversationId, frame.AfterSeq, lastSeq, page.HasMore));
+        connection.Send(FrameWriter.Synced(frame.ConversationId, frame.AfterSeq, page.LastSeq, page.HasMore, page.LastChangeSeq));
     }
+
+    /// <summary>A message's latest change as it stands now: its deletion, or its current text.</summary>
+    private static byte[] Change(HistoryMessage m) => m.IsDeleted
+        ? FrameWriter.MessageDeleted(m.ConversationId, m.MessageId, m.Seq, m.SenderId, m.DeletedAt ?? m.CreatedAt, m.ChangeSeq ?? 0)
+        : FrameWriter.MessageEdited(m.ConversationId, m.MessageId, m.Seq, m.SenderId, m.Content!, m.EditedAt ?? m.CreatedAt, m.ChangeSeq ?? 0);
 }

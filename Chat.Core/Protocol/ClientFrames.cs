@@ -19,7 +19,8 @@ public sealed record ReadFrame(long ConversationId, long MessageId) : ClientFram
 public sealed record PresenceFrame(PresenceStatus Status) : ClientFrame;
 
 /// <summary>Replay of the messages after <paramref name="AfterSeq"/>, from the database.</summary>
-public sealed record SyncFrame(long ConversationId, long AfterSeq, int Limit) : ClientFrame
+/// <param name="AfterChangeSeq">When given, the edits and deletes of messages up to <paramref name="AfterSeq"/> made after this change are replayed first.</param>
+public sealed record SyncFrame(long ConversationId, long AfterSeq, int Limit, long? AfterChangeSeq = null) : ClientFrame
 {
     public const int DefaultLimit = 100;
     public const int MaxLimit = 500;

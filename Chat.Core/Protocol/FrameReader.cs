@@ -154,14 +154,8 @@ public sealed class FrameReader(int maxContentLength)
     private static SyncFrame ReadSync(JsonElement root)
     {
         var conversationId = RequiredId(root, "conversationId");
-        if (!root.TryGetProperty("afterSeq", out var after) || after.ValueKind == JsonValueKind.Null)
-        {
-            throw new FieldException("afterSeq is required.");
-        }
-        if (after.ValueKind != JsonValueKind.Number || !after.TryGetInt64(out var afterSeq) || afterSeq < 0)
-        {
-            throw new FieldException("afterSeq must be a non-negative integer.");
-        }
+        var afterSeq = OptionalPosition(root, "afterSeq") ?? throw new FieldException("afterSeq is required.");
+        var afterChangeSeq = OptionalPosition(root, "afterChangeSeq");
         var limit = SyncFrame.DefaultLimit;
         if (root.TryGetProperty("limit", out var limitElement) && limitElement.ValueKind != JsonValueKind.Null)
         {
@@ -170,7 +164,21 @@ public sealed class FrameReader(int maxContentLength)
                 throw new FieldException($"limit must be between 1 and {SyncFrame.MaxLimit}.");
             }
         }
-        return new SyncFrame(conversationId, afterSeq, limit);
+        return new SyncFrame(conversationId, afterSeq, limit, afterChangeSeq);
+    }
+
+    /// <summary>A position in a conversation (a seq or change seq): an integer, 0 or more.</summary>
+    private static long? OptionalPosition(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt64(out var position) || position < 0)
+        {
+            throw new FieldException($"{name} must be a non-negative integer.");
+        }
+        return position;
     }
 
     private static PresenceStatus ReadPresence(JsonElement root) => RequiredString(root, "presenceStatus") switch

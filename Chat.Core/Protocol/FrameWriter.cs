@@ -45,16 +45,17 @@ public static class FrameWriter
         WriteNullableTime(w, "editedAt", m.EditedAt);
     });
 
-    public static byte[] Synced(long conversationId, long afterSeq, long lastSeq, bool hasMore) => Write(w =>
+    public static byte[] Synced(long conversationId, long afterSeq, long lastSeq, bool hasMore, long lastChangeSeq) => Write(w =>
     {
         w.WriteString("type", "synced");
         w.WriteNumber("conversationId", conversationId);
         w.WriteNumber("afterSeq", afterSeq);
         w.WriteNumber("lastSeq", lastSeq);
         w.WriteBoolean("hasMore", hasMore);
+        w.WriteNumber("lastChangeSeq", lastChangeSeq);
     });
 
-    public static byte[] MessageEdited(long conversationId, long messageId, long seq, long senderId, string content, DateTime editedAt) => Write(w =>
+    public static byte[] MessageEdited(long conversationId, long messageId, long seq, long senderId, string content, DateTime editedAt, long changeSeq) => Write(w =>
     {
         w.WriteString("type", "messageEdited");
         w.WriteNumber("conversationId", conversationId);
@@ -63,9 +64,10 @@ public static class FrameWriter
         w.WriteNumber("senderId", senderId);
         w.WriteString("content", content);
         WriteTime(w, "editedAt", editedAt);
+        w.WriteNumber("changeSeq", changeSeq);
     });
 
-    public static byte[] MessageDeleted(long conversationId, long messageId, long seq, long senderId, DateTime deletedAt) => Write(w =>
+    public static byte[] MessageDeleted(long conversationId, long messageId, long seq, long senderId, DateTime deletedAt, long changeSeq) => Write(w =>
     {
         w.WriteString("type", "messageDeleted");
         w.WriteNumber("conversationId", conversationId);
@@ -73,6 +75,7 @@ public static class FrameWriter
         w.WriteNumber("seq", seq);
         w.WriteNumber("senderId", senderId);
         WriteTime(w, "deletedAt", deletedAt);
+        w.WriteNumber("changeSeq", changeSeq);
     });
 
     public static byte[] Member(long conversationId, long userId, MemberChange change, DateTime timestamp) => Write(w =>
@@ -95,6 +98,7 @@ public static class FrameWriter
             w.WriteNumber("lastSeq", c.LastSeq);
             w.WriteNumber("unreadCount", c.UnreadCount);
             w.WriteBoolean("hasMore", c.HasMore);
+            w.WriteNumber("lastChangeSeq", c.LastChangeSeq);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -259,4 +263,4 @@ public enum MemberChange
     Left,
 }
 
-public readonly record struct ReadyConversation(long ConversationId, long LastSeq, int UnreadCount, bool HasMore);
+public readonly record struct ReadyConversation(long ConversationId, long LastSeq, int UnreadCount, bool HasMore, long LastChangeSeq);

@@ -120,7 +120,7 @@ public sealed class ChatSessionRunner(
 
             // Paced too: it closes the replay, which may have filled its half of the queue.
             await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(replay.Conversations.Select(c =>
-                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId))))), aborted);
+                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId), c.LastChangeSeq)))), aborted);
 
             // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.
             connection.OpenGate(replay.Conversations.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));

@@ -21,7 +21,8 @@ public enum EditOutcome
 
 /// <param name="Seq">The message's seq (0 when not found).</param>
 /// <param name="At">When the edit or deletion was stored.</param>
-public sealed record EditResult(EditOutcome Outcome, long Seq, DateTime At);
+/// <param name="ChangeSeq">The change's position in the conversation's changes (see schema.sql); for a repeated delete, the deletion's; 0 when nothing was changed.</param>
+public sealed record EditResult(EditOutcome Outcome, long Seq, DateTime At, long ChangeSeq);
 
 /// <summary>Edits and deletes of a sender's own messages, with the conversation preview and unread counts kept exact.</summary>
 public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
@@ -46,27 +47,35 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
              WHEN (SELECT sender_id FROM target) <> @UserId THEN 'NotSender'
         """;
 
+    // The change is allowed (a member's own message that is not deleted): the conversation's row takes the next
+    // change_seq, and with it, one update of that row in this statement, the preview when this is the latest
+    // visible message.
     private const string EditSql = $"""
         {LockConversationSql}
         {TargetCtes}
-        , edited AS (
-            UPDATE messages m SET content = @Content, is_edited = true, edited_at = now()
+        , changed AS (
+            UPDATE conversations c
+            SET last_change_seq = c.last_change_seq + 1,
+                last_message_preview = CASE
+                    WHEN EXISTS (SELECT 1 FROM messages later
+                                 WHERE later.conversation_id = @ConversationId AND later.seq > t.seq AND NOT later.is_deleted)
+                    THEN c.last_message_preview ELSE @Preview END,
+                updated_at = now()
             FROM target t
-            WHERE m.id = t.id AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
-            RETURNING m.seq, m.edited_at
-        ), preview AS (
-            -- The preview shows the latest message that is not deleted: update it when that is this one.
-            UPDATE conversations c SET last_message_preview = @Preview, updated_at = now()
-            FROM edited e
-            WHERE c.id = @ConversationId
-              AND NOT EXISTS (SELECT 1 FROM messages later
-                              WHERE later.conversation_id = @ConversationId AND later.seq > e.seq AND NOT later.is_deleted)
+            WHERE c.id = @ConversationId AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
+            RETURNING c.last_change_seq
+        ), edited AS (
+            UPDATE messages m SET content = @Content, is_edited = true, edited_at = now(), change_seq = k.last_change_seq
+            FROM target t, changed k
+            WHERE m.id = t.id
+            RETURNING m.edited_at, m.change_seq
         )
         SELECT {OutcomeColumns}
                      WHEN (SELECT is_deleted FROM target) THEN 'Deleted'
                      ELSE 'Done' END AS Outcome,
                COALESCE((SELECT seq FROM target), 0) AS Seq,
                COALESCE((SELECT edited_at FROM edited), now()) AS At,
+               COALESCE((SELECT change_seq FROM edited), 0) AS ChangeSeq,
                false AS WasLatest, NULL::text AS PreviousContent;
         """;
 
@@ -87,11 +96,16 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
     private const string DeleteSql = $"""
         {LockConversationSql}
         {TargetCtes}
-        , deleted AS (
-            UPDATE messages m SET is_deleted = true, deleted_at = now()
+        , changed AS (
+            UPDATE conversations c SET last_change_seq = c.last_change_seq + 1, updated_at = now()
             FROM target t
-            WHERE m.id = t.id AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
-            RETURNING m.id, m.seq, m.created_at, m.deleted_at
+            WHERE c.id = @ConversationId AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
+            RETURNING c.last_change_seq
+        ), deleted AS (
+            UPDATE messages m SET is_deleted = true, deleted_at = now(), change_seq = k.last_change_seq
+            FROM target t, changed k
+            WHERE m.id = t.id
+            RETURNING m.id, m.seq, m.created_at, m.deleted_at, m.change_seq
         ), unread AS (
             -- Take the message back from the unread counts that include it, by the rules that made them: a member
             -- with a read position counts every later message from others (the read receipt recomputes it so);
@@ -107,6 +121,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                      ELSE 'Done' END AS Outcome,
                COALESCE((SELECT seq FROM target), 0) AS Seq,
                COALESCE((SELECT deleted_at FROM deleted), (SELECT deleted_at FROM messages WHERE id = @MessageId), now()) AS At,
+               COALESCE((SELECT change_seq FROM deleted), (SELECT change_seq FROM messages WHERE id = @MessageId AND is_deleted), 0) AS ChangeSeq,
                EXISTS (SELECT 1 FROM deleted d
                        WHERE NOT EXISTS (SELECT 1 FROM messages later
                                          WHERE later.conversation_id = @ConversationId AND later.seq > d.seq AND NOT later.is_deleted)) AS WasLatest,
@@ -153,9 +168,10 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
         public required string Outcome { get; init; }
         public long Seq { get; init; }
         public DateTime At { get; init; }
+        public long ChangeSeq { get; init; }
         public bool WasLatest { get; init; }
         public string? PreviousContent { get; init; }
 
-        public EditResult ToResult() => new(Enum.Parse<EditOutcome>(Outcome), Seq, At);
+        public EditResult ToResult() => new(Enum.Parse<EditOutcome>(Outcome), Seq, At, ChangeSeq);
     }
 }

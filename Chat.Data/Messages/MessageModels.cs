@@ -49,6 +49,8 @@ public sealed class ConversationState
     public long ConversationId { get; init; }
     public long LastSeq { get; init; }
     public int UnreadCount { get; init; }
+    /// <summary>The conversation's latest change (edit or delete) position, from which <c>sync</c> replays changes.</summary>
+    public long LastChangeSeq { get; init; }
 }
 
 public sealed record Catchup(IReadOnlyList<StoredMessage> Messages, IReadOnlyList<ConversationState> Conversations);

@@ -253,7 +253,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         WHERE p.user_id = @UserId AND p.is_active AND p.conversation_id = ANY(@ConversationIds)
         ORDER BY m.conversation_id, m.seq;
 
-        SELECT c.id AS ConversationId, c.last_seq AS LastSeq, p.unread_count AS UnreadCount
+        SELECT c.id AS ConversationId, c.last_seq AS LastSeq, p.unread_count AS UnreadCount, c.last_change_seq AS LastChangeSeq
         FROM conversation_participants p
         JOIN conversations c ON c.id = p.conversation_id
         WHERE p.user_id = @UserId AND p.is_active AND p.conversation_id = ANY(@ConversationIds)

@@ -45,6 +45,136 @@ public sealed class SyncTests : GatewayTest
     }
 
     [Test]
+    public async Task Sync_with_a_change_position_replays_the_edits_and_deletes_made_while_away_to_messages_already_held()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var ids = new List<long>();
+        for (var i = 1; i <= 4; i++)
+        {
+            ids.Add((await b.SendMessageAsync(conversation, $"m{i}")).Long("messageId"));
+        }
+        long heldChangeSeq;
+        await using (var away = await ConnectAsync(alice, catchup: false))
+        {
+            var (held, synced) = await SyncAsync(away, conversation, afterSeq: 0, afterChangeSeq: 0);
+            Assert.That(held.Select(f => f.Str("content")), Is.EqualTo(new[] { "m1", "m2", "m3", "m4" }));
+            heldChangeSeq = synced.Long("lastChangeSeq");
+        }
+
+        await EditAsync(b, conversation, ids[0], "m1 fixed");
+        await DeleteAsync(b, conversation, ids[1]);
+        await EditAsync(b, conversation, ids[2], "m3 first try");
+        await EditAsync(b, conversation, ids[2], "m3 final");
+        await b.SendMessageAsync(conversation, "m5");
+        var a = await ConnectAsync(alice, catchup: false);
+        var (frames, last) = await SyncAsync(a, conversation, afterSeq: 4, afterChangeSeq: heldChangeSeq);
+
+        Assert.That(frames.Select(f => (f.Type(), f.Long("seq"), f.Str("content"))), Is.EqualTo(new[]
+        {
+            ("messageEdited", 1L, "m1 fixed"),
+            ("messageDeleted", 2L, null),
+            ("messageEdited", 3L, "m3 final"),
+            ("message", 5L, "m5"),
+        }));
+        Assert.That(frames.Take(3).Select(f => f.Long("changeSeq")), Is.EqualTo(new[] { heldChangeSeq + 1, heldChangeSeq + 2, heldChangeSeq + 4 }));
+        Assert.That((last.Long("lastSeq"), last.Long("lastChangeSeq"), last.GetProperty("hasMore").GetBoolean()), Is.EqualTo((5L, heldChangeSeq + 4, false)));
+    }
+
+    [Test]
+    public async Task Changes_page_by_the_limit_and_a_client_that_pages_on_gets_each_once_and_then_the_new_messages()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var ids = new List<long>();
+        for (var i = 1; i <= 5; i++)
+        {
+            ids.Add((await b.SendMessageAsync(conversation, $"m{i}")).Long("messageId"));
+        }
+        foreach (var id in ids)
+        {
+            await EditAsync(b, conversation, id, $"edited {id}");
+        }
+        await b.SendMessageAsync(conversation, "m6");
+        var a = await ConnectAsync(alice, catchup: false);
+
+        var replayed = new List<(string?, long)>();
+        var pages = new List<(long LastSeq, long LastChangeSeq, bool HasMore)>();
+        (long afterSeq, long afterChangeSeq) = (5, 0);
+        while (true)
+        {
+            var (frames, synced) = await SyncAsync(a, conversation, afterSeq, afterChangeSeq, limit: 2);
+            replayed.AddRange(frames.Select(f => (f.Type(), f.Long("seq"))));
+            pages.Add((synced.Long("lastSeq"), synced.Long("lastChangeSeq"), synced.GetProperty("hasMore").GetBoolean()));
+            (afterSeq, afterChangeSeq) = (synced.Long("lastSeq"), synced.Long("lastChangeSeq"));
+            if (!pages[^1].HasMore)
+            {
+                break;
+            }
+        }
+
+        Assert.That(replayed, Is.EqualTo(new (string?, long)[]
+        {
+            ("messageEdited", 1), ("messageEdited", 2), ("messageEdited", 3), ("messageEdited", 4), ("messageEdited", 5), ("message", 6),
+        }));
+        Assert.That(pages, Is.EqualTo(new[] { (5L, 2L, true), (5L, 4L, true), (6L, 5L, false) }));
+    }
+
+    [Test]
+    public async Task Live_edits_and_deletes_carry_consecutive_change_positions_that_ready_and_synced_report()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var first = await b.SendMessageAsync(conversation, "one");
+        var second = await b.SendMessageAsync(conversation, "two");
+
+        await b.SendAsync(new { type = "edit", conversationId = conversation, messageId = first.Long("messageId"), content = "one!" });
+        var edited = await a.NextAsync("messageEdited");
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = second.Long("messageId") });
+        var deleted = await a.NextAsync("messageDeleted");
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = second.Long("messageId") });
+        var repeated = await a.NextAsync("messageDeleted");
+        var (replayed, synced) = await SyncAsync(a, conversation, afterSeq: 2);
+        var later = await ConnectAsync(alice, catchup: false);
+
+        Assert.That((edited.Long("changeSeq"), deleted.Long("changeSeq"), repeated.Long("changeSeq")), Is.EqualTo((1L, 2L, 2L)));
+        Assert.That(replayed, Is.Empty, "without afterChangeSeq, sync replays no changes");
+        Assert.That(synced.Long("lastChangeSeq"), Is.EqualTo(2));
+        Assert.That(later.Ready.GetProperty("conversations").EnumerateArray().Single(c => c.Long("conversationId") == conversation).Long("lastChangeSeq"), Is.EqualTo(2));
+    }
+
+    private static async Task<(List<System.Text.Json.JsonElement> Frames, System.Text.Json.JsonElement Synced)> SyncAsync(
+        ChatTestClient client, long conversation, long afterSeq, long? afterChangeSeq = null, int limit = 100)
+    {
+        await client.SendAsync(afterChangeSeq is null
+            ? new { type = "sync", conversationId = conversation, afterSeq, limit }
+            : new { type = "sync", conversationId = conversation, afterSeq, afterChangeSeq, limit });
+        var frames = new List<System.Text.Json.JsonElement>();
+        System.Text.Json.JsonElement frame;
+        while ((frame = await client.NextAsync(f => f.Type() is "message" or "messageEdited" or "messageDeleted" or "synced")).Type() != "synced")
+        {
+            frames.Add(frame);
+        }
+        return (frames, frame);
+    }
+
+    private static async Task EditAsync(ChatTestClient editor, long conversation, long messageId, string content)
+    {
+        await editor.SendAsync(new { type = "edit", conversationId = conversation, messageId, content });
+        await editor.NextAsync(f => f.Type() == "messageEdited" && f.Long("messageId") == messageId && f.Str("content") == content);
+    }
+
+    private static async Task DeleteAsync(ChatTestClient editor, long conversation, long messageId)
+    {
+        await editor.SendAsync(new { type = "delete", conversationId = conversation, messageId });
+        await editor.NextAsync(f => f.Type() == "messageDeleted" && f.Long("messageId") == messageId);
+    }
+
+    [Test]
     public async Task Sync_at_the_end_answers_synced_with_nothing_more()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());

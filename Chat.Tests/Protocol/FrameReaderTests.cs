@@ -196,11 +196,15 @@ public sealed class FrameReaderTests
 
         Assert.That(frame, Is.EqualTo(new SyncFrame(4, 0, 100)));
         Assert.That(FrameOf<SyncFrame>("""{"type":"sync","conversationId":4,"afterSeq":9,"limit":500}"""), Is.EqualTo(new SyncFrame(4, 9, 500)));
+        Assert.That(FrameOf<SyncFrame>("""{"type":"sync","conversationId":4,"afterSeq":9,"afterChangeSeq":0}"""), Is.EqualTo(new SyncFrame(4, 9, 100, 0)));
+        Assert.That(FrameOf<SyncFrame>("""{"type":"sync","conversationId":4,"afterSeq":9,"afterChangeSeq":null}"""), Is.EqualTo(new SyncFrame(4, 9, 100)));
     }
 
     [TestCase("""{"type":"sync","afterSeq":0}""", "conversationId is required.")]
     [TestCase("""{"type":"sync","conversationId":4,"afterSeq":null}""", "afterSeq is required.")]
     [TestCase("""{"type":"sync","conversationId":4,"afterSeq":1.5}""", "afterSeq must be a non-negative integer.")]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":0,"afterChangeSeq":-1}""", "afterChangeSeq must be a non-negative integer.")]
+    [TestCase("""{"type":"sync","conversationId":4,"afterSeq":0,"afterChangeSeq":"3"}""", "afterChangeSeq must be a non-negative integer.")]
     [TestCase("""{"type":"sync","conversationId":4,"afterSeq":0,"limit":"10"}""", "limit must be between 1 and 500.")]
     [TestCase("""{"type":"sync","conversationId":4,"afterSeq":0,"limit":1e9}""", "limit must be between 1 and 500.")]
     public void A_malformed_sync_frame_is_a_bad_request(string json, string message)

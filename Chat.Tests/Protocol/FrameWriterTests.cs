@@ -92,17 +92,18 @@ public sealed class FrameWriterTests
     [Test]
     public void A_ready_frame_lists_each_conversation_with_its_documented_fields()
     {
-        var frame = Parse(FrameWriter.Ready([new ReadyConversation(12, 44, 3, true), new ReadyConversation(13, 0, 0, false)]));
+        var frame = Parse(FrameWriter.Ready([new ReadyConversation(12, 44, 3, true, 6), new ReadyConversation(13, 0, 0, false, 0)]));
 
         Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversations" }));
         Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("ready"));
         var conversations = frame.GetProperty("conversations").EnumerateArray().ToArray();
         Assert.That(conversations, Has.Length.EqualTo(2));
-        Assert.That(Names(conversations[0]), Is.EqualTo(new[] { "conversationId", "lastSeq", "unreadCount", "hasMore" }));
+        Assert.That(Names(conversations[0]), Is.EqualTo(new[] { "conversationId", "lastSeq", "unreadCount", "hasMore", "lastChangeSeq" }));
         Assert.That(conversations[0].GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
         Assert.That(conversations[0].GetProperty("lastSeq").GetInt64(), Is.EqualTo(44));
         Assert.That(conversations[0].GetProperty("unreadCount").GetInt32(), Is.EqualTo(3));
         Assert.That(conversations[0].GetProperty("hasMore").GetBoolean(), Is.True);
+        Assert.That(conversations[0].GetProperty("lastChangeSeq").GetInt64(), Is.EqualTo(6));
         Assert.That(conversations[1].GetProperty("conversationId").GetInt64(), Is.EqualTo(13));
         Assert.That(conversations[1].GetProperty("hasMore").GetBoolean(), Is.False);
     }
@@ -345,15 +346,15 @@ public sealed class FrameWriterTests
     {
         var at = new DateTime(2026, 3, 14, 12, 0, 5, 123, DateTimeKind.Utc);
 
-        var synced = Parse(FrameWriter.Synced(12, 40, 140, hasMore: true));
-        var edited = Parse(FrameWriter.MessageEdited(12, 901, 44, 3, "fixed", at));
-        var deleted = Parse(FrameWriter.MessageDeleted(12, 901, 44, 3, at));
+        var synced = Parse(FrameWriter.Synced(12, 40, 140, hasMore: true, lastChangeSeq: 7));
+        var edited = Parse(FrameWriter.MessageEdited(12, 901, 44, 3, "fixed", at, changeSeq: 7));
+        var deleted = Parse(FrameWriter.MessageDeleted(12, 901, 44, 3, at, changeSeq: 8));
         var member = Parse(FrameWriter.Member(12, 7, MemberChange.Left, at));
 
-        Assert.That(Names(synced), Is.EqualTo(new[] { "type", "conversationId", "afterSeq", "lastSeq", "hasMore" }));
-        Assert.That(synced.ToString(), Is.EqualTo("""{"type":"synced","conversationId":12,"afterSeq":40,"lastSeq":140,"hasMore":true}"""));
-        Assert.That(edited.ToString(), Is.EqualTo("""{"type":"messageEdited","conversationId":12,"messageId":901,"seq":44,"senderId":3,"content":"fixed","editedAt":"2026-03-14T12:00:05.123Z"}"""));
-        Assert.That(deleted.ToString(), Is.EqualTo("""{"type":"messageDeleted","conversationId":12,"messageId":901,"seq":44,"senderId":3,"deletedAt":"2026-03-14T12:00:05.123Z"}"""));
+        Assert.That(Names(synced), Is.EqualTo(new[] { "type", "conversationId", "afterSeq", "lastSeq", "hasMore", "lastChangeSeq" }));
+        Assert.That(synced.ToString(), Is.EqualTo("""{"type":"synced","conversationId":12,"afterSeq":40,"lastSeq":140,"hasMore":true,"lastChangeSeq":7}"""));
+        Assert.That(edited.ToString(), Is.EqualTo("""{"type":"messageEdited","conversationId":12,"messageId":901,"seq":44,"senderId":3,"content":"fixed","editedAt":"2026-03-14T12:00:05.123Z","changeSeq":7}"""));
+        Assert.That(deleted.ToString(), Is.EqualTo("""{"type":"messageDeleted","conversationId":12,"messageId":901,"seq":44,"senderId":3,"deletedAt":"2026-03-14T12:00:05.123Z","changeSeq":8}"""));
         Assert.That(member.ToString(), Is.EqualTo("""{"type":"member","conversationId":12,"userId":7,"change":"left","timestamp":"2026-03-14T12:00:05.123Z"}"""));
     }
 
