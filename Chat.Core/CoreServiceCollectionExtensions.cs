@@ -3,6 +3,7 @@ using Chat.Core.Conversations;
 using Chat.Core.Handlers;
 using Chat.Core.Limits;
 using Chat.Core.Messages;
+using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,6 +26,7 @@ public static class CoreServiceCollectionExtensions
             .ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ChatMetrics>();
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<IChatPublisher>(sp => sp.GetRequiredService<ConnectionRegistry>());
         services.AddSingleton<MessageWriter>();

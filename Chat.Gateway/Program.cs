@@ -1,6 +1,7 @@
 using Chat.Gateway.Api;
 using Chat.Gateway.Health;
 using Chat.Gateway.Hosting;
+using Chat.Gateway.Metrics;
 using Chat.Gateway.WebSockets;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -15,6 +16,7 @@ app.MapChatWebSocket("/ws");
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealthEndpoints();
+app.MapMetricsEndpoint();
 app.MapChatApi();
 
 app.Run();

@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Threading.Channels;
+using Chat.Core.Metrics;
 using Chat.Core.Protocol;
 
 namespace Chat.Core.Connections;
@@ -43,13 +44,16 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     private TaskCompletionSource? _spaceWaiter;
     private volatile bool _writerDone;
 
-    public ChatConnection(long id, ConnectedUser user, WebSocket socket, int queueCapacity, int maxQueuedBytes)
+    private readonly ChatMetrics? _metrics;
+
+    public ChatConnection(long id, ConnectedUser user, WebSocket socket, int queueCapacity, int maxQueuedBytes, ChatMetrics? metrics = null)
     {
         Id = id;
         User = user;
         _socket = socket;
         _maxQueuedFrames = queueCapacity;
         _maxQueuedBytes = maxQueuedBytes;
+        _metrics = metrics;
     }
 
     public long Id { get; }
@@ -114,6 +118,13 @@ public sealed class ChatConnection : IThreadPoolWorkItem
 
     /// <summary>Queues a frame addressed to this connection alone (welcome, ack, error); never held back.</summary>
     public void Send(OutboundFrame frame) => Write(frame);
+
+    /// <summary>Answers a frame with an <c>error</c>, counted by its code.</summary>
+    public void SendError(FrameError error)
+    {
+        _metrics?.FrameErrors.Add(error.Code);
+        Write(FrameWriter.Error(error));
+    }
 
     /// <summary>
     /// Queues a frame of a bulk reply (catch-up, sync) at the pace the client reads: waits for room in the queue,

@@ -3,15 +3,19 @@ using System.Net.WebSockets;
 namespace Chat.Core.Connections;
 
 /// <summary>Every way the gateway closes a socket, with its close code and the reason text the client sees.</summary>
-public sealed record CloseReason(WebSocketCloseStatus Status, string Description)
+/// <param name="Label">The reason's name in the <c>chat_connections_closed_total</c> metric.</param>
+public sealed record CloseReason(WebSocketCloseStatus Status, string Description, string Label)
 {
-    public static readonly CloseReason Normal = new(WebSocketCloseStatus.NormalClosure, "bye");
-    public static readonly CloseReason ServerShutdown = new(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
-    public static readonly CloseReason SlowConsumer = new(WebSocketCloseStatus.PolicyViolation, "slow consumer");
-    public static readonly CloseReason TokenExpired = new(WebSocketCloseStatus.PolicyViolation, "token expired");
-    public static readonly CloseReason RateLimitExceeded = new(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded");
-    public static readonly CloseReason BinaryFrame = new(WebSocketCloseStatus.InvalidMessageType, "binary frames are not supported");
-    public static readonly CloseReason FrameTooLarge = new(WebSocketCloseStatus.MessageTooBig, "frame too large");
-    public static readonly CloseReason InvalidUtf8 = new(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8");
-    public static readonly CloseReason InternalError = new(WebSocketCloseStatus.InternalServerError, "internal error");
+    public static readonly CloseReason Normal = new(WebSocketCloseStatus.NormalClosure, "bye", "normal");
+    public static readonly CloseReason ServerShutdown = new(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", "shutdown");
+    public static readonly CloseReason SlowConsumer = new(WebSocketCloseStatus.PolicyViolation, "slow consumer", "slow_consumer");
+    public static readonly CloseReason TokenExpired = new(WebSocketCloseStatus.PolicyViolation, "token expired", "token_expired");
+    public static readonly CloseReason RateLimitExceeded = new(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded", "rate_limit_exceeded");
+    public static readonly CloseReason BinaryFrame = new(WebSocketCloseStatus.InvalidMessageType, "binary frames are not supported", "binary_frame");
+    public static readonly CloseReason FrameTooLarge = new(WebSocketCloseStatus.MessageTooBig, "frame too large", "frame_too_large");
+    public static readonly CloseReason InvalidUtf8 = new(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", "invalid_utf8");
+    public static readonly CloseReason InternalError = new(WebSocketCloseStatus.InternalServerError, "internal error", "internal_error");
+
+    /// <summary>The metric's label for a socket the gateway did not decide to close.</summary>
+    public const string ClosedByClient = "client", Lost = "lost";
 }

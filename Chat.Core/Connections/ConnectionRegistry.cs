@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Chat.Core.Metrics;
 using Chat.Core.Protocol;
 
 namespace Chat.Core.Connections;
@@ -15,6 +16,15 @@ public sealed class ConnectionRegistry : IChatPublisher
     private readonly Dictionary<long, UserEntry> _users = [];
     private long _nextConnectionId;
     private long _presenceClock;
+    private readonly ChatMetrics? _metrics;
+
+    public ConnectionRegistry(ChatMetrics? metrics = null)
+    {
+        _metrics = metrics;
+        metrics?.AddGauge("chat.connections", "Open sockets.", () => ConnectionCount);
+        metrics?.AddGauge("chat.users.online", "Users with at least one open socket.", () => OnlineUserCount);
+        metrics?.AddGauge("chat.conversations.live", "Conversations that at least one open socket receives.", () => ConversationCount);
+    }
 
     public long NextConnectionId() => Interlocked.Increment(ref _nextConnectionId);
 
@@ -252,6 +262,17 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
+    public int OnlineUserCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _users.Count;
+            }
+        }
+    }
+
     /// <summary>Conversations with at least one subscriber; an entry is removed with its last subscriber.</summary>
     public int ConversationCount => _subscribers.Count;
 
@@ -261,13 +282,16 @@ public sealed class ConnectionRegistry : IChatPublisher
         {
             return;
         }
+        var delivered = 0;
         foreach (var connection in connections)
         {
             if (!ReferenceEquals(connection, except))
             {
                 connection.Enqueue(frame);
+                delivered++;
             }
         }
+        _metrics?.Deliveries.Add(delivered);
     }
 
     public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame)
@@ -282,6 +306,7 @@ public sealed class ConnectionRegistry : IChatPublisher
         {
             connection.Enqueue(frame);
         }
+        _metrics?.Deliveries.Add(recipients.Length);
     }
 
     private void AddSubscriber(long conversationId, ChatConnection connection)

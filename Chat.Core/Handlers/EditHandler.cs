@@ -18,7 +18,7 @@ public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publ
         }
         else
         {
-            connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId)));
+            connection.SendError(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId));
         }
     }
 }
@@ -40,7 +40,7 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
                     FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At, result.ChangeSeq));
                 break;
             default:
-                connection.Send(FrameWriter.Error(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId)));
+                connection.SendError(EditErrors.For(result.Outcome, frame, frame.ConversationId, frame.MessageId));
                 break;
         }
     }

@@ -40,12 +40,12 @@ public sealed class MessageHandler(MessageWriter writer, IChatPublisher publishe
                 connection.Send(FrameWriter.Ack(frame.ClientMessageId, result.MessageId, result.ConversationId, result.Seq, result.CreatedAt));
                 break;
             case StoreOutcome.NotMember:
-                connection.Send(FrameWriter.Error(FrameError.About(
-                    frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
+                connection.SendError(FrameError.About(
+                    frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}."));
                 break;
             case StoreOutcome.BadReply:
-                connection.Send(FrameWriter.Error(FrameError.About(
-                    frame, ErrorCodes.BadRequest, $"replyToMessageId {frame.ReplyToMessageId} is not a message of conversation {frame.ConversationId}.")));
+                connection.SendError(FrameError.About(
+                    frame, ErrorCodes.BadRequest, $"replyToMessageId {frame.ReplyToMessageId} is not a message of conversation {frame.ConversationId}."));
                 break;
         }
     }

@@ -25,10 +25,10 @@ public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publ
                 // Idempotent and never backwards: a receipt for an older message changes nothing and says nothing.
                 break;
             case ReadOutcome.NotMember:
-                connection.Send(FrameWriter.Error(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
+                connection.SendError(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}."));
                 break;
             case ReadOutcome.MessageNotFound:
-                connection.Send(FrameWriter.Error(FrameError.About(frame, ErrorCodes.NotFound, $"Message {frame.MessageId} is not in conversation {frame.ConversationId}.")));
+                connection.SendError(FrameError.About(frame, ErrorCodes.NotFound, $"Message {frame.MessageId} is not in conversation {frame.ConversationId}."));
                 break;
         }
     }

@@ -17,7 +17,7 @@ public sealed class SyncHandler(MessageHistoryRepository history) : IFrameHandle
         var page = await history.SyncAsync(frame.ConversationId, connection.UserId, frame.AfterSeq, frame.AfterChangeSeq, frame.Limit, cancellationToken);
         if (page is null)
         {
-            connection.Send(FrameWriter.Error(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
+            connection.SendError(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}."));
             return;
         }
 

@@ -13,7 +13,7 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
         // The connection is subscribed to exactly the conversations its user is an active member of.
         if (!registry.IsSubscribed(connection, frame.ConversationId))
         {
-            connection.Send(FrameWriter.Error(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}.")));
+            connection.SendError(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}."));
             return ValueTask.CompletedTask;
         }
 

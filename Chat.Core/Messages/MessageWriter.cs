@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Chat.Core.Connections;
+using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
 using Chat.Data.Messages;
@@ -63,6 +65,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     private readonly MessageRepository _repository;
     private readonly IChatPublisher _publisher;
     private readonly ILogger<MessageWriter> _logger;
+    private readonly ChatMetrics _metrics;
     private readonly int _maxBatchSize;
     private readonly Channel<Pending> _queue;
     private readonly CancellationTokenSource _abort = new();
@@ -71,11 +74,12 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     private long _batches;
     private long _messages;
 
-    public MessageWriter(MessageRepository repository, IChatPublisher publisher, IOptions<ChatWriterOptions> options, ILogger<MessageWriter> logger)
+    public MessageWriter(MessageRepository repository, IChatPublisher publisher, IOptions<ChatWriterOptions> options, ChatMetrics metrics, ILogger<MessageWriter> logger)
     {
         _repository = repository;
         _publisher = publisher;
         _logger = logger;
+        _metrics = metrics;
         _maxBatchSize = options.Value.MaxBatchSize;
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.QueueCapacity)
         {
@@ -83,6 +87,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait,
         });
+        metrics.AddGauge("chat.writer.queue", "Messages waiting for the next batch.", () => Queued);
     }
 
     /// <summary>Batches sent to the database since start: one round trip each, unless a fault made it retry.</summary>
@@ -149,6 +154,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                 try
                 {
                     results = await batch.Storing;
+                    Measure(batch, results);
                     // The mark must include this batch before the next one is sent with it.
                     publications = Plan(batch.Submissions, results, ref _publishedUpTo);
                 }
@@ -163,6 +169,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
 
                 if (results is null)
                 {
+                    _metrics.WriterBatchFailures.Add();
                     BatchFailed(_logger, failure!, batch.Items.Count);
                     foreach (var item in batch.Items)
                     {
@@ -209,8 +216,23 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _messages, items.Count);
         var submissions = items.ConvertAll(i => i.Submission);
+        var started = Stopwatch.GetTimestamp();
         var storing = _repository.StoreBatchAsync(submissions.ConvertAll(s => s.Message), _publishedUpTo, _abort.Token);
-        return new Batch(items, submissions, storing);
+        return new Batch(items, submissions, storing, started);
+    }
+
+    private void Measure(Batch batch, IReadOnlyList<BatchItemResult> results)
+    {
+        _metrics.WriterBatchSeconds.Observe(Stopwatch.GetTimestamp() - batch.Started);
+        _metrics.WriterBatchSize.Observe(results.Count);
+        var (stored, duplicates) = (0, 0);
+        foreach (var (result, _) in results)
+        {
+            stored += result.Outcome == StoreOutcome.Stored ? 1 : 0;
+            duplicates += result.Outcome == StoreOutcome.Duplicate ? 1 : 0;
+        }
+        _metrics.MessagesStored.Add(stored);
+        _metrics.MessagesDuplicate.Add(duplicates);
     }
 
     private void Publish(List<Publication> publications)
@@ -295,5 +317,6 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     /// <summary>A committed message to publish, and the connection that gets the ack instead of a copy.</summary>
     internal readonly record struct Publication(StoredMessage Message, ChatConnection? Except);
 
-    private sealed record Batch(List<Pending> Items, List<Submission> Submissions, Task<IReadOnlyList<BatchItemResult>> Storing);
+    /// <param name="Started">When it was sent to the database (<see cref="Stopwatch.GetTimestamp"/>).</param>
+    private sealed record Batch(List<Pending> Items, List<Submission> Submissions, Task<IReadOnlyList<BatchItemResult>> Storing, long Started);
 }

@@ -1,7 +1,11 @@
 namespace Chat.Core.Protocol;
 
 /// <summary>A frame a client sent, parsed and checked for shape. Membership and existence are the handlers' business.</summary>
-public abstract record ClientFrame;
+public abstract record ClientFrame
+{
+    /// <summary>The frame's <c>type</c> on the wire.</summary>
+    public abstract string Type { get; }
+}
 
 /// <param name="ClientMessageId">The sender's idempotency key; the reader makes one when the client sent none.</param>
 public sealed record SendMessageFrame(
@@ -10,25 +14,45 @@ public sealed record SendMessageFrame(
     string Content,
     string MessageType,
     long? ReplyToMessageId,
-    string? MediaUrl) : ClientFrame;
+    string? MediaUrl) : ClientFrame
+{
+    public override string Type => "message";
+}
 
-public sealed record TypingFrame(long ConversationId, bool IsTyping) : ClientFrame;
+public sealed record TypingFrame(long ConversationId, bool IsTyping) : ClientFrame
+{
+    public override string Type => "typing";
+}
 
-public sealed record ReadFrame(long ConversationId, long MessageId) : ClientFrame;
+public sealed record ReadFrame(long ConversationId, long MessageId) : ClientFrame
+{
+    public override string Type => "read";
+}
 
-public sealed record PresenceFrame(PresenceStatus Status) : ClientFrame;
+public sealed record PresenceFrame(PresenceStatus Status) : ClientFrame
+{
+    public override string Type => "presence";
+}
 
 /// <summary>Replay of the messages after <paramref name="AfterSeq"/>, from the database.</summary>
 /// <param name="AfterChangeSeq">When given, the edits and deletes of messages up to <paramref name="AfterSeq"/> made after this change are replayed first.</param>
 public sealed record SyncFrame(long ConversationId, long AfterSeq, int Limit, long? AfterChangeSeq = null) : ClientFrame
 {
+    public override string Type => "sync";
+
     public const int DefaultLimit = 100;
     public const int MaxLimit = 500;
 }
 
-public sealed record EditFrame(long ConversationId, long MessageId, string Content) : ClientFrame;
+public sealed record EditFrame(long ConversationId, long MessageId, string Content) : ClientFrame
+{
+    public override string Type => "edit";
+}
 
-public sealed record DeleteFrame(long ConversationId, long MessageId) : ClientFrame;
+public sealed record DeleteFrame(long ConversationId, long MessageId) : ClientFrame
+{
+    public override string Type => "delete";
+}
 
 public enum PresenceStatus
 {
@@ -73,14 +97,13 @@ public sealed record FrameError(string Code, string Message, string? ClientMessa
         var error = new FrameError(code, message, (frame as SendMessageFrame)?.ClientMessageId, retryAfterMs);
         return frame switch
         {
-            SendMessageFrame f => error with { FrameType = "message", ConversationId = f.ConversationId },
-            TypingFrame f => error with { FrameType = "typing", ConversationId = f.ConversationId },
-            ReadFrame f => error with { FrameType = "read", ConversationId = f.ConversationId, MessageId = f.MessageId },
-            PresenceFrame => error with { FrameType = "presence" },
-            SyncFrame f => error with { FrameType = "sync", ConversationId = f.ConversationId },
-            EditFrame f => error with { FrameType = "edit", ConversationId = f.ConversationId, MessageId = f.MessageId },
-            DeleteFrame f => error with { FrameType = "delete", ConversationId = f.ConversationId, MessageId = f.MessageId },
-            _ => error,
+            SendMessageFrame f => error with { FrameType = f.Type, ConversationId = f.ConversationId },
+            TypingFrame f => error with { FrameType = f.Type, ConversationId = f.ConversationId },
+            ReadFrame f => error with { FrameType = f.Type, ConversationId = f.ConversationId, MessageId = f.MessageId },
+            SyncFrame f => error with { FrameType = f.Type, ConversationId = f.ConversationId },
+            EditFrame f => error with { FrameType = f.Type, ConversationId = f.ConversationId, MessageId = f.MessageId },
+            DeleteFrame f => error with { FrameType = f.Type, ConversationId = f.ConversationId, MessageId = f.MessageId },
+            _ => error with { FrameType = frame.Type },
         };
     }
 }

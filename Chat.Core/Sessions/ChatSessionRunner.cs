@@ -7,6 +7,7 @@ using Chat.Core.Connections;
 using Chat.Core.Handlers;
 using Chat.Core.Limits;
 using Chat.Core.Logging;
+using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
 using Chat.Data.Conversations;
@@ -33,6 +34,7 @@ public sealed class ChatSessionRunner(
     TokenExpiryScheduler expiries,
     IOptions<ChatLimitsOptions> limitsOptions,
     TimeProvider time,
+    ChatMetrics metrics,
     ILogger<ChatSessionRunner> logger)
 {
     private static readonly Action<object> ExpireToken = static gate => ((CloseGate)gate).Close(CloseReason.TokenExpired);
@@ -49,7 +51,8 @@ public sealed class ChatSessionRunner(
     /// <param name="tokenExpires">When the access token expires: the socket is then closed with 1008 once the frame in hand is done.</param>
     public async Task RunAsync(WebSocket socket, ConnectedUser user, bool catchup, CancellationToken stopping, CancellationToken aborted, DateTimeOffset? tokenExpires = null)
     {
-        var connection = new ChatConnection(registry.NextConnectionId(), user, socket, _limits.SendQueueCapacity, _limits.SendQueueMaxBytes);
+        var connection = new ChatConnection(registry.NextConnectionId(), user, socket, _limits.SendQueueCapacity, _limits.SendQueueMaxBytes, metrics);
+        metrics.ConnectionsOpened.Add();
         ChatLog.ConnectionOpened(logger, connection.Id, user.UserId, user.ExternalId);
         var sending = connection.RunSendLoopAsync();
         var gate = new CloseGate(this, connection);
@@ -72,8 +75,11 @@ public sealed class ChatSessionRunner(
         }
         finally
         {
+            // Read before CloseAsync answers a client's close with a reason of its own.
+            var decided = connection.CloseReason;
             await LeaveAsync(connection);
             await CloseAsync(connection, socket, sending, receiving);
+            metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost : CloseReason.ClosedByClient));
             ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, socket.CloseStatus ?? connection.CloseReason?.Status, connection.CloseReason?.Description);
         }
     }
@@ -273,11 +279,13 @@ public sealed class ChatSessionRunner(
         var read = _reader.Read(payload);
         if (read.Error is { } error)
         {
+            metrics.FramesReceived.Add(error.FrameType ?? "invalid");
             Refuse(connection, error);
             return;
         }
 
         var frame = read.Frame!;
+        metrics.FramesReceived.Add(frame.Type);
         var rate = limiter.Check(frame);
         if (rate.Outcome == RateOutcome.Flooding)
         {
@@ -308,15 +316,15 @@ public sealed class ChatSessionRunner(
             // The database stayed down through the retries, or a bug: the client hears "internal" and may retry
             // with the same clientMessageId; nothing was acknowledged, and the connection stays usable.
             ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
-            connection.Send(FrameWriter.Error(FrameError.About(
-                frame, ErrorCodes.Internal, "The server could not complete this request; it is safe to retry.")));
+            connection.SendError(FrameError.About(
+                frame, ErrorCodes.Internal, "The server could not complete this request; it is safe to retry."));
         }
     }
 
     private void Refuse(ChatConnection connection, FrameError error)
     {
         ChatLog.FrameRefused(logger, connection.Id, error.Code, error.Message);
-        connection.Send(FrameWriter.Error(error));
+        connection.SendError(error);
     }
 
     private void Close(ChatConnection connection, CloseReason reason)

@@ -1,3 +1,4 @@
+using Chat.Gateway.Metrics;
 using Chat.Core;
 using Chat.Core.Options;
 using Chat.Data;
@@ -50,6 +51,10 @@ public static class GatewayBuilderExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddHostedService<ShutdownDrain>();
+        services.AddOptions<ChatMetricsOptions>()
+            .BindConfiguration(ChatMetricsOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
         services.AddSingleton<HandshakeAuthenticator>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using Chat.Core.Connections;
 using Chat.Core.Limits;
+using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
 using Chat.Data.Users;
@@ -30,12 +31,14 @@ public sealed partial class ChatWebSocketMiddleware(
     UserConnectionLimiter perUser,
     HandshakeAuthenticator authenticator,
     IOptions<ChatSecurityOptions> security,
+    ChatMetrics metrics,
     ILogger<ChatWebSocketMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         if (await AcceptAsync(context) is not { } accepted)
         {
+            metrics.HandshakesRefused.Add(StatusLabel(context.Response.StatusCode));
             return;
         }
         using (accepted.Admission)
@@ -133,6 +136,17 @@ public sealed partial class ChatWebSocketMiddleware(
             admitted?.Dispose();
         }
     }
+
+    // The refusals are a handful of statuses: their labels are made once.
+    private static string StatusLabel(int status) => status switch
+    {
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        429 => "429",
+        503 => "503",
+        _ => status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     /// <summary>An accepted socket, its user, and the admission it holds against the per-user limit until it ends.</summary>
     private readonly record struct Accepted(WebSocket Socket, ConnectedUser User, bool Catchup, DateTimeOffset? TokenExpires, IDisposable Admission);

@@ -35,6 +35,7 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Limits:CatchupLimitPerConversation", "-1")]
     [TestCase("Chat:Writer:MaxBatchSize", "0")]
     [TestCase("Chat:Writer:QueueCapacity", "0")]
+    [TestCase("Chat:Metrics:Path", "metrics")]
     public void A_limit_out_of_range_stops_the_gateway_with_a_message_naming_the_key(string key, string value)
     {
         var failure = StartFailure(new() { [key] = value });

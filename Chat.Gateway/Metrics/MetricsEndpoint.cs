@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+using Chat.Core.Metrics;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Gateway.Metrics;
+
+/// <summary><c>Chat:Metrics</c>: the Prometheus endpoint.</summary>
+public sealed class ChatMetricsOptions
+{
+    public const string Section = "Chat:Metrics";
+
+    /// <summary>Serve <see cref="Path"/>. The <c>RealtimeChat</c> meter is there either way, for <c>dotnet-counters</c> and OpenTelemetry.</summary>
+    public bool Enabled { get; set; } = true;
+
+    [RegularExpression("^/[A-Za-z0-9/_.-]*$", ErrorMessage = "Chat:Metrics:Path must be a path starting with /, e.g. /metrics.")]
+    public string Path { get; set; } = "/metrics";
+}
+
+public static class MetricsEndpoint
+{
+    private const string PrometheusTextFormat = "text/plain; version=0.0.4; charset=utf-8";
+
+    /// <summary>
+    /// The gateway's metrics in the Prometheus text format. Counts and sizes only, nothing about any user; like the
+    /// health endpoints it answers without a token, so expose it to the scraper, not to the internet.
+    /// </summary>
+    public static IEndpointRouteBuilder MapMetricsEndpoint(this IEndpointRouteBuilder endpoints)
+    {
+        var options = endpoints.ServiceProvider.GetRequiredService<IOptions<ChatMetricsOptions>>().Value;
+        if (options.Enabled)
+        {
+            endpoints.MapGet(options.Path, (ChatMetrics metrics) => Results.Text(metrics.ToPrometheusText(), PrometheusTextFormat));
+        }
+        return endpoints;
+    }
+}
