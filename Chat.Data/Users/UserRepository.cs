@@ -7,14 +7,32 @@ public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilien
 {
     // Creates the profile on a user's first connection (named after the external id when the token has no
     // name); later connections refresh name and avatar from the token, each only when the token carries it.
+    // A profile the token leaves as it is gets no write at all: this runs for every socket and every API request,
+    // and an unconditional ON CONFLICT DO UPDATE wrote a new row version (and its WAL) each time. When the
+    // snapshot shows no profile and a concurrent first connection inserts one meanwhile, ON CONFLICT updates
+    // that one instead.
     private const string UpsertFromClaimsSql = """
-        INSERT INTO user_profiles (external_id, display_name, avatar_url)
-        VALUES (@ExternalId, COALESCE(@DisplayName, @ExternalId), @AvatarUrl)
-        ON CONFLICT (external_id) DO UPDATE
-            SET display_name = COALESCE(@DisplayName, user_profiles.display_name),
-                avatar_url = COALESCE(EXCLUDED.avatar_url, user_profiles.avatar_url)
-        RETURNING id AS Id, external_id AS ExternalId, display_name AS DisplayName,
-                  avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        WITH current AS (
+            SELECT id, external_id, display_name, avatar_url, last_seen_at
+            FROM user_profiles WHERE external_id = @ExternalId
+        ), upserted AS (
+            INSERT INTO user_profiles (external_id, display_name, avatar_url)
+            SELECT @ExternalId, COALESCE(@DisplayName, @ExternalId), @AvatarUrl
+            WHERE NOT EXISTS (SELECT 1 FROM current c
+                              WHERE c.display_name = COALESCE(@DisplayName, c.display_name)
+                                AND c.avatar_url IS NOT DISTINCT FROM COALESCE(@AvatarUrl, c.avatar_url))
+            ON CONFLICT (external_id) DO UPDATE
+                SET display_name = COALESCE(@DisplayName, user_profiles.display_name),
+                    avatar_url = COALESCE(EXCLUDED.avatar_url, user_profiles.avatar_url)
+            RETURNING id, external_id, display_name, avatar_url, last_seen_at
+        ), profile AS (
+            SELECT * FROM upserted
+            UNION ALL
+            SELECT * FROM current WHERE NOT EXISTS (SELECT 1 FROM upserted)
+        )
+        SELECT id AS Id, external_id AS ExternalId, display_name AS DisplayName,
+               avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        FROM profile
         """;
 
     public Task<UserProfile> UpsertFromClaimsAsync(string externalId, string? displayName, string? avatarUrl, CancellationToken cancellationToken) =>

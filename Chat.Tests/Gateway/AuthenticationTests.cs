@@ -145,6 +145,28 @@ public sealed class AuthenticationTests : GatewayTest
     }
 
     [Test]
+    public async Task A_socket_or_api_request_whose_token_changes_nothing_leaves_the_profile_row_unwritten()
+    {
+        var externalId = "unchanged-" + Guid.NewGuid().ToString("N")[..8];
+        var token = Gateway.TokenFor(externalId, "Same Name", "https://img.example.com/same.png");
+        using var http = new HttpClient { BaseAddress = Gateway.HttpAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        Assert.That((await http.GetAsync("/api/users/me")).IsSuccessStatusCode, Is.True);
+        // xmin names the transaction that wrote the row version: a write of any kind would change it. (Closing a
+        // user's last socket does write last_seen_at, so the socket stays open until the end.)
+        var written = await Sql.ScalarAsync<string>("SELECT xmin::text FROM user_profiles WHERE external_id = @externalId", new { externalId });
+
+        await using var socket = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, token);
+        await socket.ReadUntilReadyAsync();
+        Assert.That((await http.GetAsync("/api/users/me")).IsSuccessStatusCode, Is.True);
+        using var anonymousName = Gateway.CreateHttpClient(externalId);
+        Assert.That((await anonymousName.GetAsync("/api/users/me")).IsSuccessStatusCode, Is.True);
+
+        Assert.That(socket.Welcome.Str("displayName"), Is.EqualTo("Same Name"));
+        Assert.That(await Sql.ScalarAsync<string>("SELECT xmin::text FROM user_profiles WHERE external_id = @externalId", new { externalId }), Is.EqualTo(written));
+    }
+
+    [Test]
     public async Task The_access_token_never_appears_in_a_log_line()
     {
         var token = Gateway.TokenFor("logged-" + Guid.NewGuid().ToString("N")[..8]);
