@@ -194,19 +194,36 @@ internal sealed class SmokeRun : IAsyncDisposable
     {
         const string edited = "edited by chat smoke";
         await _a.SendAsync(new { type = "edit", conversationId = _conversationId, messageId = _third.MessageId, content = edited }, cancellation);
+        long? editChange = null;
         foreach (var socket in new[] { _a, _b })
         {
             var frame = await ExpectAsync(socket, "messageEdited", f => f.Type() == "messageEdited" && f.Long("messageId") == _third.MessageId, cancellation);
             Require(frame.Str("content") == edited && frame.Long("seq") == _third.Seq,
                 $"{socket.Name}'s messageEdited has content '{frame.Str("content")}' seq {Show(frame.Long("seq"))}, expected '{edited}' seq {_third.Seq}");
+            editChange = frame.Long("changeSeq");
         }
 
         await _a.SendAsync(new { type = "delete", conversationId = _conversationId, messageId = _second.MessageId }, cancellation);
+        long? deleteChange = null;
         foreach (var socket in new[] { _a, _b })
         {
             var frame = await ExpectAsync(socket, "messageDeleted", f => f.Type() == "messageDeleted" && f.Long("messageId") == _second.MessageId, cancellation);
             Require(frame.Long("seq") == _second.Seq, $"{socket.Name}'s messageDeleted has seq {Show(frame.Long("seq"))}, expected {_second.Seq}");
+            deleteChange = frame.Long("changeSeq");
         }
+        Require(editChange is > 0 && deleteChange == editChange + 1,
+            $"the edit and the delete carry changeSeq {Show(editChange)} and {Show(deleteChange)}, expected two consecutive positions");
+
+        // A client that held the messages up to the third before both changes gets them replayed, in change order.
+        await _b.SendAsync(new { type = "sync", conversationId = _conversationId, afterSeq = _third.Seq, afterChangeSeq = editChange - 1 }, cancellation);
+        var replayed = new List<JsonElement>();
+        var synced = await ExpectAsync(_b, "synced after the changes", f => f.Type() == "synced" && f.Long("conversationId") == _conversationId, cancellation, replayed);
+        var changes = replayed.Where(f => f.Type() is "messageEdited" or "messageDeleted" && f.Long("conversationId") == _conversationId)
+            .Select(f => $"{f.Type()} {f.Long("messageId")}").ToList();
+        string[] expectedChanges = [$"messageEdited {_third.MessageId}", $"messageDeleted {_second.MessageId}"];
+        Require(changes.SequenceEqual(expectedChanges),
+            $"sync from the change before the edit replayed [{string.Join(", ", changes)}], expected [{string.Join(", ", expectedChanges)}]");
+        Require(synced.Long("lastChangeSeq") == deleteChange, $"synced says lastChangeSeq {Show(synced.Long("lastChangeSeq"))}, expected {Show(deleteChange)}");
 
         var history = await HttpAsync(_bob, HttpMethod.Get, $"api/conversations/{_conversationId}/messages?limit=100", null, 200, cancellation);
         var items = history.Items("items").ToDictionary(m => m.Long("messageId") ?? 0);
