@@ -336,7 +336,8 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         // the writer is never scheduled again.
         Volatile.Write(ref _writing, 1);
         _writerDone = true;
-        RequestClose(Connections.CloseReason.Normal);
+        // After the close frame went out the reason is already set; a send that failed means the socket is gone.
+        RequestClose(failure is null ? Connections.CloseReason.Normal : Connections.CloseReason.Lost);
         Interlocked.Exchange(ref _spaceWaiter, null)?.TrySetResult();
         if (failure is null)
         {

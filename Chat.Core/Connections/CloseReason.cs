@@ -16,6 +16,9 @@ public sealed record CloseReason(WebSocketCloseStatus Status, string Description
     public static readonly CloseReason InvalidUtf8 = new(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", "invalid_utf8");
     public static readonly CloseReason InternalError = new(WebSocketCloseStatus.InternalServerError, "internal error", "internal_error");
 
-    /// <summary>The metric's label for a socket the gateway did not decide to close.</summary>
-    public const string ClosedByClient = "client", Lost = "lost";
+    /// <summary>The socket failed (a send failed, or no pong came back): no close frame can be exchanged.</summary>
+    public static readonly CloseReason Lost = new(WebSocketCloseStatus.EndpointUnavailable, "connection lost", "lost");
+
+    /// <summary>The metric's label for a socket the client closed.</summary>
+    public const string ClosedByClient = "client";
 }

@@ -154,7 +154,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                 try
                 {
                     results = await batch.Storing;
-                    Measure(batch, results);
+                    Measure(results);
                     // The mark must include this batch before the next one is sent with it.
                     publications = Plan(batch.Submissions, results, ref _publishedUpTo);
                 }
@@ -217,13 +217,20 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
         Interlocked.Add(ref _messages, items.Count);
         var submissions = items.ConvertAll(i => i.Submission);
         var started = Stopwatch.GetTimestamp();
-        var storing = _repository.StoreBatchAsync(submissions.ConvertAll(s => s.Message), _publishedUpTo, _abort.Token);
-        return new Batch(items, submissions, storing, started);
+        var storing = TimedAsync(_repository.StoreBatchAsync(submissions.ConvertAll(s => s.Message), _publishedUpTo, _abort.Token), started);
+        return new Batch(items, submissions, storing);
     }
 
-    private void Measure(Batch batch, IReadOnlyList<BatchItemResult> results)
+    // Timed where the results arrive: the loop may take them later, after publishing the batch before.
+    private async Task<IReadOnlyList<BatchItemResult>> TimedAsync(Task<IReadOnlyList<BatchItemResult>> storing, long started)
     {
-        _metrics.WriterBatchSeconds.Observe(Stopwatch.GetTimestamp() - batch.Started);
+        var results = await storing;
+        _metrics.WriterBatchSeconds.Observe(Stopwatch.GetTimestamp() - started);
+        return results;
+    }
+
+    private void Measure(IReadOnlyList<BatchItemResult> results)
+    {
         _metrics.WriterBatchSize.Observe(results.Count);
         var (stored, duplicates) = (0, 0);
         foreach (var (result, _) in results)
@@ -286,6 +293,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                 ClientMessageId = message.ClientMessageId,
                 CreatedAt = result.CreatedAt,
                 EditedAt = body.EditedAt,
+                ChangeSeq = body.ChangeSeq,
             }, connection));
         }
         publications.Sort((a, b) => a.Message.MessageId.CompareTo(b.Message.MessageId));
@@ -317,6 +325,5 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     /// <summary>A committed message to publish, and the connection that gets the ack instead of a copy.</summary>
     internal readonly record struct Publication(StoredMessage Message, ChatConnection? Except);
 
-    /// <param name="Started">When it was sent to the database (<see cref="Stopwatch.GetTimestamp"/>).</param>
-    private sealed record Batch(List<Pending> Items, List<Submission> Submissions, Task<IReadOnlyList<BatchItemResult>> Storing, long Started);
+    private sealed record Batch(List<Pending> Items, List<Submission> Submissions, Task<IReadOnlyList<BatchItemResult>> Storing);
 }

@@ -43,7 +43,7 @@ public sealed class ChatMetrics : IDisposable
 
         // The process, so that one scrape shows the gateway's footprint beside its traffic.
         AddGauge("process.resident_memory", "Resident set size.", () => Environment.WorkingSet, "bytes");
-        AddGauge("process.cpu", "Processor time used since start.", () => Environment.CpuUsage.TotalTime.TotalSeconds, "seconds");
+        Add(new ObservedCounterFamily("process.cpu", "Processor time used since start.", () => Environment.CpuUsage.TotalTime.TotalSeconds, "seconds"));
         AddGauge("dotnet.gc.heap", "Managed heap size after the last collection.", () => GC.GetGCMemoryInfo().HeapSizeBytes, "bytes");
         AddGauge("dotnet.threadpool.queue", "Work items waiting for a thread-pool thread.", () => ThreadPool.PendingWorkItemCount);
     }

@@ -54,6 +54,20 @@ public sealed class CounterFamily(string name, string help) : MetricFamily(name,
     }
 }
 
+/// <summary>A total that only grows and that something else keeps (the process's CPU time): read when it is shown.</summary>
+public sealed class ObservedCounterFamily(string name, string help, Func<double> read, string unit) : MetricFamily(name, help)
+{
+    public override string PrometheusName => BaseName(Name) + "_" + unit + "_total";
+
+    internal override void Register(Meter meter) => meter.CreateObservableCounter(Name, read, unit: unit, description: Help);
+
+    internal override void WritePrometheus(StringBuilder text)
+    {
+        WriteHeader(text, "counter");
+        text.Append(PrometheusName).Append(' ').Append(Format(read())).Append('\n');
+    }
+}
+
 /// <summary>A count that only grows, kept apart by one label whose values come from a small, fixed vocabulary (close reasons, error codes, frame types).</summary>
 public sealed class LabeledCounterFamily(string name, string help, string label) : MetricFamily(name, help)
 {

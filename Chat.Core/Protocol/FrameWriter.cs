@@ -43,16 +43,25 @@ public static class FrameWriter
         w.WriteBoolean("isCatchup", isCatchup);
         w.WriteBoolean("isEdited", m.EditedAt is not null);
         WriteNullableTime(w, "editedAt", m.EditedAt);
+        // Only on a message that was edited since it was sent (catch-up, sync): a late live change with a lower
+        // position must not undo the content it carries.
+        if (m.ChangeSeq is { } changeSeq)
+        {
+            w.WriteNumber("changeSeq", changeSeq);
+        }
     });
 
-    public static byte[] Synced(long conversationId, long afterSeq, long lastSeq, bool hasMore, long lastChangeSeq) => Write(w =>
+    public static byte[] Synced(long conversationId, long afterSeq, long lastSeq, bool hasMore, long? lastChangeSeq) => Write(w =>
     {
         w.WriteString("type", "synced");
         w.WriteNumber("conversationId", conversationId);
         w.WriteNumber("afterSeq", afterSeq);
         w.WriteNumber("lastSeq", lastSeq);
         w.WriteBoolean("hasMore", hasMore);
-        w.WriteNumber("lastChangeSeq", lastChangeSeq);
+        if (lastChangeSeq is { } changeSeq)
+        {
+            w.WriteNumber("lastChangeSeq", changeSeq);
+        }
     });
 
     public static byte[] MessageEdited(long conversationId, long messageId, long seq, long senderId, string content, DateTime editedAt, long changeSeq) => Write(w =>

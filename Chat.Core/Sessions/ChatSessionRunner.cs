@@ -79,7 +79,7 @@ public sealed class ChatSessionRunner(
             var decided = connection.CloseReason;
             await LeaveAsync(connection);
             await CloseAsync(connection, socket, sending, receiving);
-            metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost : CloseReason.ClosedByClient));
+            metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost.Label : CloseReason.ClosedByClient));
             ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, socket.CloseStatus ?? connection.CloseReason?.Status, connection.CloseReason?.Description);
         }
     }

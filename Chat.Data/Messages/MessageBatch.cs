@@ -5,6 +5,9 @@ public sealed record MessageBody(string Content, string MessageType, long? Reply
 {
     /// <summary>When it was last edited; null when never edited.</summary>
     public DateTime? EditedAt { get; init; }
+
+    /// <summary>The position of its latest edit or deletion among the conversation's changes; null when never changed.</summary>
+    public long? ChangeSeq { get; init; }
 }
 
 /// <summary>

@@ -121,7 +121,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                      ELSE 'Done' END AS Outcome,
                COALESCE((SELECT seq FROM target), 0) AS Seq,
                COALESCE((SELECT deleted_at FROM deleted), (SELECT deleted_at FROM messages WHERE id = @MessageId), now()) AS At,
-               COALESCE((SELECT change_seq FROM deleted), (SELECT change_seq FROM messages WHERE id = @MessageId AND is_deleted), 0) AS ChangeSeq,
+               COALESCE((SELECT change_seq FROM deleted), (SELECT change_seq FROM messages WHERE id = @MessageId AND conversation_id = @ConversationId AND is_deleted), 0) AS ChangeSeq,
                EXISTS (SELECT 1 FROM deleted d
                        WHERE NOT EXISTS (SELECT 1 FROM messages later
                                          WHERE later.conversation_id = @ConversationId AND later.seq > d.seq AND NOT later.is_deleted)) AS WasLatest,

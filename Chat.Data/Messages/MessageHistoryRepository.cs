@@ -40,6 +40,7 @@ public sealed class HistoryMessage
         ClientMessageId = ClientMessageId,
         CreatedAt = CreatedAt,
         EditedAt = EditedAt,
+        ChangeSeq = ChangeSeq,
     };
 }
 
@@ -53,8 +54,11 @@ public sealed record HistoryPage(IReadOnlyList<HistoryMessage> Messages, bool Ha
 /// <param name="Messages">Messages after afterSeq, in seq order; empty when the changes filled the page.</param>
 /// <param name="HasMore">More changes or messages follow: sync again from <paramref name="LastSeq"/> and <paramref name="LastChangeSeq"/>.</param>
 /// <param name="LastSeq">The last seq the client holds after this page.</param>
-/// <param name="LastChangeSeq">The last change the client holds after this page.</param>
-public sealed record SyncPage(IReadOnlyList<HistoryMessage> Changes, IReadOnlyList<HistoryMessage> Messages, bool HasMore, long LastSeq, long LastChangeSeq);
+/// <param name="LastChangeSeq">
+/// The last change the client holds after this page; null when the client holds messages (afterSeq above 0) but
+/// named no change position, since changes to those were not replayed.
+/// </param>
+public sealed record SyncPage(IReadOnlyList<HistoryMessage> Changes, IReadOnlyList<HistoryMessage> Messages, bool HasMore, long LastSeq, long? LastChangeSeq);
 
 /// <summary>Reads stored history for <c>sync</c> and the HTTP history endpoint: any range, however old.</summary>
 public sealed class MessageHistoryRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
@@ -180,8 +184,10 @@ public sealed class MessageHistoryRepository(NpgsqlDataSource dataSource, Databa
             // The replayed range is contiguous (tombstones included), so the client now holds everything up to here.
             var lastSeq = messages.Count > 0 ? messages[^1].Seq : Math.Max(positions.LastSeq, afterSeq);
             // Of this snapshot's changes, one to a message up to lastSeq was replayed above or is in the message as
-            // sent now, and one to a later message will be in that message when a later page sends it.
-            return new SyncPage(changes, messages, hasMore, lastSeq, positions.LastChangeSeq);
+            // sent now, and one to a later message will be in that message when a later page sends it. That holds
+            // only when the client said which changes it has, or holds no message from before afterSeq.
+            var lastChangeSeq = afterChangeSeq is not null || afterSeq == 0 ? positions.LastChangeSeq : (long?)null;
+            return new SyncPage(changes, messages, hasMore, lastSeq, lastChangeSeq);
         }, cancellationToken).AsTask();
 
     /// <summary>Drops the extra row read past <paramref name="limit"/>; true when there was one (more follow).</summary>

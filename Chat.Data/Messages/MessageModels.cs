@@ -41,6 +41,8 @@ public sealed class StoredMessage
     public DateTime CreatedAt { get; init; }
     /// <summary>Time of the last edit; null when never edited.</summary>
     public DateTime? EditedAt { get; init; }
+    /// <summary>The position of its latest edit among the conversation's changes; null when never changed.</summary>
+    public long? ChangeSeq { get; init; }
 }
 
 /// <summary>A participant's view of one conversation when catch-up ran.</summary>

@@ -51,6 +51,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                    e.content AS earlier_content, e.message_type AS earlier_message_type,
                    e.reply_to_message_id AS earlier_reply_to_message_id, e.media_url AS earlier_media_url,
                    CASE WHEN e.is_edited THEN COALESCE(e.edited_at, e.created_at) END AS earlier_edited_at,
+                   e.change_seq AS earlier_change_seq,
                    p.user_id IS NOT NULL AS member,
                    i.reply_to_message_id IS NULL OR r.id IS NOT NULL AS reply_ok
             FROM input i
@@ -123,7 +124,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                CASE WHEN c.earlier_unpublished THEN c.earlier_message_type END AS TwinMessageType,
                CASE WHEN c.earlier_unpublished THEN c.earlier_reply_to_message_id END AS TwinReplyToMessageId,
                CASE WHEN c.earlier_unpublished THEN c.earlier_media_url END AS TwinMediaUrl,
-               CASE WHEN c.earlier_unpublished THEN c.earlier_edited_at END AS TwinEditedAt
+               CASE WHEN c.earlier_unpublished THEN c.earlier_edited_at END AS TwinEditedAt,
+               CASE WHEN c.earlier_unpublished THEN c.earlier_change_seq END AS TwinChangeSeq
         FROM checked c
         LEFT JOIN winner w ON w.sender_id = c.sender_id AND w.client_message_id = c.client_message_id
         LEFT JOIN inserted m ON m.sender_id = c.sender_id AND m.client_message_id = c.client_message_id
@@ -223,6 +225,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                 : new MessageBody(reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8))
                 {
                     EditedAt = reader.IsDBNull(9) ? null : reader.GetDateTime(9),
+                    ChangeSeq = reader.IsDBNull(10) ? null : reader.GetInt64(10),
                 };
             results.Add(new BatchItemResult(result, twin));
         }
@@ -237,7 +240,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                u.display_name AS SenderName, u.avatar_url AS SenderAvatarUrl, m.content AS Content,
                m.message_type AS MessageType, m.reply_to_message_id AS ReplyToMessageId, m.media_url AS MediaUrl,
                m.client_message_id AS ClientMessageId, m.created_at AS CreatedAt,
-               CASE WHEN m.is_edited THEN COALESCE(m.edited_at, m.created_at) END AS EditedAt
+               CASE WHEN m.is_edited THEN COALESCE(m.edited_at, m.created_at) END AS EditedAt,
+               m.change_seq AS ChangeSeq
         FROM conversation_participants p
         LEFT JOIN messages r ON r.id = p.last_read_message_id
         CROSS JOIN LATERAL (

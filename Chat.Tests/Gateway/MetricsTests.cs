@@ -56,17 +56,25 @@ public sealed partial class MetricsTests : GatewayTest
         var before = await ScrapeAsync();
         // Sockets of an earlier test may still be ending: their closes must not count here.
         await Eventually.TrueAsync(async () => (before = await ScrapeAsync())["chat_connections"] == 0, "earlier sockets have ended");
+        var carol = await Gateway.CreateUserAsync();
         var a = await ConnectAsync(alice);
         var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
 
         await a.SendBytesAsync([1, 2, 3], WebSocketMessageType.Binary);
         await a.WaitClosedAsync();
         await b.CloseAsync();
+        c.Abort();
         var after = before;
-        await Eventually.TrueAsync(async () => (after = await ScrapeAsync())["chat_connections"] == 0, "both sockets have ended");
+        // A socket leaves the registry before its close is counted: wait for the counts.
+        await Eventually.TrueAsync(async () => Delta(before, after = await ScrapeAsync(), "chat_connections_opened_total") == 3
+            && after.Where(m => m.Key.StartsWith("chat_connections_closed_total", StringComparison.Ordinal)).Sum(m => m.Value - before.GetValueOrDefault(m.Key)) == 3,
+            "the three sockets are counted closed");
 
         Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"binary_frame\"}"), Is.EqualTo(1));
         Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"client\"}"), Is.EqualTo(1));
+        Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"lost\"}"), Is.EqualTo(1));
+        Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"normal\"}"), Is.EqualTo(0));
     }
 
     [Test]

@@ -123,7 +123,7 @@ public sealed class SyncTests : GatewayTest
     }
 
     [Test]
-    public async Task Live_edits_and_deletes_carry_consecutive_change_positions_that_ready_and_synced_report()
+    public async Task Live_edits_and_deletes_carry_consecutive_change_positions_that_ready_synced_and_replayed_messages_report()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
         var conversation = await Gateway.CreateConversationAsync(alice, bob);
@@ -138,13 +138,17 @@ public sealed class SyncTests : GatewayTest
         var deleted = await a.NextAsync("messageDeleted");
         await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = second.Long("messageId") });
         var repeated = await a.NextAsync("messageDeleted");
-        var (replayed, synced) = await SyncAsync(a, conversation, afterSeq: 2);
-        var later = await ConnectAsync(alice, catchup: false);
+        var (replayed, holding) = await SyncAsync(a, conversation, afterSeq: 2);
+        var (fromStart, synced) = await SyncAsync(a, conversation, afterSeq: 0);
+        var later = await ConnectAsync(alice);
 
         Assert.That((edited.Long("changeSeq"), deleted.Long("changeSeq"), repeated.Long("changeSeq")), Is.EqualTo((1L, 2L, 2L)));
         Assert.That(replayed, Is.Empty, "without afterChangeSeq, sync replays no changes");
+        Assert.That(holding.TryGetProperty("lastChangeSeq", out _), Is.False, "a client that holds messages and named no change position is given none");
         Assert.That(synced.Long("lastChangeSeq"), Is.EqualTo(2));
+        Assert.That(fromStart.Select(f => (f.Type(), f.Long("changeSeq"))), Is.EqualTo(new[] { ("message", 1L), ("messageDeleted", 2L) }));
         Assert.That(later.Ready.GetProperty("conversations").EnumerateArray().Single(c => c.Long("conversationId") == conversation).Long("lastChangeSeq"), Is.EqualTo(2));
+        Assert.That(later.Catchup.Single(f => f.Long("conversationId") == conversation).Long("changeSeq"), Is.EqualTo(1), "catch-up of an edited message carries its change position");
     }
 
     private static async Task<(List<System.Text.Json.JsonElement> Frames, System.Text.Json.JsonElement Synced)> SyncAsync(

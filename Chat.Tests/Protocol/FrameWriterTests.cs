@@ -356,20 +356,22 @@ public sealed class FrameWriterTests
         Assert.That(edited.ToString(), Is.EqualTo("""{"type":"messageEdited","conversationId":12,"messageId":901,"seq":44,"senderId":3,"content":"fixed","editedAt":"2026-03-14T12:00:05.123Z","changeSeq":7}"""));
         Assert.That(deleted.ToString(), Is.EqualTo("""{"type":"messageDeleted","conversationId":12,"messageId":901,"seq":44,"senderId":3,"deletedAt":"2026-03-14T12:00:05.123Z","changeSeq":8}"""));
         Assert.That(member.ToString(), Is.EqualTo("""{"type":"member","conversationId":12,"userId":7,"change":"left","timestamp":"2026-03-14T12:00:05.123Z"}"""));
+        Assert.That(Names(Parse(FrameWriter.Synced(12, 40, 140, hasMore: false, lastChangeSeq: null))), Does.Not.Contain("lastChangeSeq"));
     }
 
     [Test]
-    public void An_edited_message_says_so_with_its_edit_time()
+    public void An_edited_message_says_so_with_its_edit_time_and_change_position()
     {
         var frame = Parse(FrameWriter.Message(new StoredMessage
         {
             MessageId = 1, ConversationId = 2, Seq = 3, SenderId = 4, SenderName = "A", Content = "c", MessageType = "text",
             ClientMessageId = "k", CreatedAt = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc),
-            EditedAt = new DateTime(2026, 1, 1, 0, 1, 0, DateTimeKind.Utc),
+            EditedAt = new DateTime(2026, 1, 1, 0, 1, 0, DateTimeKind.Utc), ChangeSeq = 9,
         }, isCatchup: true));
 
         Assert.That(frame.GetProperty("isEdited").GetBoolean(), Is.True);
         Assert.That(frame.GetProperty("editedAt").GetString(), Is.EqualTo("2026-01-01T00:01:00.000Z"));
+        Assert.That(frame.GetProperty("changeSeq").GetInt64(), Is.EqualTo(9));
     }
 
     [Test]
