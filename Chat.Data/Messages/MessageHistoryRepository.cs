@@ -47,7 +47,8 @@ public sealed class HistoryMessage
 /// <param name="Messages">In ascending seq order.</param>
 /// <param name="HasMore">More messages lie beyond the page in the direction it was read.</param>
 /// <param name="LastSeq">The conversation's last seq in the same snapshot as the page.</param>
-public sealed record HistoryPage(IReadOnlyList<HistoryMessage> Messages, bool HasMore, long LastSeq);
+/// <param name="LastChangeSeq">The conversation's latest change in that snapshot: the page shows every change up to it.</param>
+public sealed record HistoryPage(IReadOnlyList<HistoryMessage> Messages, bool HasMore, long LastSeq, long LastChangeSeq);
 
 /// <summary>One answer to <c>sync</c>, read in one snapshot.</summary>
 /// <param name="Changes">Messages at or before the client's afterSeq changed after its afterChangeSeq, in change order.</param>
@@ -147,7 +148,7 @@ public sealed class MessageHistoryRepository(NpgsqlDataSource dataSource, Databa
             {
                 rows.Reverse();
             }
-            return new HistoryPage(rows, hasMore, positions.LastSeq);
+            return new HistoryPage(rows, hasMore, positions.LastSeq, positions.LastChangeSeq);
         }, cancellationToken).AsTask();
 
     /// <summary>

@@ -59,14 +59,17 @@ public sealed record MessageResponse(
     string ClientMessageId,
     bool IsEdited,
     DateTime? EditedAt,
-    bool IsDeleted)
+    bool IsDeleted,
+    long? ChangeSeq)
 {
     public static MessageResponse Of(HistoryMessage m) => new(
         m.ConversationId, m.MessageId, m.Seq, m.SenderId, m.SenderName, m.SenderAvatarUrl, m.Content, m.MessageType,
-        m.ReplyToMessageId, m.MediaUrl, m.CreatedAt, m.ClientMessageId, m.EditedAt is not null, m.EditedAt, m.IsDeleted);
+        m.ReplyToMessageId, m.MediaUrl, m.CreatedAt, m.ClientMessageId, m.EditedAt is not null, m.EditedAt, m.IsDeleted, m.ChangeSeq);
 }
 
-public sealed record MessagePageResponse(IReadOnlyList<MessageResponse> Items, bool HasMore);
+/// <param name="LastSeq">The conversation's last seq when the page was read.</param>
+/// <param name="LastChangeSeq">The conversation's latest change when the page was read: the items show every change up to it.</param>
+public sealed record MessagePageResponse(IReadOnlyList<MessageResponse> Items, bool HasMore, long LastSeq, long LastChangeSeq);
 
 /// <summary>Times as on the WebSocket: ISO-8601 UTC with milliseconds and a Z.</summary>
 internal sealed class UtcTimestampConverter : JsonConverter<DateTime>

@@ -134,7 +134,7 @@ public static class ConversationEndpoints
         var page = await history.ReadAsync(conversationId, ApiCaller.Of(context).UserId, after, before, pageSize, cancellationToken);
         return page is null
             ? ConversationNotFound(conversationId)
-            : TypedResults.Ok(new MessagePageResponse([.. page.Messages.Select(MessageResponse.Of)], page.HasMore));
+            : TypedResults.Ok(new MessagePageResponse([.. page.Messages.Select(MessageResponse.Of)], page.HasMore, page.LastSeq, page.LastChangeSeq));
     }
 
     private static async Task<IResult> AddMemberAsync(HttpContext context, ConversationService service, string id, CancellationToken cancellationToken)

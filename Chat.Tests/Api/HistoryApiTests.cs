@@ -51,6 +51,8 @@ public sealed class HistoryApiTests : GatewayTest
             Is.EqualTo((_conversation, 1L, _alice.Id, "m1", "k1", "text")));
         Assert.That(m.Str("timestamp"), Does.Match(@"\.\d{3}Z$"));
         Assert.That((m.GetProperty("isEdited").GetBoolean(), m.GetProperty("isDeleted").GetBoolean()), Is.EqualTo((false, false)));
+        Assert.That(m.GetProperty("changeSeq").ValueKind, Is.EqualTo(JsonValueKind.Null), "never changed");
+        Assert.That((page.Long("lastSeq"), page.Long("lastChangeSeq")), Is.EqualTo((10L, 0L)));
     }
 
     [TestCase("limit=0", "limit")]

@@ -73,6 +73,36 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
+    public async Task History_shows_each_message_s_latest_change_and_the_page_the_position_to_sync_from()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var first = await a.SendMessageAsync(conversation, "one");
+        var second = await a.SendMessageAsync(conversation, "two");
+        await a.SendMessageAsync(conversation, "three");
+        await a.SendAsync(new { type = "edit", conversationId = conversation, messageId = first.Long("messageId"), content = "one!" });
+        await a.NextAsync("messageEdited");
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = second.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+        await a.SendAsync(new { type = "edit", conversationId = conversation, messageId = first.Long("messageId"), content = "one!!" });
+        await a.NextAsync("messageEdited");
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}/messages");
+
+        var items = page.GetProperty("items").EnumerateArray().ToList();
+        Assert.That(items.Select(m => m.GetProperty("changeSeq").ValueKind == JsonValueKind.Null ? (long?)null : m.Long("changeSeq")),
+            Is.EqualTo(new long?[] { 3, 2, null }));
+        Assert.That((page.Long("lastSeq"), page.Long("lastChangeSeq")), Is.EqualTo((3L, 3L)));
+        var b = await ConnectAsync(bob, catchup: false);
+        await b.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = page.Long("lastSeq"), afterChangeSeq = page.Long("lastChangeSeq") });
+        var synced = await b.NextAsync();
+        Assert.That((synced.Type(), synced.GetProperty("hasMore").GetBoolean(), synced.Long("lastChangeSeq")), Is.EqualTo(("synced", false, 3L)),
+            "a client that read the page holds everything: nothing is replayed");
+    }
+
+    [Test]
     public async Task Deleting_twice_changes_nothing_and_tells_everyone_again()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
