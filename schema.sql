@@ -1,5 +1,10 @@
 -- RealtimeChat schema. Idempotent: the gateway applies it at start (Chat:Database:ApplySchemaOnStartup)
--- and running it again against a live database changes nothing.
+-- and running it again against a live database changes nothing and locks no table: it runs in one transaction
+-- at every start, so a lock taken here would hold up the live traffic on that table until the script commits.
+-- CREATE TABLE IF NOT EXISTS locks nothing when the table exists; every other change below is made only when the
+-- catalog says it is missing (ALTER TABLE ... IF NOT EXISTS and CREATE INDEX IF NOT EXISTS lock the table first
+-- and only then find there is nothing to do). A change that is needed waits at most 10 s for a busy table, then
+-- fails the start with a lock timeout instead of queueing every query behind it.
 
 CREATE TABLE IF NOT EXISTS user_profiles (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -40,9 +45,6 @@ CREATE TABLE IF NOT EXISTS conversation_participants (
     PRIMARY KEY (conversation_id, user_id)
 );
 
--- Connect lists a user's active conversations.
-CREATE INDEX IF NOT EXISTS conversation_participants_user_active_idx
-    ON conversation_participants (user_id) WHERE is_active;
 
 CREATE TABLE IF NOT EXISTS messages (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -75,59 +77,105 @@ CREATE TABLE IF NOT EXISTS message_status (
     PRIMARY KEY (message_id, user_id)
 );
 
--- Columns added after the first release: a database created by an earlier schema.sql gets them here.
-ALTER TABLE messages ADD COLUMN IF NOT EXISTS edited_at timestamptz;
-ALTER TABLE messages ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
-ALTER TABLE conversations ADD COLUMN IF NOT EXISTS direct_key text;
-CREATE UNIQUE INDEX IF NOT EXISTS conversations_direct_key_idx ON conversations (direct_key);
--- Direct conversations made before direct_key existed get theirs, so they are found instead of made again; when
--- two such conversations have the same pair, the older one gets the key.
-UPDATE conversations c SET direct_key = pairs.direct_key
-FROM (
-    SELECT DISTINCT ON (direct_key) conversation_id, direct_key
-    FROM (
-        SELECT p.conversation_id, min(p.user_id) || ':' || max(p.user_id) AS direct_key
-        FROM conversation_participants p
-        JOIN conversations unkeyed ON unkeyed.id = p.conversation_id AND NOT unkeyed.is_group AND unkeyed.direct_key IS NULL
-        GROUP BY p.conversation_id
-        HAVING count(*) = 2
-    ) candidates
-    ORDER BY direct_key, conversation_id
-) pairs
-WHERE c.id = pairs.conversation_id
-  AND NOT EXISTS (SELECT 1 FROM conversations taken WHERE taken.direct_key = pairs.direct_key);
+-- Indexes, and changes made after the first release: each only when the catalog says it is missing.
+DO $$
+BEGIN
+    PERFORM set_config('lock_timeout', '10s', true);
 
--- Every stored batch updates its conversations' rows (last_seq, preview) and every other member's unread count.
--- Room left in each page lets PostgreSQL make those HOT updates (a new row version in the same page, no new index
--- entries) instead of writing every index of the table again. That also needs no index on a column these updates
--- change: the conversation list sorts one user's conversations, found through conversation_participants, so it
--- needs none on last_message_at.
-ALTER TABLE conversations SET (fillfactor = 70);
-ALTER TABLE conversation_participants SET (fillfactor = 70);
-DROP INDEX IF EXISTS conversations_activity_idx;
+    -- Connect lists a user's active conversations.
+    IF to_regclass('conversation_participants_user_active_idx') IS NULL THEN
+        CREATE INDEX conversation_participants_user_active_idx ON conversation_participants (user_id) WHERE is_active;
+    END IF;
 
--- Change positions: every edit and delete of a conversation's messages takes the next change_seq of that
--- conversation (conversations.last_change_seq, bumped under the conversation's row lock, so gap-free and in commit
--- order), and the message keeps the change_seq of its latest change. `sync` with afterChangeSeq replays the changes
--- a client missed to messages it already holds. The index is partial: storing a message (change_seq null) adds
--- no entry to it, so the write path does not pay for it.
-ALTER TABLE conversations ADD COLUMN IF NOT EXISTS last_change_seq bigint NOT NULL DEFAULT 0;
-ALTER TABLE messages ADD COLUMN IF NOT EXISTS change_seq bigint;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_conversation_change_idx
-    ON messages (conversation_id, change_seq) WHERE change_seq IS NOT NULL;
--- Messages edited or deleted before change_seq existed get theirs, in the order of their changes; afterwards
--- every change sets it, so this finds nothing.
-WITH unnumbered AS (
-    SELECT id, conversation_id,
-           row_number() OVER (PARTITION BY conversation_id ORDER BY COALESCE(deleted_at, edited_at, created_at), id) AS n
-    FROM messages
-    WHERE (is_edited OR is_deleted) AND change_seq IS NULL
-), numbered AS (
-    UPDATE messages m SET change_seq = c.last_change_seq + u.n
-    FROM unnumbered u JOIN conversations c ON c.id = u.conversation_id
-    WHERE m.id = u.id
-    RETURNING m.conversation_id, m.change_seq
-)
-UPDATE conversations c SET last_change_seq = top.change_seq
-FROM (SELECT conversation_id, max(change_seq) AS change_seq FROM numbered GROUP BY conversation_id) top
-WHERE c.id = top.conversation_id;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'edited_at' AND NOT attisdropped) THEN
+        ALTER TABLE messages ADD COLUMN edited_at timestamptz;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'deleted_at' AND NOT attisdropped) THEN
+        ALTER TABLE messages ADD COLUMN deleted_at timestamptz;
+    END IF;
+
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversations'::regclass AND attname = 'direct_key' AND NOT attisdropped) THEN
+        ALTER TABLE conversations ADD COLUMN direct_key text;
+        -- Direct conversations made before direct_key existed get theirs, so they are found instead of made
+        -- again; when two such conversations have the same pair, the older one gets the key.
+        UPDATE conversations c SET direct_key = pairs.direct_key
+        FROM (
+            SELECT DISTINCT ON (direct_key) conversation_id, direct_key
+            FROM (
+                SELECT p.conversation_id, min(p.user_id) || ':' || max(p.user_id) AS direct_key
+                FROM conversation_participants p
+                JOIN conversations unkeyed ON unkeyed.id = p.conversation_id AND NOT unkeyed.is_group
+                GROUP BY p.conversation_id
+                HAVING count(*) = 2
+            ) candidates
+            ORDER BY direct_key, conversation_id
+        ) pairs
+        WHERE c.id = pairs.conversation_id;
+    END IF;
+    IF to_regclass('conversations_direct_key_idx') IS NULL THEN
+        CREATE UNIQUE INDEX conversations_direct_key_idx ON conversations (direct_key);
+    END IF;
+
+    -- Every stored batch updates its conversations' rows (last_seq, preview) and every other member's unread
+    -- count. Room left in each page lets PostgreSQL make those HOT updates (a new row version in the same page, no
+    -- new index entries) instead of writing every index of the table again. That also needs no index on a column
+    -- these updates change: the conversation list sorts one user's conversations, found through
+    -- conversation_participants, so it needs none on last_message_at.
+    IF NOT 'fillfactor=70' = ANY (COALESCE((SELECT reloptions FROM pg_class WHERE oid = 'conversations'::regclass), '{}')) THEN
+        ALTER TABLE conversations SET (fillfactor = 70);
+    END IF;
+    IF NOT 'fillfactor=70' = ANY (COALESCE((SELECT reloptions FROM pg_class WHERE oid = 'conversation_participants'::regclass), '{}')) THEN
+        ALTER TABLE conversation_participants SET (fillfactor = 70);
+    END IF;
+    IF to_regclass('conversations_activity_idx') IS NOT NULL THEN
+        DROP INDEX conversations_activity_idx;
+    END IF;
+
+    -- Change positions: every edit and delete of a conversation's messages takes the next change_seq of that
+    -- conversation (conversations.last_change_seq, bumped under the conversation's row lock, so gap-free and in
+    -- commit order), and the message keeps the change_seq of its latest change. `sync` with afterChangeSeq replays
+    -- the changes a client missed to messages it already holds. The index is partial: storing a message
+    -- (change_seq null) adds no entry to it, so the write path does not pay for it.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversations'::regclass AND attname = 'last_change_seq' AND NOT attisdropped) THEN
+        ALTER TABLE conversations ADD COLUMN last_change_seq bigint NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'change_seq' AND NOT attisdropped) THEN
+        ALTER TABLE messages ADD COLUMN change_seq bigint;
+        -- Messages edited or deleted before change_seq existed get theirs, in the order of their changes.
+        WITH unnumbered AS (
+            SELECT id, conversation_id,
+                   row_number() OVER (PARTITION BY conversation_id ORDER BY COALESCE(deleted_at, edited_at, created_at), id) AS n
+            FROM messages
+            WHERE is_edited OR is_deleted
+        ), numbered AS (
+            UPDATE messages m SET change_seq = c.last_change_seq + u.n
+            FROM unnumbered u JOIN conversations c ON c.id = u.conversation_id
+            WHERE m.id = u.id
+            RETURNING m.conversation_id, m.change_seq
+        )
+        UPDATE conversations c SET last_change_seq = top.change_seq
+        FROM (SELECT conversation_id, max(change_seq) AS change_seq FROM numbered GROUP BY conversation_id) top
+        WHERE c.id = top.conversation_id;
+    END IF;
+    IF to_regclass('messages_conversation_change_idx') IS NULL THEN
+        CREATE UNIQUE INDEX messages_conversation_change_idx ON messages (conversation_id, change_seq) WHERE change_seq IS NOT NULL;
+    END IF;
+
+    -- Where a member's reading starts: the conversation's last seq when they joined or came back. Catch-up and the
+    -- unread count of a member who has read nothing take the messages after it, found through the
+    -- (conversation_id, seq) key, however long the history before them. Members from before it get the last seq
+    -- stored before they joined.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversation_participants'::regclass AND attname = 'joined_seq' AND NOT attisdropped) THEN
+        ALTER TABLE conversation_participants ADD COLUMN joined_seq bigint NOT NULL DEFAULT 0;
+        UPDATE conversation_participants p
+        SET joined_seq = before.seq
+        FROM (
+            SELECT p2.conversation_id, p2.user_id, max(m.seq) AS seq
+            FROM conversation_participants p2
+            JOIN messages m ON m.conversation_id = p2.conversation_id AND m.created_at < p2.joined_at
+            GROUP BY p2.conversation_id, p2.user_id
+        ) before
+        WHERE p.conversation_id = before.conversation_id AND p.user_id = before.user_id;
+    END IF;
+END
+$$;

@@ -28,16 +28,21 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             INSERT INTO conversations (title, is_group, direct_key) VALUES (@Title, @IsGroup, @DirectKey)
             ON CONFLICT (direct_key) DO NOTHING
             RETURNING id
+        ), existing AS (
+            -- FOR SHARE waits for a batch storing messages here and reads last_seq as it committed (see AddMemberSql).
+            SELECT id, last_seq FROM conversations
+            WHERE direct_key = @DirectKey AND NOT EXISTS (SELECT 1 FROM created)
+            FOR SHARE
         ), target AS (
-            SELECT id, true AS created FROM created
+            SELECT id, true AS created, 0::bigint AS last_seq FROM created
             UNION ALL
-            SELECT id, false FROM conversations WHERE direct_key = @DirectKey AND NOT EXISTS (SELECT 1 FROM created)
+            SELECT id, false, last_seq FROM existing
         ), members AS (
-            INSERT INTO conversation_participants (conversation_id, user_id)
-            SELECT target.id, member.id FROM target, unnest(@MemberIds) AS member(id)
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq)
+            SELECT target.id, member.id, target.last_seq FROM target, unnest(@MemberIds) AS member(id)
             ON CONFLICT (conversation_id, user_id) DO UPDATE
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
-                    joined_at = now(), updated_at = now()
+                    joined_at = now(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
                 WHERE NOT conversation_participants.is_active
             RETURNING user_id
         )
@@ -151,17 +156,25 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     }
 
     // The actor must be an active member of a group. A member who left and comes back starts afresh: unread 0 and
-    // no read position, so catch-up starts at their return.
+    // no read position, so catch-up starts at their return (joined_seq, the conversation's last seq then).
+    // `conversation` locks the conversation's row FOR SHARE: it waits for a batch storing messages there, whose
+    // seqs it then reads as committed (a locking read returns the row's latest version), and batches after it
+    // wait for this statement to commit, then see the new member and count their messages as unread. One case
+    // stays open: a batch statement that began before this one committed but takes the row after it does not see
+    // the new member (its snapshot is older), though its seq is above joined_seq. That member's count is then one
+    // low until their next read receipt recomputes it.
     private const string AddMemberSql = """
         WITH actor AS (
             SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
+        ), conversation AS (
+            SELECT last_seq FROM conversations WHERE id = @ConversationId AND EXISTS (SELECT 1 FROM actor WHERE actor.is_group) FOR SHARE
         ), added AS (
-            INSERT INTO conversation_participants (conversation_id, user_id)
-            SELECT @ConversationId, @UserId FROM actor WHERE actor.is_group
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq)
+            SELECT @ConversationId, @UserId, conversation.last_seq FROM conversation
             ON CONFLICT (conversation_id, user_id) DO UPDATE
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
-                    joined_at = now(), updated_at = now()
+                    joined_at = now(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
                 WHERE NOT conversation_participants.is_active
             RETURNING joined_at
         )
@@ -197,7 +210,10 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         -- leaves this statement's snapshot still showing the member as active.
         SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
                     WHEN EXISTS (SELECT 1 FROM removed) THEN 'Changed'
-                    WHEN @UserId <> @ActorId AND NOT (SELECT is_group FROM actor) THEN 'NotGroup'
+                    WHEN @UserId <> @ActorId AND NOT (SELECT is_group FROM actor)
+                         AND EXISTS (SELECT 1 FROM conversation_participants
+                                     WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active) THEN 'NotGroup'
+                    -- Anyone else is not a member, as in a group: the answer does not tell whether they exist.
                     ELSE 'Unchanged' END AS Outcome,
                COALESCE((SELECT updated_at FROM removed), now()) AS At
         """;

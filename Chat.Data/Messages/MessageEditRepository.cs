@@ -109,11 +109,11 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
         ), unread AS (
             -- Take the message back from the unread counts that include it, by the rules that made them: a member
             -- with a read position counts every later message from others (the read receipt recomputes it so);
-            -- one without counts the messages stored since they joined.
+            -- one without counts the messages stored since they joined (after joined_seq).
             UPDATE conversation_participants p SET unread_count = p.unread_count - 1, updated_at = now()
             FROM deleted d
             WHERE p.conversation_id = @ConversationId AND p.is_active AND p.user_id <> @UserId AND p.unread_count > 0
-              AND CASE WHEN p.last_read_message_id IS NULL THEN p.joined_at <= d.created_at
+              AND CASE WHEN p.last_read_message_id IS NULL THEN p.joined_seq < d.seq
                        ELSE (SELECT r.seq FROM messages r WHERE r.id = p.last_read_message_id) < d.seq END
         )
         SELECT {OutcomeColumns}

@@ -232,8 +232,9 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         return results;
     }
 
-    // Per active conversation: the messages after the read position or, for a participant who never read,
-    // every message since joining; at most @Limit + 1 each, the extra one only to tell whether more remain.
+    // Per active conversation: the messages after the read position or, for a participant who never read, after
+    // the last seq when they joined (joined_seq); at most @Limit + 1 each, the extra one only to tell whether more
+    // remain. Either way one range of the (conversation_id, seq) key, however long the history before it.
     // The second result set is read in the same snapshot, so lastSeq matches the messages returned.
     private const string CatchupSql = """
         SELECT m.id AS MessageId, m.conversation_id AS ConversationId, m.seq AS Seq, m.sender_id AS SenderId,
@@ -247,8 +248,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         CROSS JOIN LATERAL (
             SELECT * FROM messages m
             WHERE m.conversation_id = p.conversation_id
-              AND m.seq > COALESCE(r.seq, 0)
-              AND (r.id IS NOT NULL OR m.created_at >= p.joined_at)
+              AND m.seq > COALESCE(r.seq, p.joined_seq)
               AND NOT m.is_deleted
             ORDER BY m.seq
             LIMIT @Limit + 1

@@ -81,6 +81,41 @@ public sealed class MembershipTests : GatewayTest
     }
 
     [Test]
+    public async Task Removing_a_non_member_from_a_direct_conversation_answers_404_whether_or_not_they_exist()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var existing = await http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+        var unknown = await http.DeleteAsync($"/api/conversations/{conversation}/members/nobody-{Guid.NewGuid():N}");
+
+        Assert.That((existing.StatusCode, unknown.StatusCode), Is.EqualTo((HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+            "the answer must not tell which external ids have a profile");
+    }
+
+    [Test]
+    public async Task Deleting_a_message_from_before_a_member_joined_leaves_their_unread_count_alone()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var a = await ConnectAsync(alice);
+        var old = await a.SendMessageAsync(conversation, "before carol");
+        await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = carol.ExternalId });
+        var recent = await a.SendMessageAsync(conversation, "for carol too");
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = old.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+        var afterOld = await Sql.UnreadCountAsync(conversation, carol.Id);
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = recent.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        Assert.That(afterOld, Is.EqualTo(1), "only the message after her joining counted for her");
+        Assert.That(await Sql.UnreadCountAsync(conversation, carol.Id), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task Adding_a_member_twice_answers_200_and_removing_a_non_member_answers_404()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());

@@ -1,0 +1,115 @@
+using Chat.Data.Schema;
+using Chat.Tests.Infrastructure;
+using Dapper;
+using Npgsql;
+
+namespace Chat.Tests.Data;
+
+/// <summary>
+/// schema.sql against databases that an earlier schema made, each in a scratch schema of its own: the current schema
+/// applied, then what came later taken out again.
+/// </summary>
+public sealed class SchemaUpgradeTests
+{
+    private string _schema = null!;
+    private NpgsqlDataSource _database = null!;
+
+    [SetUp]
+    public async Task ScratchSchema()
+    {
+        _schema = "upgrade_" + Guid.NewGuid().ToString("N")[..12];
+        await Sql.ExecuteAsync($"CREATE SCHEMA {_schema}");
+        _database = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString) { SearchPath = _schema }.ConnectionString);
+        await ApplySchemaAsync();
+    }
+
+    [TearDown]
+    public async Task DropScratchSchema()
+    {
+        await _database.DisposeAsync();
+        await Sql.ExecuteAsync($"DROP SCHEMA {_schema} CASCADE");
+    }
+
+    private Task ApplySchemaAsync() => new SchemaInitializer(_database).ApplyAsync(TestDatabase.SchemaPath, CancellationToken.None);
+
+    private async Task<T> ScalarAsync<T>(string sql, object? parameters = null)
+    {
+        await using var connection = await _database.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<T>(sql, parameters) ?? throw new InvalidOperationException("no value: " + sql);
+    }
+
+    private async Task<List<T>> QueryAsync<T>(string sql, object? parameters = null)
+    {
+        await using var connection = await _database.OpenConnectionAsync();
+        return (await connection.QueryAsync<T>(sql, parameters)).AsList();
+    }
+
+    [Test]
+    public async Task Applying_it_to_an_up_to_date_database_locks_none_of_its_tables()
+    {
+        var script = await File.ReadAllTextAsync(TestDatabase.SchemaPath);
+        await using var connection = await _database.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync(script, transaction: transaction);
+
+        var locks = (await connection.QueryAsync<string>("""
+            SELECT c.relname || ' ' || l.mode
+            FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE l.pid = pg_backend_pid() AND c.relnamespace = @schema::regnamespace
+            """, new { schema = _schema }, transaction)).AsList();
+
+        Assert.That(locks, Is.Empty, "a gateway's start would hold up the live traffic on these tables until its script commits");
+    }
+
+    [Test]
+    public async Task Earlier_edits_and_deletes_are_numbered_in_the_order_they_were_made_and_a_second_run_changes_nothing()
+    {
+        await ScalarAsync<int>("ALTER TABLE messages DROP COLUMN change_seq; ALTER TABLE conversations DROP COLUMN last_change_seq; SELECT 1");
+        var alice = await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('alice', 'Alice') RETURNING id");
+        var conversation = await ScalarAsync<long>("INSERT INTO conversations (title, is_group, last_seq) VALUES ('old', true, 4) RETURNING id");
+        await ScalarAsync<int>("""
+            INSERT INTO messages (conversation_id, seq, sender_id, content, client_message_id, is_edited, edited_at, is_deleted, deleted_at)
+            VALUES (@c, 1, @a, 'edited last', 'k1', true, now() - interval '1 minute', false, NULL),
+                   (@c, 2, @a, 'plain', 'k2', false, NULL, false, NULL),
+                   (@c, 3, @a, 'deleted first', 'k3', false, NULL, true, now() - interval '3 minutes'),
+                   (@c, 4, @a, 'edited second', 'k4', true, now() - interval '2 minutes', false, NULL);
+            SELECT 1
+            """, new { c = conversation, a = alice });
+
+        await ApplySchemaAsync();
+        var first = await ChangePositionsAsync(conversation);
+        await ApplySchemaAsync();
+
+        Assert.That(first, Is.EqualTo(new long?[] { 3, null, 1, 2, 3 }), "seq 1 to 4, then last_change_seq");
+        Assert.That(await ChangePositionsAsync(conversation), Is.EqualTo(first));
+    }
+
+    [Test]
+    public async Task Members_from_before_joined_seq_start_reading_after_the_last_message_stored_before_they_joined()
+    {
+        await ScalarAsync<int>("ALTER TABLE conversation_participants DROP COLUMN joined_seq; SELECT 1");
+        var (alice, bob) = (await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('alice', 'Alice') RETURNING id"),
+                            await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('bob', 'Bob') RETURNING id"));
+        var conversation = await ScalarAsync<long>("INSERT INTO conversations (title, is_group, last_seq) VALUES ('old', true, 3) RETURNING id");
+        await ScalarAsync<int>("""
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_at)
+            VALUES (@c, @a, now() - interval '1 hour'), (@c, @b, now() - interval '90 seconds');
+            INSERT INTO messages (conversation_id, seq, sender_id, content, client_message_id, created_at)
+            VALUES (@c, 1, @a, 'before bob', 'k1', now() - interval '3 minutes'),
+                   (@c, 2, @a, 'before bob too', 'k2', now() - interval '2 minutes'),
+                   (@c, 3, @a, 'after bob', 'k3', now() - interval '1 minute');
+            SELECT 1
+            """, new { c = conversation, a = alice, b = bob });
+
+        await ApplySchemaAsync();
+
+        Assert.That(await QueryAsync<long>("SELECT joined_seq FROM conversation_participants WHERE conversation_id = @conversation ORDER BY user_id", new { conversation }),
+            Is.EqualTo(new long[] { 0, 2 }));
+    }
+
+    private async Task<long?[]> ChangePositionsAsync(long conversation) =>
+    [
+        .. await QueryAsync<long?>("SELECT change_seq FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation }),
+        await ScalarAsync<long>("SELECT last_change_seq FROM conversations WHERE id = @conversation", new { conversation }),
+    ];
+}
