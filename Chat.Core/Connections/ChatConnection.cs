@@ -97,7 +97,9 @@ public sealed class ChatConnection : IThreadPoolWorkItem
                 if (_gated)
                 {
                     // Held frames are queued when the gate opens, into the half of the queue a catch-up leaves free.
-                    if (_held.Count >= _maxQueuedFrames - MaxPacedFrames || _heldBytes + frame.Payload.Length > _maxQueuedBytes - MaxPacedBytes)
+                    // A frame larger than that still waits alone, as it would go alone into an empty queue (Write).
+                    if (_held.Count >= _maxQueuedFrames - MaxPacedFrames
+                        || (_held.Count > 0 && _heldBytes + frame.Payload.Length > _maxQueuedBytes - MaxPacedBytes))
                     {
                         RequestClose(Connections.CloseReason.SlowConsumer);
                     }
@@ -227,7 +229,10 @@ public sealed class ChatConnection : IThreadPoolWorkItem
             return;
         }
         var length = frame.Payload.Length;
-        var overBytes = Interlocked.Add(ref _queuedBytes, length) > _maxQueuedBytes;
+        var queued = Interlocked.Add(ref _queuedBytes, length);
+        // A frame larger than the byte bound still goes into an empty queue: one message may be as large as
+        // Chat:Limits:MaxFrameBytes lets a sender make it, and a reader that keeps up must not be closed for it.
+        var overBytes = queued > _maxQueuedBytes && queued != length;
         var overFrames = Interlocked.Increment(ref _queuedFrames) > _maxQueuedFrames;
         if (overBytes || overFrames)
         {

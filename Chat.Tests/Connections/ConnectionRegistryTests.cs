@@ -728,6 +728,24 @@ public sealed class ConnectionRegistryTests
     }
 
     [Test]
+    public async Task A_frame_larger_than_the_byte_limit_reaches_a_client_that_keeps_up_live_or_held_during_catch_up()
+    {
+        var (connection, socket) = ConnectionWithSocket(1, capacity: 1024, maxBytes: 4096);
+        var sending = connection.RunSendLoopAsync();
+        var large = new string('x', 9000);
+
+        connection.Enqueue(Frame("held " + large));
+        connection.OpenGate(new Dictionary<long, long>());
+        await socket.WaitForSentAsync(1, Patience);
+        connection.Enqueue(Frame("live " + large));
+
+        Assert.That(connection.CloseReason, Is.Null, "the queue was empty each time");
+        connection.RequestClose(CloseReason.Normal);
+        await sending.WaitAsync(Patience);
+        Assert.That(socket.SentText.Select(t => t[..4]), Is.EqualTo(new[] { "held", "live" }));
+    }
+
+    [Test]
     public async Task A_long_catch_up_sent_at_the_clients_pace_is_not_taken_for_a_slow_consumer()
     {
         var (connection, socket) = ConnectionWithSocket(1, capacity: 8, maxBytes: 4096);
