@@ -36,7 +36,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             SELECT 1 FROM conversation_participants
             WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
         ), target AS (
-            SELECT id, seq, sender_id, is_deleted, created_at FROM messages
+            SELECT id, seq, sender_id, is_deleted, created_at, content, is_edited, edited_at, change_seq FROM messages
             WHERE id = @MessageId AND conversation_id = @ConversationId
         )
         """;
@@ -49,11 +49,15 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
 
     // The change is allowed (a member's own message that is not deleted): the conversation's row takes the next
     // change_seq, and with it, one update of that row in this statement, the preview when this is the latest
-    // visible message.
+    // visible message. An edit to the content the message already has from an edit (`same`) changes nothing and
+    // answers with that edit's change: a retry whose first attempt committed unseen must not take a second
+    // change_seq, since the first would then be announced nowhere and clients would wait for it.
     private const string EditSql = $"""
         {LockConversationSql}
         {TargetCtes}
-        , changed AS (
+        , same AS (
+            SELECT edited_at, change_seq FROM target WHERE is_edited AND content = @Content AND change_seq IS NOT NULL
+        ), changed AS (
             UPDATE conversations c
             SET last_change_seq = c.last_change_seq + 1,
                 last_message_preview = CASE
@@ -63,6 +67,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                 updated_at = now()
             FROM target t
             WHERE c.id = @ConversationId AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
+              AND NOT EXISTS (SELECT 1 FROM same)
             RETURNING c.last_change_seq
         ), edited AS (
             UPDATE messages m SET content = @Content, is_edited = true, edited_at = now(), change_seq = k.last_change_seq
@@ -74,8 +79,8 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                      WHEN (SELECT is_deleted FROM target) THEN 'Deleted'
                      ELSE 'Done' END AS Outcome,
                COALESCE((SELECT seq FROM target), 0) AS Seq,
-               COALESCE((SELECT edited_at FROM edited), now()) AS At,
-               COALESCE((SELECT change_seq FROM edited), 0) AS ChangeSeq,
+               COALESCE((SELECT edited_at FROM edited), (SELECT edited_at FROM same), now()) AS At,
+               COALESCE((SELECT change_seq FROM edited), (SELECT change_seq FROM same), 0) AS ChangeSeq,
                false AS WasLatest, NULL::text AS PreviousContent;
         """;
 
@@ -83,7 +88,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
     public Task<EditResult> EditAsync(long conversationId, long messageId, long userId, string content, string preview, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
         {
-            // Retrying is safe: a repeated edit stores the same content again.
+            // Retrying is safe: a repeated edit finds the content in place and answers with the same change.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             using var results = await connection.QueryMultipleAsync(new CommandDefinition(
                 EditSql,

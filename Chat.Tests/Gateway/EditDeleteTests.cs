@@ -103,6 +103,26 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
+    public async Task Repeating_an_edit_announces_the_same_change_again_and_takes_no_new_position()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ack = await a.SendMessageAsync(conversation, "helo");
+        var edit = new { type = "edit", conversationId = conversation, messageId = ack.Long("messageId"), content = "hello" };
+
+        await a.SendAsync(edit);
+        var first = await a.NextAsync("messageEdited");
+        await a.SendAsync(edit);
+        var again = await a.NextAsync("messageEdited");
+
+        Assert.That((again.Long("changeSeq"), again.Str("editedAt")), Is.EqualTo((first.Long("changeSeq"), first.Str("editedAt"))));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT last_change_seq FROM conversations WHERE id = @conversation", new { conversation }), Is.EqualTo(1));
+        await a.SendAsync(edit with { content = "hello!" });
+        Assert.That((await a.NextAsync("messageEdited")).Long("changeSeq"), Is.EqualTo(2), "a different content is a new change");
+    }
+
+    [Test]
     public async Task Deleting_twice_changes_nothing_and_tells_everyone_again()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
