@@ -1,8 +1,10 @@
 using Chat.Core.Connections;
 using Chat.Core.Handlers;
+using Chat.Core.Options;
 using Chat.Core.Protocol;
 using Chat.Data.Conversations;
 using Chat.Data.Users;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Core.Conversations;
 
@@ -16,7 +18,8 @@ public sealed class ConversationService(
     UserRepository users,
     ConnectionRegistry registry,
     IChatPublisher publisher,
-    TimeProvider time)
+    TimeProvider time,
+    IOptions<ChatLimitsOptions> limits)
 {
     // Striped by user id: membership changes are rare, and unrelated users seldom share a stripe.
     private readonly SemaphoreSlim[] _membershipGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
@@ -60,7 +63,7 @@ public sealed class ConversationService(
             return (MembershipOutcome.NotGroup, null);
         }
         var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
-        var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, limits.Value.MaxConversationMembers, cancellationToken);
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
             // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.

@@ -23,6 +23,13 @@ public sealed class ChatLimitsOptions
     [Range(4096, int.MaxValue, ErrorMessage = "Chat:Limits:SendQueueMaxBytes must be between {1} and {2}.")]
     public int SendQueueMaxBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Active members a conversation may have: past it, creating one answers 400 and adding a member 409. Every
+    /// stored message updates each other member's unread count, so this bounds the database work of one message.
+    /// </summary>
+    [Range(2, 100_000, ErrorMessage = "Chat:Limits:MaxConversationMembers must be between {1} and {2}.")]
+    public int MaxConversationMembers { get; set; } = 1000;
+
     /// <summary>Messages replayed per conversation on connect; <c>ready.hasMore</c> says when more remain.</summary>
     [Range(0, 10_000, ErrorMessage = "Chat:Limits:CatchupLimitPerConversation must be between {1} and {2}.")]
     public int CatchupLimitPerConversation { get; set; } = 100;

@@ -50,6 +50,8 @@ public enum MembershipOutcome
     NotFound,
     /// <summary>The conversation is direct: no members are added, and nobody removes the other person.</summary>
     NotGroup,
+    /// <summary>Add only: the group has as many active members as it may have.</summary>
+    Full,
 }
 
 public sealed record MembershipResult(MembershipOutcome Outcome, DateTime At);

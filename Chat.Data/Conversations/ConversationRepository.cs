@@ -157,21 +157,27 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
 
     // The actor must be an active member of a group. A member who left and comes back starts afresh: unread 0 and
     // no read position, so catch-up starts at their return (joined_seq, the conversation's last seq then).
-    // `conversation` locks the conversation's row FOR SHARE: it waits for a batch storing messages there, whose
-    // seqs it then reads as committed (a locking read returns the row's latest version), and batches after it
-    // wait for this statement to commit, then see the new member and count their messages as unread. One case
-    // stays open: a batch statement that began before this one committed but takes the row after it does not see
-    // the new member (its snapshot is older), though its seq is above joined_seq. That member's count is then one
-    // low until their next read receipt recomputes it.
+    // The first statement locks the conversation's row: it waits for a batch storing messages there and for
+    // another add, and holds both off until this commits. The second, with a snapshot taken after the lock,
+    // then reads last_seq and the member count as committed: concurrent adds cannot pass @MaxMembers, and the
+    // batches after this one see the new member and count their messages as unread. One case stays open: a
+    // batch statement that began before this committed but takes the row after it does not see the new member
+    // (its snapshot is older), though its seq is above joined_seq; that member's count is then one low until
+    // their next read receipt recomputes it.
     private const string AddMemberSql = """
+        SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;
+
         WITH actor AS (
-            SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+            SELECT c.is_group, c.last_seq,
+                   (SELECT count(*) FROM conversation_participants m WHERE m.conversation_id = c.id AND m.is_active) AS members
+            FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
-        ), conversation AS (
-            SELECT last_seq FROM conversations WHERE id = @ConversationId AND EXISTS (SELECT 1 FROM actor WHERE actor.is_group) FOR SHARE
+        ), already AS (
+            SELECT 1 FROM conversation_participants WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
         ), added AS (
             INSERT INTO conversation_participants (conversation_id, user_id, joined_seq)
-            SELECT @ConversationId, @UserId, conversation.last_seq FROM conversation
+            SELECT @ConversationId, @UserId, actor.last_seq FROM actor
+            WHERE actor.is_group AND actor.members < @MaxMembers AND NOT EXISTS (SELECT 1 FROM already)
             ON CONFLICT (conversation_id, user_id) DO UPDATE
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
                     joined_at = now(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
@@ -181,18 +187,24 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
                     WHEN NOT (SELECT is_group FROM actor) THEN 'NotGroup'
                     WHEN EXISTS (SELECT 1 FROM added) THEN 'Changed'
-                    ELSE 'Unchanged' END AS Outcome,
+                    WHEN EXISTS (SELECT 1 FROM already) THEN 'Unchanged'
+                    ELSE 'Full' END AS Outcome,
                COALESCE((SELECT joined_at FROM added), now()) AS At
         """;
 
-    /// <summary>Adds <paramref name="userId"/> to a group that <paramref name="actorId"/> is an active member of.</summary>
-    public Task<MembershipResult> AddMemberAsync(long conversationId, long actorId, long userId, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Adds <paramref name="userId"/> to a group that <paramref name="actorId"/> is an active member of, unless it
+    /// already has <paramref name="maxMembers"/> active members.
+    /// </summary>
+    public Task<MembershipResult> AddMemberAsync(long conversationId, long actorId, long userId, int maxMembers, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
         {
             // Retrying is safe: adding an active member again changes nothing.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            return (await connection.QuerySingleAsync<MembershipRow>(new CommandDefinition(
-                AddMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct))).ToResult();
+            using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                AddMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId, MaxMembers = maxMembers }, cancellationToken: ct));
+            await results.ReadAsync<int>();
+            return (await results.ReadSingleAsync<MembershipRow>()).ToResult();
         }, cancellationToken).AsTask();
 
     // Anyone may leave; in a group a member may remove another; in a direct conversation nobody removes the other.

@@ -67,13 +67,27 @@ public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilien
         }, cancellationToken).AsTask();
 
     // Users named as members before they ever connected get a placeholder profile: their external id as the
-    // name, replaced by the token's name on their first connection or request. The no-op DO UPDATE makes
-    // RETURNING give existing profiles too, including one a concurrent request has just inserted.
+    // name, replaced by the token's name on their first connection or request. Profiles that exist are read, not
+    // written (no row version, no row lock, no identity value spent on an insert that conflicts). A profile that
+    // a concurrent request inserts after this statement's snapshot is neither inserted (ON CONFLICT) nor seen:
+    // the caller runs the statement again, and the next snapshot sees it.
     private const string EnsureProfilesSql = """
-        INSERT INTO user_profiles (external_id, display_name)
-        SELECT DISTINCT external_id, external_id FROM unnest(@ExternalIds::text[]) AS w(external_id)
-        ON CONFLICT (external_id) DO UPDATE SET external_id = EXCLUDED.external_id
-        RETURNING id AS Id, external_id AS ExternalId, display_name AS DisplayName, avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        WITH wanted AS (
+            SELECT DISTINCT external_id FROM unnest(@ExternalIds::text[]) AS w(external_id)
+        ), existing AS (
+            SELECT u.* FROM user_profiles u JOIN wanted w ON w.external_id = u.external_id
+        ), inserted AS (
+            INSERT INTO user_profiles (external_id, display_name)
+            SELECT external_id, external_id FROM wanted
+            WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.external_id = wanted.external_id)
+            ORDER BY external_id
+            ON CONFLICT (external_id) DO NOTHING
+            RETURNING *
+        )
+        SELECT id AS Id, external_id AS ExternalId, display_name AS DisplayName, avatar_url AS AvatarUrl, last_seen_at AS LastSeenAt
+        FROM existing
+        UNION ALL
+        SELECT id, external_id, display_name, avatar_url, last_seen_at FROM inserted
         """;
 
     /// <summary>The profiles of the given external ids, creating placeholders for those who have none.</summary>
@@ -82,8 +96,15 @@ public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilien
         {
             // Retrying is safe: the insert skips profiles that exist.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            var rows = await connection.QueryAsync<UserProfile>(new CommandDefinition(
-                EnsureProfilesSql, new { ExternalIds = externalIds.ToArray() }, cancellationToken: ct));
-            return rows.AsList();
+            var wanted = externalIds.Distinct().Count();
+            while (true)
+            {
+                var rows = (await connection.QueryAsync<UserProfile>(new CommandDefinition(
+                    EnsureProfilesSql, new { ExternalIds = externalIds.ToArray() }, cancellationToken: ct))).AsList();
+                if (rows.Count == wanted)
+                {
+                    return rows;
+                }
+            }
         }, cancellationToken).AsTask();
 }

@@ -145,6 +145,26 @@ internal sealed class ApiValidation
         return [.. values];
     }
 
+    /// <summary>
+    /// External ids name users as their identity provider's <c>sub</c> does. One that is blank, or starts or ends
+    /// with white space, is a client's mistake (a padded copy of a real id would make a second, empty profile).
+    /// </summary>
+    public string? RequiredExternalId(JsonElement body, string field, int maxLength) =>
+        RequiredString(body, field, maxLength) is { } value && IsExternalId(value, field) ? value : null;
+
+    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount, int maxLength) =>
+        RequiredStringArray(body, field, maxCount, maxLength) is { } values && values.All(v => IsExternalId(v, field)) ? values : null;
+
+    private bool IsExternalId(string value, string field)
+    {
+        if (string.IsNullOrWhiteSpace(value) || char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1]))
+        {
+            Add(field, $"{field} must not be blank or start or end with white space.");
+            return false;
+        }
+        return true;
+    }
+
     /// <summary>A route value that must be a positive 64-bit integer.</summary>
     public long Id(string? raw, string field)
     {

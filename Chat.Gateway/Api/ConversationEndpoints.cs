@@ -2,9 +2,12 @@ using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
 using Chat.Core.Conversations;
+using Chat.Core.Options;
 using Chat.Core.Protocol;
 using Chat.Data.Conversations;
 using Chat.Data.Messages;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.Api;
 
@@ -42,7 +45,7 @@ public static class ConversationEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, ConversationService service, CancellationToken cancellationToken)
+    private static async Task<IResult> CreateAsync(HttpContext context, ConversationService service, IOptions<ChatLimitsOptions> limits, CancellationToken cancellationToken)
     {
         var caller = ApiCaller.Of(context);
         var validation = new ApiValidation();
@@ -52,7 +55,7 @@ public static class ConversationEndpoints
         }
         var title = validation.OptionalString(body, "title", MaxTitleLength);
         var isGroup = validation.OptionalBool(body, "isGroup");
-        var memberIds = validation.RequiredStringArray(body, "memberExternalIds", MaxMembersPerRequest, MaxExternalIdLength);
+        var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest, MaxExternalIdLength);
         if (!validation.IsValid || memberIds is null)
         {
             return validation.Problem();
@@ -65,6 +68,10 @@ public static class ConversationEndpoints
         else if (isGroup == false && others != 1)
         {
             validation.Add("memberExternalIds", "A direct conversation (isGroup false) has exactly one member besides the caller.");
+        }
+        else if (others + 1 > limits.Value.MaxConversationMembers)
+        {
+            validation.Add("memberExternalIds", $"A conversation has at most {limits.Value.MaxConversationMembers} members, the caller included.");
         }
         if (!validation.IsValid)
         {
@@ -145,7 +152,7 @@ public static class ConversationEndpoints
         {
             return validation.Problem();
         }
-        var externalId = validation.RequiredString(body, "externalId", MaxExternalIdLength);
+        var externalId = validation.RequiredExternalId(body, "externalId", MaxExternalIdLength);
         if (!validation.IsValid || externalId is null)
         {
             return validation.Problem();
@@ -159,12 +166,16 @@ public static class ConversationEndpoints
             MembershipOutcome.NotGroup => TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict, title: "Conflict",
                 detail: $"Conversation {conversationId} is a direct conversation: it has exactly two members."),
+            MembershipOutcome.Full => TypedResults.Problem(
+                statusCode: StatusCodes.Status409Conflict, title: "Conflict",
+                detail: $"Conversation {conversationId} has as many members as a conversation may have (Chat:Limits:MaxConversationMembers)."),
             _ => ConversationNotFound(conversationId),
         };
     }
 
     private static async Task<IResult> RemoveMemberAsync(HttpContext context, ConversationService service, string id, string externalId, CancellationToken cancellationToken)
     {
+        externalId = DecodedLastSegment(context, externalId);
         var validation = new ApiValidation();
         var conversationId = validation.Id(id, "id");
         if (!validation.IsValid)
@@ -182,6 +193,24 @@ public static class ConversationEndpoints
                 detail: "Nobody removes the other person of a direct conversation; each may leave it."),
             _ => ConversationNotFound(conversationId),
         };
+    }
+
+    /// <summary>
+    /// The last path segment decoded in full. ASP.NET Core decodes every escape in a route value except <c>%2F</c>,
+    /// which it leaves as it is, so an external id with a slash (identity providers use URLs:
+    /// <c>https://idp.example/users/7</c>), sent escaped as it must be, would never match. The raw target gives the
+    /// segment as sent; it is used when it agrees with the route value, which it always does unless a proxy
+    /// rewrote the path.
+    /// </summary>
+    private static string DecodedLastSegment(HttpContext context, string routeValue)
+    {
+        if (context.Features.Get<IHttpRequestFeature>()?.RawTarget is not { } raw)
+        {
+            return routeValue;
+        }
+        var path = raw.Split('?', 2)[0];
+        var decoded = Uri.UnescapeDataString(path[(path.LastIndexOf('/') + 1)..]);
+        return string.Equals(decoded.Replace("/", "%2F", StringComparison.Ordinal), routeValue, StringComparison.OrdinalIgnoreCase) ? decoded : routeValue;
     }
 
     private static IResult ConversationNotFound(long conversationId) => TypedResults.Problem(

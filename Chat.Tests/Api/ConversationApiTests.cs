@@ -102,6 +102,8 @@ public sealed class ConversationApiTests : GatewayTest
     [TestCase("""{"memberExternalIds":["bob"],"title":7}""", "title")]
     [TestCase("""{"memberExternalIds":["bob"],"isGroup":"yes"}""", "isGroup")]
     [TestCase("""{"memberExternalIds":["bob","carol"],"isGroup":false}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":["  "]}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":["bob "]}""", "memberExternalIds")]
     [TestCase("""[1,2]""", "body")]
     [TestCase("""{"memberExternalIds":""", "body")]
     public async Task An_invalid_body_answers_400_naming_the_field(string json, string field)

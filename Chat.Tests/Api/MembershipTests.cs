@@ -81,6 +81,42 @@ public sealed class MembershipTests : GatewayTest
     }
 
     [Test]
+    public async Task A_member_whose_external_id_holds_slashes_can_be_removed_and_can_leave()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var dave = $"https://idp.example/users/{Guid.NewGuid():N}";
+        var erin = $"https://idp.example/users/{Guid.NewGuid():N}";
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        using var erinHttp = Gateway.CreateHttpClient(erin);
+        var added = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave });
+        await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = erin });
+
+        var removed = await http.DeleteAsync(added.Headers.Location);
+        var left = await erinHttp.DeleteAsync($"/api/conversations/{conversation}/members/{Uri.EscapeDataString(erin)}");
+
+        Assert.That((removed.StatusCode, left.StatusCode), Is.EqualTo((HttpStatusCode.NoContent, HttpStatusCode.NoContent)));
+        Assert.That(added.Headers.Location!.OriginalString, Does.EndWith(Uri.EscapeDataString(dave)), "the Location of an added member is where to remove them");
+    }
+
+    [Test]
+    public async Task Naming_existing_users_as_members_leaves_their_profiles_unwritten()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        // xmin names the transaction that wrote the row version: a write of any kind would change it.
+        const string Versions = "SELECT xmin::text FROM user_profiles WHERE id = ANY(@ids) ORDER BY id";
+        var before = await Sql.QueryAsync<string>(Versions, new { ids = new[] { bob.Id, carol.Id } });
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var created = await http.PostAsJsonAsync("/api/conversations", new { isGroup = true, memberExternalIds = new[] { bob.ExternalId } });
+        var conversation = (await created.Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
+        var added = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = carol.ExternalId });
+
+        Assert.That((created.StatusCode, added.StatusCode), Is.EqualTo((HttpStatusCode.Created, HttpStatusCode.Created)));
+        Assert.That(await Sql.QueryAsync<string>(Versions, new { ids = new[] { bob.Id, carol.Id } }), Is.EqualTo(before));
+    }
+
+    [Test]
     public async Task Removing_a_non_member_from_a_direct_conversation_answers_404_whether_or_not_they_exist()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
