@@ -280,26 +280,26 @@ public sealed class ChatSessionRunner(
         if (read.Error is { } error)
         {
             metrics.FramesReceived.Add(error.FrameType ?? "invalid");
-            Refuse(connection, error);
+            // Answering garbage costs what answering a frame does: a client that floods it is limited like any other.
+            var unreadable = limiter.CheckUnreadable();
+            if (unreadable.Outcome == RateOutcome.Allowed)
+            {
+                Refuse(connection, error);
+            }
+            else
+            {
+                Limit(connection, unreadable, error);
+            }
             return;
         }
 
         var frame = read.Frame!;
         metrics.FramesReceived.Add(frame.Type);
         var rate = limiter.Check(frame);
-        if (rate.Outcome == RateOutcome.Flooding)
+        if (rate.Outcome != RateOutcome.Allowed)
         {
-            Close(connection, CloseReason.RateLimitExceeded);
-            return;
-        }
-        if (rate.Outcome == RateOutcome.Refused)
-        {
-            var retryAfterMs = Math.Max(1, (long)Math.Ceiling(rate.RetryAfter.TotalMilliseconds));
-            Refuse(connection, FrameError.About(
-                frame,
-                ErrorCodes.RateLimited,
-                $"Too many frames: wait {retryAfterMs} ms before sending this kind of frame again.",
-                retryAfterMs));
+            // The error only names the frame here; Limit writes its message.
+            Limit(connection, rate, FrameError.About(frame, ErrorCodes.RateLimited, string.Empty));
             return;
         }
 
@@ -319,6 +319,26 @@ public sealed class ChatSessionRunner(
             connection.SendError(FrameError.About(
                 frame, ErrorCodes.Internal, "The server could not complete this request; it is safe to retry."));
         }
+    }
+
+    /// <summary>
+    /// A frame the rate limiter did not allow: closes a flooder, or answers <c>rate_limited</c> naming the frame as
+    /// <paramref name="about"/> does (its type, target and key, when it had them).
+    /// </summary>
+    private void Limit(ChatConnection connection, RateDecision rate, FrameError about)
+    {
+        if (rate.Outcome == RateOutcome.Flooding)
+        {
+            Close(connection, CloseReason.RateLimitExceeded);
+            return;
+        }
+        var retryAfterMs = Math.Max(1, (long)Math.Ceiling(rate.RetryAfter.TotalMilliseconds));
+        Refuse(connection, about with
+        {
+            Code = ErrorCodes.RateLimited,
+            Message = $"Too many frames: wait {retryAfterMs} ms before sending this kind of frame again.",
+            RetryAfterMs = retryAfterMs,
+        });
     }
 
     private void Refuse(ChatConnection connection, FrameError error)
