@@ -84,6 +84,9 @@ public sealed class ChatConnection : IThreadPoolWorkItem
 
     internal long PresenceVersion { get; set; }
 
+    /// <summary>Past its catch-up: counts for its user's status. Guarded by the registry's lock.</summary>
+    internal bool IsLive { get; set; }
+
     /// <summary>Conversations this connection said it is typing in, with when that lapses unless renewed.</summary>
     internal TypingState Typing { get; } = new();
 

@@ -28,8 +28,11 @@ public sealed class ConnectionRegistry : IChatPublisher
 
     public long NextConnectionId() => Interlocked.Increment(ref _nextConnectionId);
 
-    /// <summary>Adds a connection. Returns true when it is the user's first live connection (the user comes online).</summary>
-    public bool Register(ChatConnection connection)
+    /// <summary>
+    /// Adds a connection. It receives what it subscribes to at once, but counts for its user's status only from
+    /// <see cref="MarkLive"/>: a device still in its catch-up has not come online, and one that fails there never did.
+    /// </summary>
+    public void Register(ChatConnection connection)
     {
         lock (_lock)
         {
@@ -42,13 +45,26 @@ public sealed class ConnectionRegistry : IChatPublisher
             // so it does not override "away" chosen elsewhere.
             connection.Presence = PresenceStatus.Online;
             connection.PresenceVersion = 0;
+            connection.IsLive = false;
             entry.Connections.Add(connection);
-            if (entry.Connections.Count == 1)
+        }
+    }
+
+    /// <summary>
+    /// The connection finished its catch-up and now counts for its user's status. Returns the user's status when
+    /// that changed (the first live device brings the user online), else null: a device that went live after
+    /// another one set "away" leaves the user away.
+    /// </summary>
+    public PresenceStatus? MarkLive(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            if (!_users.TryGetValue(connection.UserId, out var entry) || !entry.Connections.Contains(connection))
             {
-                entry.Announced = PresenceStatus.Online;
-                return true;
+                return null;
             }
-            return false;
+            connection.IsLive = true;
+            return Reannounce(entry);
         }
     }
 
@@ -156,9 +172,9 @@ public sealed class ConnectionRegistry : IChatPublisher
     }
 
     /// <summary>
-    /// Removes a connection and all its subscriptions. Tells whether the user has gone offline, the
-    /// conversations the connection received, and the user's new status when it changed but the user is still
-    /// online through another device.
+    /// Removes a connection and all its subscriptions. Tells whether it was the user's last connection, the
+    /// conversations it received, and the user's new status when that changed: offline when no live device is
+    /// left, else the status of the remaining ones.
     /// </summary>
     public Departure Unregister(ChatConnection connection)
     {
@@ -178,10 +194,10 @@ public sealed class ConnectionRegistry : IChatPublisher
             if (entry.Connections.Count == 0)
             {
                 _users.Remove(connection.UserId);
-                // A user who had chosen to appear offline was already announced as such.
-                return new Departure(WentOffline: true, conversations, ChangedStatus: entry.Announced == PresenceStatus.Offline ? null : PresenceStatus.Offline);
             }
-            return new Departure(WentOffline: false, conversations, Reannounce(entry));
+            // Offline when no live device is left; nothing when the user already appeared so (they chose
+            // "offline", or no device of theirs ever went live).
+            return new Departure(WentOffline: entry.Connections.Count == 0, conversations, Reannounce(entry));
         }
     }
 
@@ -200,7 +216,7 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
-    /// <summary>The user's status: the one most recently set among their live connections; offline when none.</summary>
+    /// <summary>The user's status: the one most recently set among their live connections; offline when none is live.</summary>
     public PresenceStatus PresenceOf(long userId)
     {
         lock (_lock)
@@ -347,23 +363,21 @@ public sealed class ConnectionRegistry : IChatPublisher
     }
 
     private static PresenceStatus Aggregate(UserEntry entry) =>
-        entry.Connections.Count == 0
-            ? PresenceStatus.Offline
-            : entry.Connections.MaxBy(c => c.PresenceVersion)!.Presence;
+        entry.Connections.Where(c => c.IsLive).MaxBy(c => c.PresenceVersion)?.Presence ?? PresenceStatus.Offline;
 
     private sealed class UserEntry
     {
         public List<ChatConnection> Connections { get; } = [];
 
-        /// <summary>The status last announced to others, so that only changes are broadcast.</summary>
-        public PresenceStatus Announced { get; set; }
+        /// <summary>The status last announced to others, so that only changes are broadcast; offline until a device is live.</summary>
+        public PresenceStatus Announced { get; set; } = PresenceStatus.Offline;
 
         /// <summary>Bumped by every <see cref="Join"/> and <see cref="Leave"/>; see <see cref="TrySubscribe"/>.</summary>
         public long MembershipVersion { get; set; }
     }
 }
 
-/// <param name="WentOffline">It was the user's last live connection.</param>
+/// <param name="WentOffline">It was the user's last connection, live or still in its catch-up.</param>
 /// <param name="Conversations">The conversations the connection was subscribed to.</param>
 /// <param name="ChangedStatus">The user's status to announce, when it changed: the remaining devices' status, or offline.</param>
 public sealed record Departure(bool WentOffline, IReadOnlyCollection<long> Conversations, PresenceStatus? ChangedStatus);

@@ -3,15 +3,66 @@ using Chat.Core.Protocol;
 namespace Chat.Core.Connections;
 
 /// <summary>
-/// Sends a user's status to every live connection of every user who shares an active conversation with them,
-/// once per connection however many conversations they share (the frame is serialized once).
+/// Every change of a user's status goes through here: a device going live, setting a status, or leaving. The
+/// change is made in the registry and its frame queued to the recipients under one lock, so that observers get a
+/// user's announcements in the order the registry made them and the last one they get is the user's status. (Had
+/// two devices' changes been queued in the other order, observers would keep the older status.) Queuing never
+/// blocks, so the lock is held for one fan-out at most.
 /// </summary>
+/// <remarks>
+/// A frame goes to every live connection of every user who shares an active conversation with the user, once per
+/// connection however many conversations they share (the frame is serialized once).
+/// </remarks>
 public sealed class PresenceAnnouncer(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time)
 {
-    /// <param name="conversations">The user's conversations; by default those their live connections receive.</param>
-    public void Announce(ConnectedUser user, PresenceStatus status, IEnumerable<long>? conversations = null)
+    private readonly Lock _lock = new();
+
+    /// <summary>The connection finished its catch-up: announces the user's status if that changed (the user comes online).</summary>
+    public PresenceStatus? MarkLive(ChatConnection connection)
     {
-        var recipients = registry.UsersIn(conversations ?? registry.ConversationsOf(user.UserId), exceptUserId: user.UserId);
+        lock (_lock)
+        {
+            var changed = registry.MarkLive(connection);
+            if (changed is { } status)
+            {
+                Announce(connection.User, status, registry.ConversationsOf(connection.UserId));
+            }
+            return changed;
+        }
+    }
+
+    /// <summary>Records a status the connection set; announces the user's status if that changed.</summary>
+    public PresenceStatus? SetPresence(ChatConnection connection, PresenceStatus status)
+    {
+        lock (_lock)
+        {
+            var changed = registry.SetPresence(connection, status);
+            if (changed is { } now)
+            {
+                Announce(connection.User, now, registry.ConversationsOf(connection.UserId));
+            }
+            return changed;
+        }
+    }
+
+    /// <summary>Unregisters the connection; announces the user's status if its departure changed that.</summary>
+    public Departure Unregister(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            var departure = registry.Unregister(connection);
+            if (departure.ChangedStatus is { } status)
+            {
+                // The registry no longer counts the departed connection's conversations as the user's.
+                Announce(connection.User, status, [.. departure.Conversations, .. registry.ConversationsOf(connection.UserId)]);
+            }
+            return departure;
+        }
+    }
+
+    private void Announce(ConnectedUser user, PresenceStatus status, IEnumerable<long> conversations)
+    {
+        var recipients = registry.UsersIn(conversations, exceptUserId: user.UserId);
         if (recipients.Count == 0)
         {
             return;

@@ -3,15 +3,12 @@ using Chat.Core.Protocol;
 
 namespace Chat.Core.Handlers;
 
-/// <summary><c>presence</c>: records the connection's status; announces the user's status when it changed.</summary>
-public sealed class PresenceHandler(ConnectionRegistry registry, PresenceAnnouncer announcer) : IFrameHandler<PresenceFrame>
+/// <summary><c>presence</c>: records the connection's status; the user's status is announced when it changed.</summary>
+public sealed class PresenceHandler(PresenceAnnouncer announcer) : IFrameHandler<PresenceFrame>
 {
     public ValueTask HandleAsync(ChatConnection connection, PresenceFrame frame, CancellationToken cancellationToken)
     {
-        if (registry.SetPresence(connection, frame.Status) is { } changed)
-        {
-            announcer.Announce(connection.User, changed);
-        }
+        announcer.SetPresence(connection, frame.Status);
         return ValueTask.CompletedTask;
     }
 }

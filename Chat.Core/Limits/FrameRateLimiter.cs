@@ -5,11 +5,11 @@ namespace Chat.Core.Limits;
 
 /// <summary>
 /// One connection's rate limits, checked after a frame is read and before it is dispatched: <c>typing</c> draws
-/// from its own, stricter bucket, every other frame from the message bucket. A refused frame has no effect and
-/// its answer says when to try again. A frame of a kind sent before that time had come ignores the answer: those
-/// draw from a tolerance that regains one a second (frames already on the wire when the answer left are thus
-/// forgiven); a client that exhausts it keeps flooding and is to be closed. A client that waits as told is never
-/// closed, however much it has to send.
+/// from its own, stricter bucket, every other frame from the message bucket, frames the reader refused included.
+/// A refused frame has no effect and its answer says when to try again. A frame of a kind sent before that time
+/// had come ignores the answer: those draw from a tolerance that regains one a second (frames already on the wire
+/// when the answer left are thus forgiven); a client that exhausts it keeps flooding and is to be closed. A client
+/// that waits as told is never closed, however much it has to send.
 /// </summary>
 public sealed class FrameRateLimiter(ChatLimitsOptions limits, TimeProvider time)
 {
@@ -24,9 +24,16 @@ public sealed class FrameRateLimiter(ChatLimitsOptions limits, TimeProvider time
     private long _messagesNotBefore = long.MinValue;
     private long _typingNotBefore = long.MinValue;
 
-    public RateDecision Check(ClientFrame frame)
+    public RateDecision Check(ClientFrame frame) => Check(typing: frame is TypingFrame);
+
+    /// <summary>
+    /// For a frame the reader refused (malformed, or of an unknown type): it draws from the message bucket whatever
+    /// type it claimed, so a client sending garbage is answered <c>rate_limited</c>, then closed, like any flooder.
+    /// </summary>
+    public RateDecision CheckUnreadable() => Check(typing: false);
+
+    private RateDecision Check(bool typing)
     {
-        var typing = frame is TypingFrame;
         ref var bucket = ref typing ? ref _typing : ref _messages;
         if (bucket.TryTake(out var retryAfter))
         {

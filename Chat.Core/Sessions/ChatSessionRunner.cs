@@ -61,13 +61,9 @@ public sealed class ChatSessionRunner(
         try
         {
             connection.Send(FrameWriter.Welcome(user.UserId, user.ExternalId, user.DisplayName, time.GetUtcNow().UtcDateTime));
-            var firstConnection = registry.Register(connection);
-            if (await TryStartAsync(connection, catchup, aborted) is { } conversationIds)
+            registry.Register(connection);
+            if (await TryStartAsync(connection, catchup, aborted))
             {
-                if (firstConnection)
-                {
-                    presence.Announce(user, PresenceStatus.Online, conversationIds);
-                }
                 using var onStopping = stopping.Register(CloseForShutdown, gate);
                 receiving = ReceiveLoopAsync(connection, socket, gate, aborted);
                 await connection.Ending;
@@ -87,9 +83,9 @@ public sealed class ChatSessionRunner(
     /// <summary>
     /// Subscribes the connection to the user's conversations, then replays what they missed and sends
     /// <c>ready</c>. Subscribing first means a message committed meanwhile is either in the replay or held for
-    /// live delivery; the gate drops the held copies of what the replay already sent. Null when it failed.
+    /// live delivery; the gate drops the held copies of what the replay already sent. False when it failed.
     /// </summary>
-    private async Task<IReadOnlyList<long>?> TryStartAsync(ChatConnection connection, bool catchup, CancellationToken aborted)
+    private async Task<bool> TryStartAsync(ChatConnection connection, bool catchup, CancellationToken aborted)
     {
         try
         {
@@ -124,24 +120,29 @@ public sealed class ChatSessionRunner(
                 }
             }
 
+            // The device now counts for its user's status, before the client hears ready and may ask the HTTP API.
+            // What is announced is the status the registry holds now: "away" set on another device meanwhile
+            // stays, and a first device that failed before this point was never announced.
+            presence.MarkLive(connection);
+
             // Paced too: it closes the replay, which may have filled its half of the queue.
             await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(replay.Conversations.Select(c =>
                 new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId), c.LastChangeSeq)))), aborted);
 
             // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.
             connection.OpenGate(replay.Conversations.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));
-            return conversationIds;
+            return true;
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
         {
             // The client went away during catch-up.
-            return null;
+            return false;
         }
         catch (Exception e)
         {
             ChatLog.CatchupFailed(logger, e, connection.Id);
             connection.RequestClose(CloseReason.InternalError);
-            return null;
+            return false;
         }
     }
 
@@ -280,26 +281,26 @@ public sealed class ChatSessionRunner(
         if (read.Error is { } error)
         {
             metrics.FramesReceived.Add(error.FrameType ?? "invalid");
-            Refuse(connection, error);
+            // Answering garbage costs what answering a frame does: a client that floods it is limited like any other.
+            var unreadable = limiter.CheckUnreadable();
+            if (unreadable.Outcome == RateOutcome.Allowed)
+            {
+                Refuse(connection, error);
+            }
+            else
+            {
+                Limit(connection, unreadable, error);
+            }
             return;
         }
 
         var frame = read.Frame!;
         metrics.FramesReceived.Add(frame.Type);
         var rate = limiter.Check(frame);
-        if (rate.Outcome == RateOutcome.Flooding)
+        if (rate.Outcome != RateOutcome.Allowed)
         {
-            Close(connection, CloseReason.RateLimitExceeded);
-            return;
-        }
-        if (rate.Outcome == RateOutcome.Refused)
-        {
-            var retryAfterMs = Math.Max(1, (long)Math.Ceiling(rate.RetryAfter.TotalMilliseconds));
-            Refuse(connection, FrameError.About(
-                frame,
-                ErrorCodes.RateLimited,
-                $"Too many frames: wait {retryAfterMs} ms before sending this kind of frame again.",
-                retryAfterMs));
+            // The error only names the frame here; Limit writes its message.
+            Limit(connection, rate, FrameError.About(frame, ErrorCodes.RateLimited, string.Empty));
             return;
         }
 
@@ -321,6 +322,26 @@ public sealed class ChatSessionRunner(
         }
     }
 
+    /// <summary>
+    /// A frame the rate limiter did not allow: closes a flooder, or answers <c>rate_limited</c> naming the frame as
+    /// <paramref name="about"/> does (its type, target and key, when it had them).
+    /// </summary>
+    private void Limit(ChatConnection connection, RateDecision rate, FrameError about)
+    {
+        if (rate.Outcome == RateOutcome.Flooding)
+        {
+            Close(connection, CloseReason.RateLimitExceeded);
+            return;
+        }
+        var retryAfterMs = Math.Max(1, (long)Math.Ceiling(rate.RetryAfter.TotalMilliseconds));
+        Refuse(connection, about with
+        {
+            Code = ErrorCodes.RateLimited,
+            Message = $"Too many frames: wait {retryAfterMs} ms before sending this kind of frame again.",
+            RetryAfterMs = retryAfterMs,
+        });
+    }
+
     private void Refuse(ChatConnection connection, FrameError error)
     {
         ChatLog.FrameRefused(logger, connection.Id, error.Code, error.Message);
@@ -338,16 +359,11 @@ public sealed class ChatSessionRunner(
     /// <summary>Unregisters the connection and tells the others what its departure changed.</summary>
     private async Task LeaveAsync(ChatConnection connection)
     {
-        var departure = registry.Unregister(connection);
+        var departure = presence.Unregister(connection);
         var now = time.GetUtcNow().UtcDateTime;
         foreach (var conversationId in connection.Typing.TakeExpired(now: null))
         {
             TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
-        }
-
-        if (departure.ChangedStatus is { } status)
-        {
-            presence.Announce(connection.User, status, departure.Conversations);
         }
         if (departure.WentOffline)
         {

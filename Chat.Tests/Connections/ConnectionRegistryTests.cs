@@ -64,23 +64,40 @@ public sealed class ConnectionRegistryTests
 
     // ---- Registration and presence ----
 
-    [Test]
-    public void A_users_first_connection_brings_them_online_and_the_second_does_not()
+    /// <summary>A connection past its catch-up: registered and counting for its user's status.</summary>
+    private ChatConnection Ready(long userId)
     {
-        Assert.That(_registry.Register(Connection(1)), Is.True);
-        Assert.That(_registry.Register(Connection(1)), Is.False);
-        Assert.That(_registry.Register(Connection(2)), Is.True);
+        var connection = Connection(userId);
+        _registry.Register(connection);
+        _registry.MarkLive(connection);
+        return connection;
+    }
+
+    [Test]
+    public void A_users_first_connection_to_go_live_brings_them_online_and_the_second_does_not()
+    {
+        var (phone, laptop, bob) = (Connection(1), Connection(1), Connection(2));
+        _registry.Register(phone);
+        _registry.Register(laptop);
+        _registry.Register(bob);
+        Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Offline), "both devices are still in their catch-up");
+
+        Assert.That(_registry.MarkLive(laptop), Is.EqualTo(PresenceStatus.Online));
+        Assert.That(_registry.MarkLive(phone), Is.Null);
+        Assert.That(_registry.MarkLive(bob), Is.EqualTo(PresenceStatus.Online));
+        Assert.That(_registry.MarkLive(bob), Is.Null, "going live twice changes nothing");
         Assert.That(_registry.ConnectionCount, Is.EqualTo(3));
     }
 
     [Test]
     public void A_user_who_left_and_came_back_comes_online_again()
     {
-        var first = Connection(1);
-        _registry.Register(first);
-        _registry.Unregister(first);
+        var first = Ready(1);
+        Assert.That(_registry.Unregister(first).ChangedStatus, Is.EqualTo(PresenceStatus.Offline));
 
-        Assert.That(_registry.Register(Connection(1)), Is.True);
+        var again = Connection(1);
+        _registry.Register(again);
+        Assert.That(_registry.MarkLive(again), Is.EqualTo(PresenceStatus.Online));
     }
 
     [Test]
@@ -94,7 +111,7 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void A_connected_user_is_online_until_they_set_a_status_and_offline_when_unknown()
     {
-        _registry.Register(Connection(1));
+        Ready(1);
 
         Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Online));
         Assert.That(_registry.PresenceOf(2), Is.EqualTo(PresenceStatus.Offline));
@@ -103,23 +120,61 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void A_new_device_does_not_override_a_status_set_on_another()
     {
-        var phone = Connection(1);
-        _registry.Register(phone);
+        var phone = Ready(1);
         _registry.SetPresence(phone, PresenceStatus.Away);
 
-        var laptop = Connection(1);
-        _registry.Register(laptop);
+        Ready(1);
 
         Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Away));
     }
 
     [Test]
+    public void A_device_that_finishes_its_catch_up_after_another_chose_away_announces_nothing()
+    {
+        // The laptop connected first and is still catching up when the phone connects and chooses "away".
+        var laptop = Connection(1);
+        _registry.Register(laptop);
+        var phone = Connection(1);
+        _registry.Register(phone);
+        Assert.That(_registry.MarkLive(phone), Is.EqualTo(PresenceStatus.Online));
+        Assert.That(_registry.SetPresence(phone, PresenceStatus.Away), Is.EqualTo(PresenceStatus.Away));
+
+        Assert.That(_registry.MarkLive(laptop), Is.Null, "the user stays away");
+        Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Away));
+    }
+
+    [Test]
+    public void A_first_device_that_leaves_during_its_catch_up_while_another_is_live_changes_nothing()
+    {
+        var laptop = Connection(1);
+        _registry.Register(laptop);
+        var phone = Ready(1);
+
+        var departure = _registry.Unregister(laptop);
+
+        Assert.That(departure.WentOffline, Is.False);
+        Assert.That(departure.ChangedStatus, Is.Null, "the phone made the user online and they still are");
+        Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Online));
+        Assert.That(_registry.Unregister(phone).ChangedStatus, Is.EqualTo(PresenceStatus.Offline));
+    }
+
+    [Test]
+    public void A_user_whose_only_device_leaves_during_its_catch_up_is_not_announced_at_all()
+    {
+        var laptop = Connection(1);
+        _registry.Register(laptop);
+
+        var departure = _registry.Unregister(laptop);
+
+        Assert.That(departure.WentOffline, Is.True);
+        Assert.That(departure.ChangedStatus, Is.Null, "never announced online, so not offline either");
+    }
+
+    [Test]
     public void The_most_recently_set_status_among_live_connections_is_the_users_status()
     {
-        var phone = Connection(1);
-        var laptop = Connection(1);
-        _registry.Register(phone);
-        _registry.Register(laptop);
+        var phone = Ready(1);
+        var laptop = Ready(1);
 
         Assert.That(_registry.SetPresence(phone, PresenceStatus.Away), Is.EqualTo(PresenceStatus.Away));
         Assert.That(_registry.SetPresence(laptop, PresenceStatus.Busy), Is.EqualTo(PresenceStatus.Busy));
@@ -132,34 +187,31 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void Setting_a_status_that_does_not_change_the_users_status_returns_null()
     {
-        var phone = Connection(1);
-        var laptop = Connection(1);
-        _registry.Register(phone);
+        var phone = Ready(1);
 
         Assert.That(_registry.SetPresence(phone, PresenceStatus.Online), Is.Null, "already online");
         Assert.That(_registry.SetPresence(phone, PresenceStatus.Away), Is.EqualTo(PresenceStatus.Away));
         Assert.That(_registry.SetPresence(phone, PresenceStatus.Away), Is.Null);
 
-        _registry.Register(laptop);
+        var laptop = Ready(1);
         Assert.That(_registry.SetPresence(laptop, PresenceStatus.Away), Is.Null, "the other device already made the user away");
     }
 
     [Test]
     public void Setting_a_status_on_a_connection_that_is_not_registered_changes_nothing()
     {
-        var registered = Connection(1);
-        _registry.Register(registered);
+        Ready(1);
         var stranger = Connection(1);
 
         Assert.That(_registry.SetPresence(stranger, PresenceStatus.Busy), Is.Null);
+        Assert.That(_registry.MarkLive(stranger), Is.Null);
         Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Online));
     }
 
     [Test]
     public void Unregistering_the_last_connection_takes_the_user_offline()
     {
-        var only = Connection(1);
-        _registry.Register(only);
+        var only = Ready(1);
         _registry.Subscribe(only, [10, 11]);
 
         var departure = _registry.Unregister(only);
@@ -175,8 +227,7 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void A_user_who_chose_to_appear_offline_is_not_announced_offline_again_when_they_leave()
     {
-        var only = Connection(1);
-        _registry.Register(only);
+        var only = Ready(1);
         Assert.That(_registry.SetPresence(only, PresenceStatus.Offline), Is.EqualTo(PresenceStatus.Offline));
 
         var departure = _registry.Unregister(only);
@@ -188,10 +239,8 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void Unregistering_one_of_two_connections_keeps_the_user_online()
     {
-        var phone = Connection(1);
-        var laptop = Connection(1);
-        _registry.Register(phone);
-        _registry.Register(laptop);
+        var phone = Ready(1);
+        Ready(1);
 
         var departure = _registry.Unregister(phone);
 
@@ -203,10 +252,8 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void When_the_device_that_set_the_status_leaves_the_status_of_the_remaining_one_is_announced()
     {
-        var phone = Connection(1);
-        var laptop = Connection(1);
-        _registry.Register(phone);
-        _registry.Register(laptop);
+        var phone = Ready(1);
+        var laptop = Ready(1);
         _registry.SetPresence(laptop, PresenceStatus.Busy);
         _registry.SetPresence(phone, PresenceStatus.Away);
 
@@ -220,10 +267,8 @@ public sealed class ConnectionRegistryTests
     [Test]
     public void Unregistering_twice_is_harmless()
     {
-        var phone = Connection(1);
-        var laptop = Connection(1);
-        _registry.Register(phone);
-        _registry.Register(laptop);
+        var phone = Ready(1);
+        Ready(1);
         _registry.Unregister(phone);
 
         var again = _registry.Unregister(phone);
@@ -340,12 +385,14 @@ public sealed class ConnectionRegistryTests
         var random = new Random(1234);
         var live = new List<(ChatConnection Connection, HashSet<long> Subscriptions)>();
         var statuses = new Dictionary<ChatConnection, (PresenceStatus Status, long Version)>();
+        // Connections past their catch-up; only they count for their user's status.
+        var ready = new HashSet<ChatConnection>();
         var announced = new Dictionary<long, PresenceStatus>();
         long clock = 0;
 
         PresenceStatus ModelPresence(long userId)
         {
-            var mine = live.Where(l => l.Connection.UserId == userId).Select(l => statuses[l.Connection]).ToList();
+            var mine = live.Where(l => l.Connection.UserId == userId && ready.Contains(l.Connection)).Select(l => statuses[l.Connection]).ToList();
             return mine.Count == 0 ? PresenceStatus.Offline
                 : mine.All(s => s.Version == 0) ? PresenceStatus.Online
                 : mine.MaxBy(s => s.Version).Status;
@@ -354,7 +401,7 @@ public sealed class ConnectionRegistryTests
         PresenceStatus? ModelReannounce(long userId)
         {
             var status = ModelPresence(userId);
-            if (announced[userId] == status)
+            if (announced.GetValueOrDefault(userId, PresenceStatus.Offline) == status)
             {
                 return null;
             }
@@ -364,20 +411,15 @@ public sealed class ConnectionRegistryTests
 
         for (var step = 0; step < 4000; step++)
         {
-            var op = live.Count == 0 ? 0 : random.Next(10);
+            var op = live.Count == 0 ? 0 : random.Next(11);
             var context = $"step {step}, op {op}";
             if (op <= 1)
             {
                 var userId = random.Next(1, users + 1);
                 var connection = Connection(userId);
-                var first = live.All(l => l.Connection.UserId != userId);
-                Assert.That(_registry.Register(connection), Is.EqualTo(first), context);
+                _registry.Register(connection);
                 live.Add((connection, []));
                 statuses[connection] = (PresenceStatus.Online, 0);
-                if (first)
-                {
-                    announced[userId] = PresenceStatus.Online;
-                }
             }
             else if (op <= 4)
             {
@@ -400,22 +442,26 @@ public sealed class ConnectionRegistryTests
                 statuses[connection] = (status, ++clock);
                 Assert.That(_registry.SetPresence(connection, status), Is.EqualTo(ModelReannounce(connection.UserId)), context);
             }
+            else if (op == 10)
+            {
+                var (connection, _) = live[random.Next(live.Count)];
+                ready.Add(connection);
+                Assert.That(_registry.MarkLive(connection), Is.EqualTo(ModelReannounce(connection.UserId)), context);
+            }
             else
             {
                 var index = random.Next(live.Count);
                 var (connection, subscriptions) = live[index];
                 live.RemoveAt(index);
                 statuses.Remove(connection);
+                ready.Remove(connection);
                 var wentOffline = live.All(l => l.Connection.UserId != connection.UserId);
 
                 var departure = _registry.Unregister(connection);
 
                 Assert.That(departure.WentOffline, Is.EqualTo(wentOffline), context);
                 Assert.That(departure.Conversations, Is.EquivalentTo(subscriptions), context);
-                var changed = !wentOffline ? ModelReannounce(connection.UserId)
-                    : announced[connection.UserId] == PresenceStatus.Offline ? (PresenceStatus?)null
-                    : PresenceStatus.Offline;
-                Assert.That(departure.ChangedStatus, Is.EqualTo(changed), context);
+                Assert.That(departure.ChangedStatus, Is.EqualTo(ModelReannounce(connection.UserId)), context);
                 Assert.That(_registry.IsSubscribed(connection, subscriptions.FirstOrDefault()), Is.False, context);
             }
 

@@ -80,6 +80,31 @@ public sealed class FrameRateLimiterTests
     }
 
     [Test]
+    public void Frames_the_reader_refused_share_the_message_bucket_and_leave_typing_alone()
+    {
+        var limiter = Limiter();
+
+        var unreadable = Enumerable.Range(0, 20).Select(_ => limiter.CheckUnreadable().Outcome).ToList();
+        var message = limiter.Check(Message);
+        var typing = limiter.Check(Typing).Outcome;
+
+        Assert.That(unreadable, Is.All.EqualTo(RateOutcome.Allowed));
+        Assert.That(message.Outcome, Is.EqualTo(RateOutcome.Refused), "the garbage emptied the bucket messages draw from");
+        Assert.That(typing, Is.EqualTo(RateOutcome.Allowed));
+    }
+
+    [Test]
+    public void A_client_that_keeps_sending_unreadable_frames_is_marked_a_flooder()
+    {
+        var limiter = Limiter(tolerance: 5);
+
+        var outcomes = Enumerable.Range(0, 27).Select(_ => limiter.CheckUnreadable().Outcome).ToList();
+
+        Assert.That(outcomes.Skip(20).Take(6), Is.All.EqualTo(RateOutcome.Refused));
+        Assert.That(outcomes[26], Is.EqualTo(RateOutcome.Flooding));
+    }
+
+    [Test]
     public void Frames_that_ignore_the_retry_time_past_the_tolerance_mark_a_flooder()
     {
         var limiter = Limiter(tolerance: 5);

@@ -132,4 +132,53 @@ public sealed class RateLimitTests : GatewayTest
         ReliabilityReport.Ledger.BadInput("message flood frames", sent);
         ReliabilityReport.Ledger.Messages("other users during a flood", 20, 20, 20, delivered.Count, 0, 0);
     }
+
+    [Test]
+    public async Task Frames_refused_as_malformed_or_of_unknown_type_count_against_the_message_bucket()
+    {
+        var (_, _, a, _) = await PairAsync();
+        // Far more than the burst plus what the bucket regains while they are handled.
+        const int frames = 60;
+
+        for (var i = 0; i < frames; i++)
+        {
+            await a.SendTextAsync(i % 2 == 0 ? "{not json" : $$"""{"type":"nonsense","clientMessageId":"g-{{i}}"}""");
+        }
+        var answers = new List<System.Text.Json.JsonElement>();
+        for (var i = 0; i < frames; i++)
+        {
+            answers.Add(await a.NextAsync("error"));
+        }
+        var limited = answers.Where(f => f.Str("code") == "rate_limited").ToList();
+
+        Assert.That(answers.Take(Defaults.MessageBurst).Select(f => f.Str("code")), Is.All.AnyOf("bad_request", "unknown_type"), "the bucket's burst is answered as usual");
+        Assert.That(limited, Is.Not.Empty, "past the burst, garbage is rate limited like any other frame");
+        Assert.That(limited.Select(f => f.Long("retryAfterMs")), Is.All.InRange(1, 1000 / Defaults.MessageRatePerSecond + 1));
+        Assert.That(limited.Where(f => f.Str("clientMessageId") is not null).Select(f => f.Str("clientMessageId")), Is.All.StartsWith("g-"), "the refusal names the key the frame had");
+        ReliabilityReport.Ledger.BadInput("garbage frames beyond the rate limit (frames refused)", limited.Count);
+    }
+
+    [Test]
+    public async Task A_client_that_keeps_sending_garbage_is_closed_with_1008()
+    {
+        var (_, _, a, _) = await PairAsync();
+
+        var sent = 0;
+        try
+        {
+            for (; sent < 2000 && a.State == WebSocketState.Open; sent++)
+            {
+                await a.SendTextAsync(sent % 2 == 0 ? "[]" : """{"type":"nonsense"}""");
+            }
+        }
+        catch (WebSocketException)
+        {
+            // Closed under the flooder.
+        }
+        await a.WaitClosedAsync();
+
+        Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
+        Assert.That(a.CloseDescription, Is.EqualTo("rate limit exceeded"));
+        ReliabilityReport.Ledger.BadInput("garbage frame flood frames", sent);
+    }
 }

@@ -1,0 +1,99 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Chat.Core.Connections;
+using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Tests.Gateway;
+
+/// <summary>
+/// Presence while one of a user's devices is still in its catch-up: the device is held there by a client that does
+/// not read a catch-up larger than every buffer between it and the server, so the other device's steps happen,
+/// for certain, before the held one reaches <c>ready</c>.
+/// </summary>
+public sealed class PresenceDuringCatchupTests : GatewayTest
+{
+    private const int ContentLength = 32 * 1024;
+
+    // 6 MiB of catch-up: more than the server's socket send buffer can grow to (4 MiB, net.ipv4.tcp_wmem), half the
+    // send queue and the client's fixed 4 KiB receive buffer together.
+    private const int CatchupMessages = 200;
+
+    protected override Dictionary<string, string?> Settings => new()
+    {
+        ["Chat:Limits:MaxContentLength"] = ContentLength.ToString(),
+        ["Chat:Limits:CatchupLimitPerConversation"] = CatchupMessages.ToString(),
+        ["Chat:Limits:SendQueueMaxBytes"] = (64 * 1024).ToString(),
+    };
+
+    private static Func<JsonElement, bool> PresenceOf(TestUser user) =>
+        f => f.Type() == "presence" && f.Long("senderId") == user.Id;
+
+    /// <summary>Bob watches Alice; Alice has a long catch-up waiting for her in their conversation.</summary>
+    private async Task<(TestUser Alice, ChatTestClient Bob, long Conversation)> AliceWithALongCatchupAsync()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var content = new string('x', ContentLength);
+        for (var i = 0; i < CatchupMessages; i++)
+        {
+            Assert.That((await b.SendMessageAsync(conversation, content)).Type(), Is.EqualTo("ack"));
+        }
+        return (alice, b, conversation);
+    }
+
+    /// <summary>
+    /// Alice's laptop connects first and does not read, so its catch-up cannot finish until it resumes reading; her
+    /// phone connects meanwhile and, being her first device to be live, brings her online.
+    /// </summary>
+    private async Task<(TestUser Alice, ChatTestClient Bob, long Conversation, ChatTestClient Laptop, ChatTestClient Phone)> LaptopStalledInCatchupAndPhoneLiveAsync()
+    {
+        var (alice, b, conversation) = await AliceWithALongCatchupAsync();
+        var laptop = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(alice.ExternalId), receiveBufferBytes: 4096));
+        laptop.PauseReading();
+
+        var phone = await ConnectAsync(alice, catchup: false);
+        Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("online"), "the phone is Alice's first device to be live");
+        return (alice, b, conversation, laptop, phone);
+    }
+
+    private async Task<string?> PresenceShownOverHttpAsync(long conversation, TestUser viewer, TestUser member)
+    {
+        using var http = Gateway.CreateHttpClient(viewer.ExternalId);
+        var detail = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}");
+        return detail.GetProperty("members").EnumerateArray().Single(m => m.Str("externalId") == member.ExternalId).Str("presenceStatus");
+    }
+
+    [Test]
+    public async Task A_device_that_finishes_its_catch_up_after_another_device_chose_away_leaves_the_user_away()
+    {
+        var (alice, b, conversation, laptop, phone) = await LaptopStalledInCatchupAndPhoneLiveAsync();
+
+        await phone.SendAsync(new { type = "presence", presenceStatus = "away" });
+        Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("away"));
+
+        laptop.ResumeReading();
+        await laptop.ReadUntilReadyAsync();
+        Assert.That(laptop.Catchup, Has.Count.EqualTo(CatchupMessages));
+        Assert.That(await PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("away"), "the laptop chose nothing");
+
+        // Announcements reach Bob in the order they were made: the next one he hears is this, not a stray "online".
+        await phone.SendAsync(new { type = "presence", presenceStatus = "busy" });
+        Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("busy"));
+    }
+
+    [Test]
+    public async Task A_device_that_drops_during_its_catch_up_while_another_is_live_changes_nothing_for_the_others()
+    {
+        var (alice, b, conversation, laptop, phone) = await LaptopStalledInCatchupAndPhoneLiveAsync();
+
+        laptop.Abort();
+        var registry = Gateway.Services.GetRequiredService<ConnectionRegistry>();
+        await Eventually.TrueAsync(() => registry.Connections().Count(c => c.UserId == alice.Id) == 1, "the gateway let the laptop go");
+        Assert.That(await PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("online"));
+
+        await phone.CloseAsync();
+        Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("offline"), "nothing came between online and offline");
+    }
+}
