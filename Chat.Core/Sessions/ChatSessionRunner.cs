@@ -76,7 +76,8 @@ public sealed class ChatSessionRunner(
             await LeaveAsync(connection);
             await CloseAsync(connection, socket, sending, receiving);
             metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost.Label : CloseReason.ClosedByClient));
-            ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, socket.CloseStatus ?? connection.CloseReason?.Status, connection.CloseReason?.Description);
+            // The gateway's own reason when it closed first (the client's echo of it is no reason), else the client's.
+            ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, decided?.Status ?? socket.CloseStatus, decided?.Description ?? socket.CloseStatusDescription);
         }
     }
 

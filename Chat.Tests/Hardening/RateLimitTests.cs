@@ -179,6 +179,8 @@ public sealed class RateLimitTests : GatewayTest
 
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
         Assert.That(a.CloseDescription, Is.EqualTo("rate limit exceeded"));
+        Assert.That(() => Gateway.Logs.Lines.Any(l => l.Contains("closed (PolicyViolation rate limit exceeded)")), Is.True.After(5000, 50),
+            "the log gives the gateway's reason, not the client's echo of the close");
         ReliabilityReport.Ledger.BadInput("garbage frame flood frames", sent);
     }
 }
