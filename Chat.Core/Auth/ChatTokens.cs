@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text;
 using Chat.Core.Options;
+using Chat.Core.Protocol;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -56,7 +57,10 @@ public static class ChatTokens
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
     }
 
-    /// <summary>The user a validated principal stands for: the external id, and the name and avatar when the token has them.</summary>
+    /// <summary>
+    /// The user a validated principal stands for: the external id, and the name and avatar when the token has them;
+    /// null when the token names nobody, or when one of the three is not text the database can store.
+    /// </summary>
     public static (string ExternalId, string? DisplayName, string? AvatarUrl)? Identity(ClaimsPrincipal principal)
     {
         var externalId = principal.FindFirstValue(SubjectClaim);
@@ -65,7 +69,16 @@ public static class ChatTokens
             return null;
         }
         var name = principal.FindFirstValue(NameClaim);
-        return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, principal.FindFirstValue(PictureClaim));
+        var picture = principal.FindFirstValue(PictureClaim);
+        // PostgreSQL refuses a NUL in text: the profile upsert would fail on every connection for as long as the
+        // token lives, as a 503 the client retries. The token library already refuses a lone surrogate in a claim.
+        if (!FrameReader.IsValidText(externalId)
+            || (name is not null && !FrameReader.IsValidText(name))
+            || (picture is not null && !FrameReader.IsValidText(picture)))
+        {
+            return null;
+        }
+        return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, picture);
     }
 
     /// <summary>When a validated token expires (its <c>exp</c>), or null when it carries none.</summary>

@@ -126,6 +126,11 @@ public sealed class FrameReader(int maxContentLength)
         var replyTo = OptionalId(root, "replyToMessageId");
 
         var mediaUrl = OptionalString(root, "mediaUrl");
+        // Uri.TryCreate accepts a NUL in the path; PostgreSQL does not, and would fail the writer's whole batch.
+        if (mediaUrl is not null && !IsValidText(mediaUrl))
+        {
+            throw new FieldException("mediaUrl must be valid text: no NUL characters and no unpaired surrogates.");
+        }
         if (mediaUrl is not null &&
             (mediaUrl.Length > MaxMediaUrlLength
              || !Uri.TryCreate(mediaUrl, UriKind.Absolute, out var uri)

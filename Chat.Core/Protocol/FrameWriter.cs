@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using Chat.Data.Messages;
 
@@ -12,9 +11,9 @@ namespace Chat.Core.Protocol;
 /// </summary>
 public static class FrameWriter
 {
-    // Content is user text: keep it as typed (no \u escaping of non-ASCII or of HTML characters) so that it is
+    // Content is user text: keep it as typed (no \u escaping of non-ASCII, emoji or HTML characters) so that it is
     // echoed byte for byte. JSON string escaping still applies, so the output is always valid JSON.
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JsonTextEncoder.Instance };
 
     public static byte[] Welcome(long userId, string externalId, string displayName, DateTime serverTime) => Write(w =>
     {

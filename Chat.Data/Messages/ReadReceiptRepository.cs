@@ -18,14 +18,22 @@ public sealed record ReadResult(ReadOutcome Outcome, int UnreadCount, DateTime R
 
 public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
-    // Two statements, one round trip, one implicit transaction.
+    // Three statements, one round trip, one implicit transaction; each later one takes a fresh snapshot.
     // The first waits for message inserts in flight in this conversation (they hold its row lock) so that the
-    // second, which takes a fresh snapshot, counts them: an unread count computed beside a concurrent insert
-    // would otherwise lose that insert's increment.
-    // The second moves the read position forward only, sets the unread count to the number of later messages
+    // last counts them: an unread count computed beside a concurrent insert would otherwise lose that insert's
+    // increment.
+    // The second locks the reader's row, so that two reads of one user (two devices) run one after the other and
+    // the last statement reads the position the other left. Without it both read the old position in their
+    // snapshots, the one that waited for the row lock updated it all the same (a lock wait re-checks the WHERE
+    // against the new row version, but `me` is not that row), and a read of seq 5 just after one of seq 10
+    // moved the position back to 5. The conversation's row is always locked before a participant's, as the
+    // message writer and edits do.
+    // The last moves the read position forward only, sets the unread count to the number of later messages
     // from others, and marks every newly covered message read in one INSERT ... ON CONFLICT.
     private const string MarkReadSql = """
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR SHARE;
+
+        SELECT 1 FROM conversation_participants WHERE conversation_id = @ConversationId AND user_id = @UserId FOR NO KEY UPDATE;
 
         WITH target AS (
             SELECT id, seq FROM messages WHERE id = @MessageId AND conversation_id = @ConversationId
@@ -74,6 +82,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             using var results = await connection.QueryMultipleAsync(new CommandDefinition(
                 MarkReadSql, new { ConversationId = conversationId, UserId = userId, MessageId = messageId }, cancellationToken: ct));
+            await results.ReadAsync<int>();
             await results.ReadAsync<int>();
             var row = await results.ReadSingleAsync<ReadRow>();
             return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.UnreadCount, row.ReadAt);

@@ -168,6 +168,38 @@ public sealed class MembershipTests : GatewayTest
         Assert.That((await invalid.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("externalId", out _), Is.True);
     }
 
+    // PostgreSQL refuses a NUL in text. Kestrel refuses a path that decodes to one, and leaves bytes that are not
+    // UTF-8 percent-encoded, so the route's external id is always valid text: a stranger, 404.
+    [TestCase("nobody%00x", HttpStatusCode.BadRequest)]
+    [TestCase("nobody%ED%A0%80", HttpStatusCode.NotFound)]
+    [TestCase("nobody%FF", HttpStatusCode.NotFound)]
+    public async Task Removing_a_member_whose_external_id_in_the_path_is_NUL_or_not_UTF8_never_reaches_the_database(string escaped, HttpStatusCode expected)
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.DeleteAsync($"/api/conversations/{conversation}/members/{escaped}");
+
+        Assert.That(response.StatusCode, Is.EqualTo(expected));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND is_active", new { conversation }), Is.EqualTo(3));
+    }
+
+    [TestCase(@"nobody\u0000x")]
+    [TestCase(@"nobody\ud800")]
+    public async Task Adding_a_member_whose_external_id_is_not_valid_text_answers_400_naming_it(string escaped)
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var body = new StringContent($$"""{"externalId":"{{escaped}}"}""", System.Text.Encoding.UTF8, "application/json");
+        var response = await http.PostAsync($"/api/conversations/{conversation}/members", body);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("externalId", out _), Is.True);
+    }
+
     [Test]
     public async Task A_member_who_comes_back_starts_with_no_unread_messages_and_no_catchup_of_the_time_away()
     {

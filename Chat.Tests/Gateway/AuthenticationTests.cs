@@ -41,6 +41,24 @@ public sealed class AuthenticationTests : GatewayTest
     private static string Base64Url(string json) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
+    /// <summary>
+    /// A token signed with the gateway's key whose payload is exactly this JSON: a token library writes a lone
+    /// surrogate as U+FFFD, and only a hand-made payload carries one as the escape <c>\ud800</c>.
+    /// </summary>
+    private static string SignedToken(string payloadJson)
+    {
+        var unsigned = $"{Base64Url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}")}.{Base64Url(payloadJson)}";
+        var signature = System.Security.Cryptography.HMACSHA256.HashData(
+            Encoding.UTF8.GetBytes(ChatAuthOptions.DevelopmentSigningKey), Encoding.ASCII.GetBytes(unsigned));
+        return $"{unsigned}.{Convert.ToBase64String(signature).TrimEnd('=').Replace('+', '-').Replace('/', '_')}";
+    }
+
+    private static string Claims(string sub, string? name = null, string? picture = null)
+    {
+        var exp = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+        return $"{{\"sub\":\"{sub}\",\"exp\":{exp}{(name is null ? "" : $",\"name\":\"{name}\"")}{(picture is null ? "" : $",\"picture\":\"{picture}\"")}}}";
+    }
+
     [Test]
     public async Task A_valid_token_in_the_header_or_the_query_upgrades()
     {
@@ -97,6 +115,41 @@ public sealed class AuthenticationTests : GatewayTest
     {
         var anonymous = ChatTokens.Issue(Gateway.AuthOptions, " ", "No One", null, TimeSpan.FromHours(1));
         Assert.That(await HandshakeStatusAsync(anonymous), Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    // PostgreSQL refuses a NUL in text: a token with one in its subject, name or picture failed every handshake
+    // with 503 and every API request with 500, for as long as it lived. The token library already refuses one
+    // whose claims hold an escaped lone surrogate; the rule is the same for both.
+    [TestCase("sub", @"\u0000")]
+    [TestCase("name", @"\u0000")]
+    [TestCase("picture", @"\u0000")]
+    [TestCase("sub", @"\ud800")]
+    [TestCase("name", @"\udc00")]
+    [TestCase("picture", @"\ud83d x")]
+    public async Task A_token_with_a_subject_name_or_picture_that_is_not_valid_text_gets_401_from_the_socket_and_the_api_and_stores_nothing(string claim, string escaped)
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        string Value(string name, string valid) => name == claim ? $"{valid}{escaped}" : valid;
+        var token = SignedToken(Claims(Value("sub", $"user-{marker}"), Value("name", "Name"), Value("picture", "https://img.example.com/a.png")));
+        using var http = new HttpClient { BaseAddress = Gateway.HttpAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+
+        Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That((await http.GetAsync("/api/users/me")).StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
+    }
+
+    [Test]
+    public async Task A_hand_made_token_with_valid_claims_is_accepted()
+    {
+        // The check on the helper above: the 401s come from the claims, not from the way the token is made.
+        var externalId = "hand-made-" + Guid.NewGuid().ToString("N")[..8];
+        var token = SignedToken(Claims(externalId, "Hand Made", "https://img.example.com/a.png"));
+
+        await using var socket = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, token);
+        await socket.ReadUntilReadyAsync();
+
+        Assert.That(socket.Welcome.Str("displayName"), Is.EqualTo("Hand Made"));
     }
 
     [Test]

@@ -76,6 +76,41 @@ public sealed class BadInputTests : GatewayTest
     }
 
     [Test]
+    public async Task A_media_url_with_NUL_is_refused_by_name_and_another_users_message_queued_beside_it_is_stored_and_acked()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var (a, b) = (await ConnectAsync(alice), await ConnectAsync(bob));
+        var outsider = await ConnectAsync(await Gateway.CreateUserAsync("outsider"));
+
+        // Bob's message waits for the writer's next batch; Alice's frame comes while it waits. PostgreSQL refuses
+        // a NUL in text, and a batch holding one failed whole: Bob got a retryable internal error, for ever.
+        Task<System.Text.Json.JsonElement> refused;
+        await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
+        {
+            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "b-1", content = "the good one" });
+            await pause.WaitQueuedAsync(1);
+            await a.SendAsync(new
+            {
+                type = "message", conversationId = conversation, clientMessageId = "a-nul", content = "see the picture",
+                messageType = "image", mediaUrl = "https://files.example.com/a\u0000b.png",
+            });
+            refused = a.AnswerAsync("a-nul");
+            await Eventually.TrueAsync(() => refused.IsCompleted || pause.Writer.Queued == 2, "Alice's frame is answered or queued");
+        }
+
+        var ack = await b.AnswerAsync("b-1");
+        Assert.That(ack.Type(), Is.EqualTo("ack"), "a message queued beside the bad one is stored");
+        var error = await refused;
+        Assert.That((error.Type(), error.Str("code")), Is.EqualTo(("error", "bad_request")));
+        Assert.That(error.Str("message"), Does.Contain("mediaUrl"));
+        Assert.That(await Sql.QueryAsync<string>("SELECT content FROM messages WHERE conversation_id = @conversation", new { conversation }),
+            Is.EqualTo(new[] { "the good one" }));
+        Assert.That((await a.SendMessageAsync(conversation, "still here")).Type(), Is.EqualTo("ack"), "the connection survives the refused frame");
+        ReliabilityReport.Ledger.BadInput("socket: malformed frames");
+    }
+
+    [Test]
     public async Task Script_and_SQL_payloads_are_stored_and_echoed_byte_for_byte()
     {
         var (conversation, a, b) = await PairAsync();

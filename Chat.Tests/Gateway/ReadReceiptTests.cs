@@ -1,4 +1,8 @@
+using Chat.Data;
+using Chat.Data.Messages;
 using Chat.Tests.Infrastructure;
+using Dapper;
+using Npgsql;
 
 namespace Chat.Tests.Gateway;
 
@@ -99,6 +103,54 @@ public sealed class ReadReceiptTests : GatewayTest
 
         Assert.That((await m.NextAsync("error")).Str("code"), Is.EqualTo("access_denied"));
         Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "read"), Is.Empty);
+    }
+
+    [Test]
+    public async Task Two_reads_that_wait_together_on_the_readers_row_leave_the_position_at_the_later_message()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ids = new List<long>();
+        for (var i = 1; i <= 10; i++)
+        {
+            ids.Add((await a.SendMessageAsync(conversation, $"m{i}")).Long("messageId"));
+        }
+        // The two reads run on connections of their own, so that the test can see them wait.
+        const string application = "chat-read-race";
+        await using var source = NpgsqlDataSource.Create(
+            new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString) { ApplicationName = application }.ConnectionString);
+        var reads = new ReadReceiptRepository(source, new DatabaseResilience());
+        Task Waiting(int count) => Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync<long>(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = @application AND wait_event_type = 'Lock'", new { application }) == count,
+            $"{count} reads wait for Bob's row");
+
+        // Another transaction holds Bob's row, as a third device's read in flight does. Bob's phone reads up to
+        // seq 10, then his laptop, behind, up to seq 5: both queue on the row, in that order, and go on together.
+        ReadResult toTen, toFive;
+        await using (var holder = await TestDatabase.DataSource.OpenConnectionAsync())
+        {
+            await using var holding = await holder.BeginTransactionAsync();
+            await holder.ExecuteAsync("SELECT 1 FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @bob FOR UPDATE",
+                new { conversation, bob = bob.Id }, holding);
+            var phone = reads.MarkReadAsync(conversation, bob.Id, ids[9], CancellationToken.None);
+            await Waiting(1);
+            var laptop = reads.MarkReadAsync(conversation, bob.Id, ids[4], CancellationToken.None);
+            await Waiting(2);
+            await holding.RollbackAsync();
+            (toTen, toFive) = (await phone, await laptop);
+        }
+
+        Assert.That(toTen.Outcome, Is.EqualTo(ReadOutcome.Moved));
+        Assert.That(toFive.Outcome, Is.EqualTo(ReadOutcome.AlreadyRead), "the position never moves back, however the reads interleave");
+        var position = await Sql.ScalarAsync<long>(
+            "SELECT last_read_message_id FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @bob",
+            new { conversation, bob = bob.Id });
+        Assert.That(position, Is.EqualTo(ids[9]));
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.Zero);
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM message_status WHERE user_id = @bob AND read_at IS NOT NULL", new { bob = bob.Id }),
+            Is.EqualTo(10));
     }
 
     [Test]

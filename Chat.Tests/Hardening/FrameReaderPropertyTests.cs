@@ -152,7 +152,7 @@ public sealed class FrameReaderPropertyTests
                 && m.Content.Length is > 0 and <= MaxContentLength && FrameReader.IsValidText(m.Content)
                 && m.MessageType is "text" or "image" or "file"
                 && m.ReplyToMessageId is null or > 0
-                && (m.MediaUrl is null || (m.MediaUrl.Length <= FrameReader.MaxMediaUrlLength
+                && (m.MediaUrl is null || (m.MediaUrl.Length <= FrameReader.MaxMediaUrlLength && FrameReader.IsValidText(m.MediaUrl)
                     && Uri.TryCreate(m.MediaUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")),
             TypingFrame t => t.ConversationId > 0,
             ReadFrame r => r.ConversationId > 0 && r.MessageId > 0,

@@ -34,6 +34,8 @@ public sealed class SocketBadInputTests : GatewayTest
         yield return new TestCaseData("{\"\\ud800\":null,\"type\":\"message\"}").SetName("A_property_name_with_a_lone_surrogate_gets_bad_request");
         yield return new TestCaseData("{\"type\":\"message\",\"conversationId\":1,\"content\":\"\\ud800\"}").SetName("Content_with_a_lone_surrogate_gets_bad_request");
         yield return new TestCaseData("{\"type\":\"message\",\"conversationId\":1,\"content\":\"a\\u0000b\"}").SetName("Content_with_NUL_gets_bad_request");
+        yield return new TestCaseData("{\"type\":\"message\",\"conversationId\":1,\"content\":\"x\",\"mediaUrl\":\"https://files.example.com/a\\u0000b.png\"}").SetName("A_media_url_with_NUL_gets_bad_request");
+        yield return new TestCaseData("{\"type\":\"edit\",\"conversationId\":1,\"messageId\":1,\"content\":\"a\\u0000b\"}").SetName("Edit_content_with_NUL_gets_bad_request");
     }
 
     [TestCaseSource(nameof(RefusedFrames))]

@@ -535,6 +535,20 @@ public sealed class FrameReaderTests
         Assert.That(error.ClientMessageId, Is.EqualTo("m-11"));
     }
 
+    // Uri.TryCreate accepts a NUL inside the path, and PostgreSQL refuses it in text: one such URL failed the whole batch it was written in.
+    [TestCase("""https://files.example.com/a\u0000b.png""")]
+    [TestCase("""https://files.example.com/\u0000""")]
+    [TestCase("""https://files.example.com/a\ud800b.png""")]
+    [TestCase("""https://files.example.com/a\udc00.png""")]
+    public void A_media_url_that_is_not_valid_text_is_refused_by_name(string escaped)
+    {
+        var error = ErrorOf(Message($$""" "clientMessageId":"m-12","content":"x","messageType":"image","mediaUrl":"{{escaped}}" """));
+
+        Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
+        Assert.That(error.Message, Does.Contain("mediaUrl"));
+        Assert.That(error.ClientMessageId, Is.EqualTo("m-12"));
+    }
+
     [Test]
     public void A_media_url_over_its_length_limit_is_refused_by_name()
     {
