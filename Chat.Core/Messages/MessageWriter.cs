@@ -163,6 +163,17 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                     (results, failure) = (null, e);
                 }
 
+                if (results is null && batch.Items.Count > 1 && IsBadValue(failure!))
+                {
+                    // One message whose values the database refuses (a hole in the frame reader's checks) must not
+                    // fail the others of its batch: each is stored alone, in queue order, before anything queued
+                    // after them is sent, so seq and publication order hold.
+                    BatchIsolated(_logger, failure!, batch.Items.Count);
+                    await StoreOneByOneAsync(batch);
+                    inFlight = null;
+                    continue;
+                }
+
                 // Group commit: what queued while that batch was in the database goes now, and travels while this
                 // one is published. It is published after this one, so the order holds.
                 inFlight = reader.TryPeek(out _) ? Start(reader) : null;
@@ -202,6 +213,40 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             while (reader.TryRead(out var item))
             {
                 item.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>A data exception (class 22) or an integrity violation (class 23) that the statement does not handle itself: the values, not the database, are at fault.</summary>
+    internal static bool IsBadValue(Exception exception) =>
+        exception is Npgsql.PostgresException { SqlState: var state } && (state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal));
+
+    private async Task StoreOneByOneAsync(Batch batch)
+    {
+        for (var i = 0; i < batch.Items.Count; i++)
+        {
+            var item = batch.Items[i];
+            var submission = batch.Submissions[i];
+            IReadOnlyList<BatchItemResult> results;
+            try
+            {
+                Interlocked.Increment(ref _batches);
+                results = await TimedAsync(_repository.StoreBatchAsync([submission.Message], _publishedUpTo, _abort.Token), Stopwatch.GetTimestamp());
+                Measure(results);
+            }
+            catch (Exception e)
+            {
+                _metrics.WriterBatchFailures.Add();
+                item.TrySetException(e);
+                continue;
+            }
+            try
+            {
+                Publish(Plan([submission], results, ref _publishedUpTo));
+            }
+            finally
+            {
+                item.TrySetResult(results[0].Result);
             }
         }
     }
@@ -307,6 +352,9 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
 
     [LoggerMessage(1, LogLevel.Warning, "Storing a batch of {Count} messages failed; each sender is told to retry")]
     private static partial void BatchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(4, LogLevel.Error, "The database refused a value in a batch of {Count} messages; storing them one by one so that only the bad one fails")]
+    private static partial void BatchIsolated(ILogger logger, Exception exception, int count);
 
     [LoggerMessage(2, LogLevel.Critical, "The message writer failed; messages can no longer be stored")]
     private static partial void WriterFailed(ILogger logger, Exception exception);

@@ -7,6 +7,7 @@ using Chat.Core.Connections;
 using Chat.Core.Handlers;
 using Chat.Core.Limits;
 using Chat.Core.Logging;
+using Chat.Core.Messages;
 using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
@@ -312,6 +313,13 @@ public sealed class ChatSessionRunner(
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
             // The socket is gone; nobody is left to answer.
+        }
+        catch (Exception e) when (MessageWriter.IsBadValue(e))
+        {
+            // The database refused a value of this frame that the reader let through: retrying cannot help.
+            ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
+            connection.SendError(FrameError.About(
+                frame, ErrorCodes.BadRequest, "The server cannot store a value of this frame; do not retry it unchanged."));
         }
         catch (Exception e)
         {

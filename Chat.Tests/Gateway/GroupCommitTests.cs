@@ -215,6 +215,41 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
+    public async Task A_message_whose_value_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored_in_order()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var group = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var (a, b, c) = (await ConnectAsync(alice), await ConnectAsync(bob), await ConnectAsync(carol));
+        var aliceConnection = Gateway.Services.GetRequiredService<Chat.Core.Connections.ConnectionRegistry>().Connections().Single(x => x.UserId == alice.Id);
+        var outsider = await ConnectAsync(await Gateway.CreateUserAsync("outsider"));
+        // A value that no frame can carry any more (the reader refuses NUL in every field), handed to the writer
+        // directly: it stands for whatever hole a future field might open.
+        var refused = new NewMessage(group, alice.Id, "bad-" + Guid.NewGuid().ToString("N"), "fine", "text", null, "https://files.example.com/a\0b.png", "fine");
+
+        Task<StoreResult> storing;
+        long atPause;
+        await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
+        {
+            atPause = pause.BatchesAtPause;
+            await b.SendAsync(new { type = "message", conversationId = group, clientMessageId = "b-1", content = "before" });
+            await pause.WaitQueuedAsync(1);
+            storing = Writer.StoreAsync(refused, aliceConnection, CancellationToken.None);
+            await pause.WaitQueuedAsync(2);
+            await c.SendAsync(new { type = "message", conversationId = group, clientMessageId = "c-1", content = "after" });
+            await pause.WaitQueuedAsync(3);
+        }
+        var before = (await b.ReadThroughAnswerAsync("b-1"))[^1];
+        var after = (await c.ReadThroughAnswerAsync("c-1"))[^1];
+
+        var failure = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => storing);
+        Assert.That(failure!.SqlState, Is.EqualTo("22021"));
+        Assert.That((before.Type(), before.Long("seq"), after.Type(), after.Long("seq")), Is.EqualTo(("ack", 1L, "ack", 2L)));
+        var delivered = (await a.CollectAsync(Quiet)).Where(f => f.Type() == "message").Select(f => f.Str("content"));
+        Assert.That(delivered, Is.EqualTo(new[] { "before", "after" }), "published once each, in seq order");
+        Assert.That(Writer.Batches, Is.EqualTo(atPause + 4), "the batch of three failed, then each went alone");
+    }
+
+    [Test]
     public async Task A_key_that_another_gateway_commits_while_a_batch_waits_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
     {
         // Two gateways on one database, each with its own writer, as two processes behind a load balancer.
