@@ -7,6 +7,7 @@ using Chat.Gateway.Auth;
 using Chat.Gateway.WebSockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Chat.Gateway.Hosting;
 
@@ -26,10 +27,7 @@ public static class GatewayBuilderExtensions
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
 
         services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section);
-        services.AddChatData(sp => sp.GetRequiredService<IConfiguration>().GetConnectionString("Chat") is { Length: > 0 } connectionString
-            ? connectionString
-            : throw new OptionsValidationException("ConnectionStrings:Chat", typeof(string),
-                ["ConnectionStrings:Chat is not set: give the gateway an Npgsql connection string (environment variable ConnectionStrings__Chat)."]));
+        services.AddChatData(sp => ChatConnectionString(sp.GetRequiredService<IConfiguration>()));
         services.AddHostedService<DatabaseStartup>();
 
         services.AddChatCore();
@@ -50,6 +48,7 @@ public static class GatewayBuilderExtensions
             .BindConfiguration(ChatShutdownOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ChatShutdownOptions>, ChatShutdownOptionsValidator>();
         services.AddHostedService<ShutdownDrain>();
         services.AddOptions<ChatMetricsOptions>()
             .BindConfiguration(ChatMetricsOptions.Section)
@@ -59,6 +58,29 @@ public static class GatewayBuilderExtensions
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));
         return builder;
+    }
+
+    /// <summary>
+    /// <c>ConnectionStrings:Chat</c>, checked when the data source is first resolved (while the app is built):
+    /// Npgsql's own message names neither the key nor, for a missing one, anything at all. The value is never
+    /// repeated, since it may hold a password.
+    /// </summary>
+    private static string ChatConnectionString(IConfiguration configuration)
+    {
+        if (configuration.GetConnectionString("Chat") is not { Length: > 0 } connectionString)
+        {
+            throw new GatewayStartupException(
+                "ConnectionStrings:Chat is not set: give the gateway an Npgsql connection string (environment variable ConnectionStrings__Chat).");
+        }
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new GatewayStartupException($"ConnectionStrings:Chat is not a valid Npgsql connection string: {e.Message}", e);
+        }
+        return connectionString;
     }
 
     private sealed class ChatSecurityOptionsValidator : IValidateOptions<ChatSecurityOptions>
