@@ -34,6 +34,15 @@ public static class GatewayBuilderExtensions
         services.AddChatAuthentication();
         services.AddOptions<ChatSecurityOptions>()
             .BindConfiguration(ChatSecurityOptions.Section)
+            .Configure<IConfiguration>((security, configuration) =>
+            {
+                // Chat__Security__AllowedOrigins=https://chat.example.com: the binder reads a list only in its indexed
+                // form (__0, __1) and drops a plain value without a word, after which every browser gets 403.
+                if (configuration[$"{ChatSecurityOptions.Section}:{nameof(ChatSecurityOptions.AllowedOrigins)}"] is { Length: > 0 } list)
+                {
+                    security.AllowedOrigins = [.. security.AllowedOrigins, .. list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+                }
+            })
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<ChatSecurityOptions>, ChatSecurityOptionsValidator>();
         // Kestrel's own limits, from validated Chat:Limits so that one section states every bound.
