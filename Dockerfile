@@ -4,12 +4,19 @@
 #         -e ConnectionStrings__Chat="Host=db;Port=5432;Username=chat;Password=...;Database=chat" \
 #         -e Chat__Auth__SigningKey="<at least 32 bytes of secret>" \
 #         realtime-chat
+# Another port: -e ASPNETCORE_HTTP_PORTS=9000 -p 9000:9000 (the HEALTHCHECK
+# follows it). Do not set ASPNETCORE_URLS instead: it would override the port
+# and leave the HEALTHCHECK asking the old one.
+#
+# The SDK is pinned to the one the project is built and tested with (a newer
+# SDK brings new analyzer warnings, which the build treats as errors); the
+# runtime follows the 10.0 line, so that a rebuild picks up its security fixes.
 
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+FROM mcr.microsoft.com/dotnet/sdk:10.0.401 AS build
 WORKDIR /src
 # Restore first, from the project files only, so the layer is cached until
 # a project or package version changes.
-COPY Directory.Build.props Directory.Packages.props ./
+COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY Chat.Core/Chat.Core.csproj Chat.Core/
 COPY Chat.Data/Chat.Data.csproj Chat.Data/
 COPY Chat.Gateway/Chat.Gateway.csproj Chat.Gateway/
@@ -25,10 +32,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./
-ENV ASPNETCORE_URLS=http://+:8080
+# The one place the port is set: Kestrel listens on it (on every interface) and
+# the HEALTHCHECK below asks it.
+ENV ASPNETCORE_HTTP_PORTS=8080
 EXPOSE 8080
 # Non-root user provided by the image (app, uid $APP_UID).
 USER $APP_UID
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/health/live || exit 1
+  CMD curl -fsS "http://127.0.0.1:${ASPNETCORE_HTTP_PORTS%%[;,]*}/health/live" || exit 1
 ENTRYPOINT ["dotnet", "Chat.Gateway.dll"]

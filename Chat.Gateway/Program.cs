@@ -4,22 +4,32 @@ using Chat.Gateway.Hosting;
 using Chat.Gateway.Metrics;
 using Chat.Gateway.WebSockets;
 
-var builder = WebApplication.CreateBuilder(args);
+try
+{
+    var builder = WebApplication.CreateBuilder(args);
 
-builder.AddChatGateway();
+    builder.AddChatGateway();
 
-var app = builder.Build();
+    var app = builder.Build().ValidateOptions();
 
-// The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
-// what that middleware keeps would stay alive as long as the socket.
-app.MapChatWebSocket("/ws");
-app.UseAuthentication();
-app.UseAuthorization();
-app.MapHealthEndpoints();
-app.MapMetricsEndpoint();
-app.MapChatApi();
+    // The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
+    // what that middleware keeps would stay alive as long as the socket.
+    app.MapChatWebSocket("/ws");
+    app.UseAuthentication();
+    app.UseAuthorization();
+    app.MapHealthEndpoints();
+    app.MapMetricsEndpoint();
+    app.MapChatApi();
 
-app.Run();
+    app.Run();
+    return 0;
+}
+catch (Exception e) when (StartupFailure.Explain(e) is { } reason)
+{
+    // Settings are read while the app is built and started: a bad one is the operator's to fix, not a crash.
+    Console.Error.WriteLine($"The gateway cannot start: {reason}");
+    return 1;
+}
 
 /// <summary>The gateway's entry point, visible to the in-process test host.</summary>
 public partial class Program;

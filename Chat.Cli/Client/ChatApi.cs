@@ -157,7 +157,8 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
                 }
             }
         }
-        return detail.Append('.').ToString();
+        // The problem's detail is usually a sentence with its own full stop.
+        return detail.ToString().TrimEnd('.') + ".";
     }
 
     private string ReasonPhrase => Enum.IsDefined((HttpStatusCode)Status) ? ((HttpStatusCode)Status).ToString() : "";

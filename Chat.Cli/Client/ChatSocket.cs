@@ -35,8 +35,8 @@ internal sealed class ChatSocket : IAsyncDisposable
 
     public string? CloseDescription { get; private set; }
 
-    /// <summary>How the socket ended, for messages: <c>1001 server shutting down</c>, or <c>no close frame</c>.</summary>
-    public string CloseSummary => CloseStatus is { } status ? $"{(int)status} {CloseDescription}".TrimEnd() : "no close frame";
+    /// <summary>How the socket ended, for messages: <c>1001 server shutting down</c>, or <c>connection lost</c> without a close frame.</summary>
+    public string CloseSummary => CloseStatus is { } status ? $"{(int)status} {CloseDescription}".TrimEnd() : "connection lost";
 
     /// <summary>Opens <c>/ws</c> with the target's token. A refused token or an unreachable gateway is a <see cref="CliFailure"/>.</summary>
     public static async Task<ChatSocket> ConnectAsync(GatewayTarget target, bool catchup, string name, CancellationToken cancellation)
@@ -56,6 +56,7 @@ internal sealed class ChatSocket : IAsyncDisposable
             throw status switch
             {
                 401 => new CliFailure("the gateway refused the token (HTTP 401 at the WebSocket handshake): it is expired, or not signed with the gateway's key (see --key and Chat__Auth__SigningKey)."),
+                429 => new CliFailure("the gateway refused the WebSocket (HTTP 429): this user already holds as many connections as the gateway allows (Chat:Limits:MaxConnectionsPerUser); close one and retry."),
                 503 => new CliFailure("the gateway refused the WebSocket (HTTP 503): it is shutting down or cannot reach its database; retry later."),
                 0 => ChatApi.Unreachable(target.BaseUrl, e),
                 _ => new CliFailure($"the WebSocket handshake at {url} failed with HTTP {status}."),

@@ -65,10 +65,13 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
     /// <summary><c>--url</c>, else <c>CHAT_URL</c>, else the default; an absolute http(s) URL, kept with a trailing slash.</summary>
     public static Uri BaseUrlFrom(Arguments arguments, Func<string, string?> environment)
     {
-        var text = arguments.Value("--url") ?? environment("CHAT_URL") ?? DefaultUrl;
+        // The message names where the bad URL came from: the user may not know CHAT_URL is set.
+        var (text, source) = arguments.Value("--url") is { } given ? (given, "--url")
+            : environment("CHAT_URL") is { } configured ? (configured, "CHAT_URL")
+            : (DefaultUrl, "the default URL");
         if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
-            throw new UsageException($"--url '{text}' is not an absolute http:// or https:// URL.");
+            throw new UsageException($"{source} '{text}' is not an absolute http:// or https:// URL.");
         }
         // A trailing slash makes relative paths resolve below a gateway mounted under a path prefix.
         return url.AbsolutePath.EndsWith('/') ? url : new UriBuilder(url) { Path = url.AbsolutePath + "/" }.Uri;
@@ -80,12 +83,18 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
     /// </summary>
     public static ChatAuthOptions SigningOptions(string? key, Func<string, string?> environment)
     {
+        // The gateway's messages name its setting; here the key came from --key or the environment variable.
+        var (signingKey, source) = key is not null ? (key, "--key")
+            : environment("Chat__Auth__SigningKey") is { } configured ? (configured, "Chat__Auth__SigningKey")
+            : (ChatAuthOptions.DevelopmentSigningKey, "the development key");
         var options = new ChatAuthOptions
         {
-            SigningKey = key ?? environment("Chat__Auth__SigningKey") ?? ChatAuthOptions.DevelopmentSigningKey,
+            SigningKey = signingKey,
             Issuer = environment("Chat__Auth__Issuer"),
             Audience = environment("Chat__Auth__Audience"),
         };
-        return options.Validate(isDevelopment: true) is { } problem ? throw new UsageException(problem) : options;
+        return options.Validate(isDevelopment: true) is { } problem
+            ? throw new UsageException(problem.Replace("Chat:Auth:SigningKey", source, StringComparison.Ordinal).Replace("give the gateway", "give", StringComparison.Ordinal))
+            : options;
     }
 }

@@ -16,15 +16,20 @@ internal static class SmokeRunner
         var notPassed = new HashSet<string>(StringComparer.Ordinal);
         int passed = 0, failed = 0, skipped = 0;
         var total = Stopwatch.StartNew();
+        // Skips are printed when a check runs after them; those that end the run are said in one line, so that a
+        // gateway that is down shows its one failure and not a screenful of "skip" lines under it.
+        var pendingSkips = new List<string>();
         foreach (var check in checks)
         {
             if (check.Requires.FirstOrDefault(notPassed.Contains) is { } missing)
             {
-                output.WriteLine($"skip {check.Name}: needs '{missing}'");
+                pendingSkips.Add($"skip {check.Name}: needs '{missing}'");
                 notPassed.Add(check.Name);
                 skipped++;
                 continue;
             }
+            pendingSkips.ForEach(output.WriteLine);
+            pendingSkips.Clear();
 
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             deadline.CancelAfter(timeout);
@@ -62,6 +67,10 @@ internal static class SmokeRunner
             }
         }
 
+        if (pendingSkips.Count > 0)
+        {
+            output.WriteLine(pendingSkips.Count == 1 ? pendingSkips[0] : $"skip the remaining {pendingSkips.Count} checks: each needs one that did not pass");
+        }
         var duration = total.Elapsed.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
         output.WriteLine(failed == 0 && skipped == 0
             ? $"smoke: all {passed} checks passed against {target} in {duration} ms"

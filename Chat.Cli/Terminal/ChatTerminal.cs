@@ -24,6 +24,7 @@ internal sealed class ChatTerminal
           /status <status>            online, away, busy or offline
           /help                       this list
           /quit                       close the connection and leave (also Ctrl-D)
+          //<text>                    send a message that starts with a slash: //etc sends /etc
         Anything else is sent as a message to the open conversation.
         """;
 
@@ -76,7 +77,7 @@ internal sealed class ChatTerminal
         {
             await receiving;
             await stop.CancelAsync();
-            Problem($"the gateway closed the connection ({_socket.CloseSummary}).");
+            Problem(_socket.CloseStatus is null ? "connection lost: the gateway went away without closing the connection." : $"the gateway closed the connection ({_socket.CloseSummary}).");
             return CliApp.Failed;
         }
         if (first == reading)
@@ -118,7 +119,9 @@ internal sealed class ChatTerminal
                 return;
             }
         }
-        throw new CliFailure($"the gateway closed the connection ({_socket.CloseSummary}) before it was ready.");
+        throw new CliFailure(_socket.CloseStatus is null
+            ? "connection lost before the gateway was ready: it went away without closing the connection."
+            : $"the gateway closed the connection ({_socket.CloseSummary}) before it was ready.");
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellation)
@@ -191,6 +194,11 @@ internal sealed class ChatTerminal
         if (!line.StartsWith('/'))
         {
             return SendMessageAsync(line, cancellation);
+        }
+        if (line.StartsWith("//", StringComparison.Ordinal))
+        {
+            // The escape for a message that starts with a slash: "//etc" sends "/etc".
+            return SendMessageAsync(line[1..], cancellation);
         }
         var parts = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
         switch (parts[0])

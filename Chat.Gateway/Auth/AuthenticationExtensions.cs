@@ -9,7 +9,7 @@ public static class AuthenticationExtensions
 {
     public const string AccessTokenQueryParameter = "access_token";
 
-    /// <summary>JWT bearer authentication from <c>Chat:Auth</c>, validated at start.</summary>
+    /// <summary>JWT bearer authentication of the HTTP API from <c>Chat:Auth</c>, validated at start.</summary>
     public static IServiceCollection AddChatAuthentication(this IServiceCollection services)
     {
         services.AddOptions<ChatAuthOptions>()
@@ -31,15 +31,9 @@ public static class AuthenticationExtensions
                 bearer.TokenValidationParameters = ChatTokens.ValidationParameters(auth.Value);
                 // Keep the token's own claim names (sub, name, picture).
                 bearer.MapInboundClaims = false;
-                bearer.Events = new JwtBearerEvents
-                {
-                    // The header or, as for the socket's handshake, the access_token query parameter.
-                    OnMessageReceived = context =>
-                    {
-                        context.Token = HandshakeAuthenticator.TokenOf(context.Request);
-                        return Task.CompletedTask;
-                    },
-                };
+                // The header only: the access_token query parameter is for the socket's handshake, which browsers
+                // cannot give a header and which HandshakeAuthenticator validates ahead of this middleware. A token
+                // in an API URL would end up in every proxy's and server's access log.
             });
         services.AddAuthorization();
         return services;

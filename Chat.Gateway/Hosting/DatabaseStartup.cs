@@ -32,7 +32,7 @@ internal sealed partial class DatabaseStartup(
             : Path.Combine(AppContext.BaseDirectory, options.Value.SchemaPath);
         if (!File.Exists(path))
         {
-            throw new InvalidOperationException($"Chat:Database:SchemaPath: {path} does not exist.");
+            throw new GatewayStartupException($"Chat:Database:SchemaPath: {path} does not exist.");
         }
 
         var initializer = services.GetRequiredService<SchemaInitializer>();
@@ -50,15 +50,22 @@ internal sealed partial class DatabaseStartup(
                 WaitingForDatabase(logger, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
             }
-            catch (Exception e) when (e is NpgsqlException or ArgumentException)
+            catch (Exception e) when (e is NpgsqlException or ArgumentException or TimeoutException)
             {
-                throw new InvalidOperationException(
-                    $"Could not apply the schema through ConnectionStrings:Chat ({dataSource.ConnectionString.Split(';')[0]}...): {e.Message}", e);
+                throw new GatewayStartupException(
+                    $"Could not apply the schema through ConnectionStrings:Chat ({Describe(dataSource)}): {e.Message}", e);
             }
         }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Where the connection string points, without its credentials.</summary>
+    private static string Describe(NpgsqlDataSource dataSource)
+    {
+        var settings = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+        return $"host {settings.Host}, port {settings.Port}, database {settings.Database ?? settings.Username}";
+    }
 
     [LoggerMessage(1, LogLevel.Information, "Schema applied from {Path}")]
     private static partial void SchemaApplied(ILogger logger, string path);

@@ -7,6 +7,7 @@ using Chat.Gateway.Auth;
 using Chat.Gateway.WebSockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Chat.Gateway.Hosting;
 
@@ -22,20 +23,28 @@ public static class GatewayBuilderExtensions
         // exception in a request by Kestrel), and switched off entirely it also stops the hosting layer from
         // keeping a request Activity and log scope for each request: about 0.5 KB for every open socket, which
         // lives inside its handshake request. A tracing listener (OpenTelemetry) still gets its activities.
+        // Warning would keep the category's few warnings (an address override) but brings the Activity back, since
+        // it is made whenever the category is enabled at any level (HandshakeRetentionTests): the README says so.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
 
         services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section);
-        services.AddChatData(sp => sp.GetRequiredService<IConfiguration>().GetConnectionString("Chat") is { Length: > 0 } connectionString
-            ? connectionString
-            : throw new OptionsValidationException("ConnectionStrings:Chat", typeof(string),
-                ["ConnectionStrings:Chat is not set: give the gateway an Npgsql connection string (environment variable ConnectionStrings__Chat)."]));
+        services.AddChatData(sp => ChatConnectionString(sp.GetRequiredService<IConfiguration>()));
         services.AddHostedService<DatabaseStartup>();
 
         services.AddChatCore();
         services.AddChatAuthentication();
         services.AddOptions<ChatSecurityOptions>()
             .BindConfiguration(ChatSecurityOptions.Section)
+            .Configure<IConfiguration>((security, configuration) =>
+            {
+                // Chat__Security__AllowedOrigins=https://chat.example.com: the binder reads a list only in its indexed
+                // form (__0, __1) and drops a plain value without a word, after which every browser gets 403.
+                if (configuration[$"{ChatSecurityOptions.Section}:{nameof(ChatSecurityOptions.AllowedOrigins)}"] is { Length: > 0 } list)
+                {
+                    security.AllowedOrigins = [.. security.AllowedOrigins, .. list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+                }
+            })
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<ChatSecurityOptions>, ChatSecurityOptionsValidator>();
         // Kestrel's own limits, from validated Chat:Limits so that one section states every bound.
@@ -50,6 +59,7 @@ public static class GatewayBuilderExtensions
             .BindConfiguration(ChatShutdownOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ChatShutdownOptions>, ChatShutdownOptionsValidator>();
         services.AddHostedService<ShutdownDrain>();
         services.AddOptions<ChatMetricsOptions>()
             .BindConfiguration(ChatMetricsOptions.Section)
@@ -59,6 +69,29 @@ public static class GatewayBuilderExtensions
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));
         return builder;
+    }
+
+    /// <summary>
+    /// <c>ConnectionStrings:Chat</c>, checked when the data source is first resolved (while the app is built):
+    /// Npgsql's own message names neither the key nor, for a missing one, anything at all. The value is never
+    /// repeated, since it may hold a password.
+    /// </summary>
+    private static string ChatConnectionString(IConfiguration configuration)
+    {
+        if (configuration.GetConnectionString("Chat") is not { Length: > 0 } connectionString)
+        {
+            throw new GatewayStartupException(
+                "ConnectionStrings:Chat is not set: give the gateway an Npgsql connection string (environment variable ConnectionStrings__Chat).");
+        }
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new GatewayStartupException($"ConnectionStrings:Chat is not a valid Npgsql connection string: {e.Message}", e);
+        }
+        return connectionString;
     }
 
     private sealed class ChatSecurityOptionsValidator : IValidateOptions<ChatSecurityOptions>

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Chat.Core.Options;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.Hosting;
@@ -24,12 +25,37 @@ public sealed class ChatShutdownOptions
     public TimeSpan DrainDelay { get; set; } = TimeSpan.Zero;
 }
 
+/// <summary>
+/// The whole stop must fit in the host's shutdown timeout: past it the host cancels what is still stopping, sockets
+/// included, so a drain and a close that could outlast it would cut clients off without their 1001.
+/// </summary>
+internal sealed class ChatShutdownOptionsValidator(IOptions<HostOptions> host, IOptions<ChatLimitsOptions> limits) : IValidateOptions<ChatShutdownOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ChatShutdownOptions options)
+    {
+        var shutdownTimeout = host.Value.ShutdownTimeout;
+        var closeTimeout = limits.Value.CloseTimeout;
+        return options.DrainDelay + closeTimeout < shutdownTimeout
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(
+                $"Chat:Shutdown:DrainDelay ({options.DrainDelay:c}) plus Chat:Limits:CloseTimeout ({closeTimeout:c}) must be less than " +
+                $"the host's shutdown timeout ({shutdownTimeout:c}, set with shutdownTimeoutSeconds): shorten them or raise it.");
+    }
+}
+
 /// <summary>Holds the stop sequence for <see cref="ChatShutdownOptions.DrainDelay"/> before the server stops listening.</summary>
 internal sealed class ShutdownDrain(IOptions<ChatShutdownOptions> options) : IHostedLifecycleService
 {
     // Runs after ApplicationStopping has fired and before any hosted service, Kestrel included, is stopped.
-    public Task StoppingAsync(CancellationToken cancellationToken) =>
-        options.Value.DrainDelay > TimeSpan.Zero ? Task.Delay(options.Value.DrainDelay, cancellationToken) : Task.CompletedTask;
+    // The host cancels the token when its shutdown timeout runs out: the drain is then over, not failed, and the stop
+    // goes on (a throw here would end the process with an unhandled TaskCanceledException).
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.DrainDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(options.Value.DrainDelay, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

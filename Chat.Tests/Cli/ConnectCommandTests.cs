@@ -108,6 +108,57 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_line_starting_with_two_slashes_is_sent_as_a_message_starting_with_one()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var bobSocket = await ConnectAsync(bob);
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+        keyboard.Type($"/open {conversationId}");
+        await screen.WaitForAsync("* no messages yet.");
+
+        keyboard.Type("//etc/hosts is the file");
+
+        await screen.WaitForAsync("you: /etc/hosts is the file");
+        Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("/etc/hosts is the file"));
+        keyboard.Type("/help");
+        await screen.WaitForAsync("//<text>");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_gateway_that_vanishes_without_a_close_frame_is_reported_as_a_lost_connection()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var alice = await Gateway.CreateUserAsync("alice");
+        var keyboard = new TypedInput();
+        var screen = new Screen();
+        string[] args = ["connect", "--as", alice.ExternalId, "--url", $"http://127.0.0.1:{proxy.Port}"];
+        var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
+        await screen.WaitForAsync("* connected.");
+
+        proxy.Cut();
+
+        Assert.That(await ExitAsync(exit), Is.EqualTo(1));
+        await screen.WaitForAsync("! connection lost: the gateway went away without closing the connection.");
+    }
+
+    [Test]
+    public async Task A_handshake_refused_with_429_names_the_per_user_connection_limit()
+    {
+        await using var gateway = new TestGateway(new() { ["Chat:Limits:MaxConnectionsPerUser"] = "1" }).Start();
+        var alice = await gateway.CreateUserAsync("alice");
+        await using var first = await gateway.ConnectAsync(alice);
+
+        var result = await CliRun.RunAsync("connect", "--as", alice.ExternalId, "--url", gateway.HttpAddress.ToString());
+
+        Assert.That(result.Exit, Is.EqualTo(1), result.ToString());
+        Assert.That(result.Error, Does.Contain("HTTP 429").And.Contain("Chat:Limits:MaxConnectionsPerUser"));
+    }
+
+    [Test]
     public async Task Connect_ends_with_exit_1_when_the_gateway_closes_the_connection()
     {
         var gateway = new TestGateway().Start();

@@ -60,6 +60,7 @@ public sealed partial class ConversationsCommandTests : GatewayTest
 
         Assert.That(result.Exit, Is.EqualTo(1));
         Assert.That(result.Error, Does.StartWith("chat conversations create: POST /api/conversations answered HTTP 400 BadRequest").And.Contain("; title: "));
+        Assert.That(result.Error, Does.EndWith(".").And.Not.EndWith(".."));
     }
 
     [Test]

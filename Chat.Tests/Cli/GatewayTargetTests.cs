@@ -31,6 +31,16 @@ public sealed class GatewayTargetTests
     }
 
     [Test]
+    public void A_bad_url_is_named_by_where_it_came_from()
+    {
+        var fromEnvironment = Assert.Throws<UsageException>(() => Target(null, new() { ["CHAT_URL"] = "gateway:9000" }, "--token", "t"));
+        var fromOption = Assert.Throws<UsageException>(() => Target("gateway:9000", null, "--token", "t"));
+
+        Assert.That(fromEnvironment!.Message, Does.StartWith("CHAT_URL 'gateway:9000' is not"));
+        Assert.That(fromOption!.Message, Does.StartWith("--url 'gateway:9000' is not"));
+    }
+
+    [Test]
     public void As_mints_a_token_for_that_user_and_token_is_used_as_given()
     {
         Assert.That(Target(null, null, "--token", "abc").Token, Is.EqualTo("abc"));

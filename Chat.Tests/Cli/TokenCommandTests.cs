@@ -34,14 +34,23 @@ public sealed class TokenCommandTests
     [TestCase(new[] { "token" }, "external user id")]
     [TestCase(new[] { "token", "alice", "--ttl", "forever" }, "--ttl")]
     [TestCase(new[] { "token", "alice", "--colour", "red" }, "unknown option")]
-    [TestCase(new[] { "token", "alice", "--key", "short" }, "too short")]
+    [TestCase(new[] { "token", "alice", "--key", "short" }, "--key is too short")]
     public async Task Token_explains_a_bad_argument_and_exits_2(string[] args, string explanation)
     {
         var (exit, output, error) = await CliRun.RunAsync(args);
 
         Assert.That(exit, Is.EqualTo(2));
         Assert.That(output, Is.Empty);
-        Assert.That(error, Does.Contain(explanation));
+        Assert.That(error, Does.Contain(explanation).And.Not.Contain("Chat:Auth:SigningKey"));
+    }
+
+    [Test]
+    public async Task A_short_key_from_the_environment_is_named_by_its_variable()
+    {
+        var (exit, _, error) = await CliRun.RunAsync(new Dictionary<string, string> { ["Chat__Auth__SigningKey"] = "short" }, "token", "bob");
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(error, Does.Contain("Chat__Auth__SigningKey is too short"));
     }
 
     [TestCase("90s", 90)]

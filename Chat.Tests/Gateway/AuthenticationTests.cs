@@ -167,6 +167,17 @@ public sealed class AuthenticationTests : GatewayTest
     }
 
     [Test]
+    public async Task The_HTTP_API_refuses_a_valid_token_in_the_query_string_with_401()
+    {
+        using var http = Gateway.CreateHttpClient();
+        var token = Gateway.TokenFor("query-token");
+
+        using var response = await http.GetAsync("/api/users/me?access_token=" + Uri.EscapeDataString(token));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
     public async Task A_plain_http_request_with_a_valid_token_gets_400()
     {
         using var http = Gateway.CreateHttpClient("plain-http");

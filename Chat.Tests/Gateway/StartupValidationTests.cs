@@ -1,5 +1,9 @@
+using System.Diagnostics;
 using Chat.Core.Options;
+using Chat.Gateway.Hosting;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Chat.Tests.Gateway;
 
@@ -82,5 +86,114 @@ public sealed class StartupValidationTests
         using var http = gateway.CreateHttpClient();
 
         Assert.That((await http.GetAsync("/health/live")).IsSuccessStatusCode, Is.True);
+    }
+
+    [Test]
+    public void A_drain_and_close_that_would_outlast_the_hosts_shutdown_timeout_stop_the_gateway_naming_the_keys()
+    {
+        var failure = StartFailure(new() { ["Chat:Shutdown:DrainDelay"] = "00:00:26", ["shutdownTimeoutSeconds"] = "30" });
+
+        Assert.That(AllMessages(failure), Does.Contain("Chat:Shutdown:DrainDelay").And.Contain("Chat:Limits:CloseTimeout").And.Contain("shutdownTimeoutSeconds"));
+    }
+
+    [Test]
+    public async Task A_drain_cut_short_by_the_hosts_shutdown_timeout_ends_without_an_exception()
+    {
+        var drain = new ShutdownDrain(Options.Create(new ChatShutdownOptions { DrainDelay = TimeSpan.FromMinutes(1) }));
+        using var hostGivesUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+
+        await Assert.ThatAsync(() => drain.StoppingAsync(hostGivesUp.Token), Throws.Nothing);
+    }
+
+    // The built gateway in a process of its own, as an operator starts it: what it prints and its exit code.
+
+    [TestCase("Chat:Limits:MaxFrameBytes", "10")]
+    [TestCase("Chat:Limits:KeepAliveInterval", "abc")]
+    [TestCase("Chat:Metrics:Path", "metrics")]
+    [TestCase("Chat:Auth:ClockSkew", "01:00:00")]
+    [TestCase("Chat:Shutdown:DrainDelay", "00:01:00")]
+    public async Task A_bad_setting_ends_the_gateway_process_with_exit_code_1_and_one_line_naming_the_key(string key, string value)
+    {
+        var run = await RunGatewayProcessAsync(new() { [key] = value });
+
+        AssertOneLineFailure(run, key);
+    }
+
+    [TestCase(null, "Chat:Auth:SigningKey is not set")]
+    [TestCase(ChatAuthOptions.DevelopmentSigningKey, "development key")]
+    public async Task Outside_Development_a_missing_or_documented_key_ends_the_gateway_process_with_one_line(string? key, string expected)
+    {
+        var run = await RunGatewayProcessAsync(new() { ["Chat:Auth:SigningKey"] = key }, environment: "Production");
+
+        AssertOneLineFailure(run, expected);
+    }
+
+    [TestCase("", "ConnectionStrings:Chat is not set")]
+    [TestCase("Hots=db;Password=hunter2-secret", "ConnectionStrings:Chat is not a valid")]
+    [TestCase("unknown-database", "ConnectionStrings:Chat")]
+    public async Task A_bad_connection_string_ends_the_gateway_process_with_one_line_naming_the_key_and_not_the_password(string connectionString, string expected)
+    {
+        if (connectionString == "unknown-database")
+        {
+            connectionString = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString)
+            {
+                Database = "chat_test_no_such_database",
+                Password = "hunter2-secret",
+            }.ConnectionString;
+        }
+
+        var run = await RunGatewayProcessAsync([], connectionString: connectionString);
+
+        AssertOneLineFailure(run, expected);
+        Assert.That(run.Output + run.Error, Does.Not.Contain("hunter2"), run.ToString());
+    }
+
+    private static void AssertOneLineFailure(ProcessRun run, string expected)
+    {
+        Assert.That(run.Exit, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.StartWith("The gateway cannot start: ").And.Contain(expected), run.ToString());
+        Assert.That(run.Output + run.Error, Does.Not.Contain("   at ").And.Not.Contain("Unhandled exception"), run.ToString());
+    }
+
+    private sealed record ProcessRun(int Exit, string Output, string Error)
+    {
+        public override string ToString() => $"exit {Exit}\nstdout:\n{Output}\nstderr:\n{Error}";
+    }
+
+    private static async Task<ProcessRun> RunGatewayProcessAsync(Dictionary<string, string?> settings, string environment = "Development", string? connectionString = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(ExternalGateway.AssemblyPath)!,
+        };
+        start.ArgumentList.Add(ExternalGateway.AssemblyPath);
+        // Port 0: a gateway that started by mistake takes no port another test needs.
+        start.ArgumentList.Add("--urls=http://127.0.0.1:0");
+        foreach (var (key, value) in settings)
+        {
+            if (value is not null)
+            {
+                start.ArgumentList.Add($"--{key}={value}");
+            }
+        }
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = environment;
+        start.Environment["ConnectionStrings__Chat"] = connectionString ?? TestDatabase.ConnectionString;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            Assert.Fail($"The gateway was still running after 60 s:\n{await output}\n{await error}");
+        }
+        return new ProcessRun(process.ExitCode, (await output).Trim(), (await error).Trim());
     }
 }

@@ -84,6 +84,37 @@ public sealed class DefaultOriginTests
         Assert.That(status, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
     }
 
+    [Test]
+    public async Task A_plain_comma_separated_value_lists_the_allowed_origins_as_the_indexed_form_does()
+    {
+        // As Chat__Security__AllowedOrigins=... in the environment, without __0.
+        await using var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins"] = "https://chat.example.com, http://localhost:3000" }).Start();
+        var token = gateway.TokenFor("plain-origins");
+
+        var first = await Handshake.StatusAsync(gateway.WebSocketAddress, token, Handshake.Origin("https://chat.example.com"));
+        var second = await Handshake.StatusAsync(gateway.WebSocketAddress, token, Handshake.Origin("http://localhost:3000"));
+        var other = await Handshake.StatusAsync(gateway.WebSocketAddress, token, Handshake.Origin("https://evil.example"), "origin not allowed");
+
+        Assert.That(first, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+        Assert.That(second, Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+        Assert.That(other, Is.EqualTo(HttpStatusCode.Forbidden));
+    }
+
+    [Test]
+    public void A_plain_value_that_is_not_an_origin_stops_the_gateway_at_start()
+    {
+        var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins"] = "chat.example.com" });
+        try
+        {
+            var failure = Assert.Throws(Is.InstanceOf<Exception>(), () => gateway.Start());
+            Assert.That(AllMessages(failure!), Does.Contain("Chat:Security:AllowedOrigins").And.Contain("chat.example.com"));
+        }
+        finally
+        {
+            gateway.Dispose();
+        }
+    }
+
     [TestCase("https://chat.example.com/")]
     [TestCase("https://chat.example.com/app")]
     [TestCase("chat.example.com")]

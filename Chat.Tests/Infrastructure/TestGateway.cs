@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Chat.Tests.Infrastructure;
@@ -71,10 +72,27 @@ public sealed class TestGateway : WebApplicationFactory<Program>
         }
     }
 
-    /// <summary>Starts the server and learns its address.</summary>
+    /// <summary>Starts the server and learns its address; throws with the gateway's message when it refuses to start.</summary>
     public TestGateway Start()
     {
-        StartServer();
+        // A gateway that cannot start (a bad setting, no database) says why in one line on stderr and returns from
+        // its entry point, as it exits with 1 in a process of its own: the test host then has a host that never
+        // listened. The tests do not run in parallel, so the console is theirs while the entry point runs.
+        var error = new StringWriter();
+        var console = Console.Error;
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            StartServer();
+        }
+        finally
+        {
+            Console.SetError(console);
+        }
+        if (!Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.IsCancellationRequested)
+        {
+            throw new InvalidOperationException(error.ToString().Trim() is { Length: > 0 } reason ? reason : "The gateway did not start.");
+        }
         var addresses = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         HttpAddress = new Uri(addresses.First().Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1"));
         return this;

@@ -1,0 +1,53 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Gateway.Hosting;
+
+/// <summary>
+/// A start-up failure whose message already says which setting (or which database, through which key) is at fault,
+/// in a sentence an operator can act on: it is shown as it is, without a stack trace.
+/// </summary>
+public sealed class GatewayStartupException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    // The host logs a failed start with the exception's text; a stack trace there would bury the one line that matters.
+    public override string ToString() => $"{GetType().FullName}: {Message}";
+}
+
+/// <summary>
+/// Turns what stops the gateway from starting because of its configuration (or its database) into one line naming
+/// the key, so that <c>Program</c> prints it and exits with 1 instead of crashing with a stack trace (exit 134).
+/// </summary>
+public static partial class StartupFailure
+{
+    /// <summary>
+    /// Validates every option registered with <c>ValidateOnStart</c> now, ahead of the host, which would log the
+    /// failure with a stack trace before <c>Program</c> gets to say it in one line.
+    /// </summary>
+    public static WebApplication ValidateOptions(this WebApplication app)
+    {
+        app.Services.GetService<IStartupValidator>()?.Validate();
+        return app;
+    }
+
+    /// <summary>The line to print for a failure caused by the configuration or the database; null for a bug, which should crash as one.</summary>
+    public static string? Explain(Exception exception) => exception switch
+    {
+        GatewayStartupException e => e.Message,
+        OptionsValidationException e => string.Join(" ", e.Failures.Select(Unwrap)),
+        AggregateException e when e.InnerExceptions.Select(Explain).ToList() is var reasons && reasons.All(r => r is not null) =>
+            string.Join(" ", reasons),
+        // The configuration binder: "Failed to convert configuration value 'abc' at 'Chat:Limits:KeepAliveInterval' to type 'System.TimeSpan'."
+        InvalidOperationException { InnerException: not null } e when ConversionFailure().IsMatch(e.Message) => e.Message,
+        _ => null,
+    };
+
+    // ValidateDataAnnotations wraps each message, which already names the key, in its own sentence about the class.
+    private static string Unwrap(string failure) =>
+        DataAnnotationFailure().Match(failure) is { Success: true } match ? match.Groups[1].Value : failure;
+
+    [GeneratedRegex("^DataAnnotation validation failed for '[^']*' members: '[^']*' with the error: '(.*)'\\.$", RegexOptions.Singleline)]
+    private static partial Regex DataAnnotationFailure();
+
+    [GeneratedRegex("^Failed to convert configuration value .* at '[^']+' to type")]
+    private static partial Regex ConversionFailure();
+}
