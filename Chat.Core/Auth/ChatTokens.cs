@@ -15,6 +15,15 @@ public static class ChatTokens
     public const string PictureClaim = "picture";
     public const string ExpiryClaim = "exp";
 
+    /// <summary>Longest <c>sub</c> accepted: an external id, as the HTTP API names members by it.</summary>
+    public const int MaxExternalIdLength = 256;
+
+    /// <summary>Longest <c>name</c> accepted: it travels in every message frame of its user.</summary>
+    public const int MaxNameLength = 200;
+
+    /// <summary>Longest <c>picture</c> accepted, as long as a message's <c>mediaUrl</c> may be.</summary>
+    public const int MaxPictureLength = 2048;
+
     public static TokenValidationParameters ValidationParameters(ChatAuthOptions options) => new()
     {
         IssuerSigningKey = SigningKey(options),
@@ -72,9 +81,10 @@ public static class ChatTokens
         var picture = principal.FindFirstValue(PictureClaim);
         // PostgreSQL refuses a NUL in text: the profile upsert would fail on every connection for as long as the
         // token lives, as a 503 the client retries. The token library already refuses a lone surrogate in a claim.
-        if (!FrameReader.IsValidText(externalId)
-            || (name is not null && !FrameReader.IsValidText(name))
-            || (picture is not null && !FrameReader.IsValidText(picture)))
+        // The lengths keep a profile (and every message frame that names its user) within reason.
+        if (!FrameReader.IsValidText(externalId) || externalId.Length > MaxExternalIdLength
+            || (name is not null && (!FrameReader.IsValidText(name) || name.Length > MaxNameLength))
+            || (picture is not null && (!FrameReader.IsValidText(picture) || picture.Length > MaxPictureLength)))
         {
             return null;
         }

@@ -18,7 +18,7 @@ namespace Chat.Gateway.Api;
 public static class ConversationEndpoints
 {
     public const int MaxMembersPerRequest = 100;
-    public const int MaxExternalIdLength = 256;
+    public const int MaxExternalIdLength = Chat.Core.Auth.ChatTokens.MaxExternalIdLength;
     public const int MaxTitleLength = 200;
     public const int MaxPageSize = 100;
     public const int DefaultPageSize = 50;

@@ -139,6 +139,22 @@ public sealed class AuthenticationTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
     }
 
+    [TestCase("sub", ChatTokens.MaxExternalIdLength)]
+    [TestCase("name", ChatTokens.MaxNameLength)]
+    [TestCase("picture", ChatTokens.MaxPictureLength)]
+    public async Task A_token_whose_subject_name_or_picture_is_one_character_too_long_gets_401_and_one_at_the_limit_is_accepted(string claim, int limit)
+    {
+        string Token(int length)
+        {
+            var marker = Guid.NewGuid().ToString("N");
+            string Value(string name, string valid) => name == claim ? valid + new string('x', length - valid.Length) : valid;
+            return SignedToken(Claims(Value("sub", $"user-{marker}"), Value("name", "Name"), Value("picture", "https://img.example.com/a.png?")));
+        }
+
+        Assert.That(await HandshakeStatusAsync(Token(limit + 1)), Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(await HandshakeStatusAsync(Token(limit)), Is.EqualTo(HttpStatusCode.SwitchingProtocols));
+    }
+
     [Test]
     public async Task A_hand_made_token_with_valid_claims_is_accepted()
     {
