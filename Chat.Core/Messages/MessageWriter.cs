@@ -163,13 +163,13 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                     (results, failure) = (null, e);
                 }
 
-                if (results is null && batch.Items.Count > 1 && IsBadValue(failure!))
+                if (results is null && IsBadValue(failure!))
                 {
                     // One message whose values the database refuses (a hole in the frame reader's checks) must not
                     // fail the others of its batch: each is stored alone, in queue order, before anything queued
                     // after them is sent, so seq and publication order hold.
                     BatchIsolated(_logger, failure!, batch.Items.Count);
-                    await StoreOneByOneAsync(batch);
+                    await StoreOneByOneAsync(batch, failure!);
                     inFlight = null;
                     continue;
                 }
@@ -218,10 +218,16 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     }
 
     /// <summary>A data exception (class 22) or an integrity violation (class 23) that the statement does not handle itself: the values, not the database, are at fault.</summary>
-    internal static bool IsBadValue(Exception exception) =>
+    private static bool IsBadValue(Exception exception) =>
         exception is Npgsql.PostgresException { SqlState: var state } && (state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal));
 
-    private async Task StoreOneByOneAsync(Batch batch)
+    /// <summary>
+    /// Stores the batch's messages one at a time: those the database refuses fail with
+    /// <see cref="MessageRefusedException"/>, the others are stored and published as usual. A failure of another
+    /// kind (the database went away) fails the rest of the batch at once, as a failed batch does, rather than
+    /// making each message wait out the retries on its own.
+    /// </summary>
+    private async Task StoreOneByOneAsync(Batch batch, Exception refusal)
     {
         for (var i = 0; i < batch.Items.Count; i++)
         {
@@ -230,6 +236,11 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             IReadOnlyList<BatchItemResult> results;
             try
             {
+                if (batch.Items.Count == 1)
+                {
+                    // Alone already: the batch's failure is this message's.
+                    throw new MessageRefusedException(refusal);
+                }
                 Interlocked.Increment(ref _batches);
                 results = await TimedAsync(_repository.StoreBatchAsync([submission.Message], _publishedUpTo, _abort.Token), Stopwatch.GetTimestamp());
                 Measure(results);
@@ -237,8 +248,17 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             catch (Exception e)
             {
                 _metrics.WriterBatchFailures.Add();
-                item.TrySetException(e);
-                continue;
+                if (e is MessageRefusedException || IsBadValue(e))
+                {
+                    item.TrySetException(e as MessageRefusedException ?? new MessageRefusedException(e));
+                    continue;
+                }
+                BatchFailed(_logger, e, batch.Items.Count - i);
+                foreach (var rest in batch.Items.Skip(i))
+                {
+                    rest.TrySetException(e);
+                }
+                return;
             }
             try
             {
@@ -353,7 +373,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     [LoggerMessage(1, LogLevel.Warning, "Storing a batch of {Count} messages failed; each sender is told to retry")]
     private static partial void BatchFailed(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(4, LogLevel.Error, "The database refused a value in a batch of {Count} messages; storing them one by one so that only the bad one fails")]
+    [LoggerMessage(4, LogLevel.Error, "The database refused a value in a batch of {Count} messages; storing them one by one so that only a refused one fails")]
     private static partial void BatchIsolated(ILogger logger, Exception exception, int count);
 
     [LoggerMessage(2, LogLevel.Critical, "The message writer failed; messages can no longer be stored")]
@@ -375,3 +395,9 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
 
     private sealed record Batch(List<Pending> Items, List<Submission> Submissions, Task<IReadOnlyList<BatchItemResult>> Storing);
 }
+
+/// <summary>
+/// The database refused a value of this message that the frame reader let through (a data or integrity error):
+/// resending it unchanged cannot succeed. The other messages of its batch were stored without it.
+/// </summary>
+public sealed class MessageRefusedException(Exception inner) : Exception("The database refused a value of this message.", inner);

@@ -3,8 +3,11 @@ using System.ComponentModel.DataAnnotations;
 namespace Chat.Core.Options;
 
 /// <summary><c>Chat:Limits</c>: what one connection may send and hold.</summary>
-public sealed class ChatLimitsOptions
+public sealed class ChatLimitsOptions : IValidatableObject
 {
+    /// <summary>What a message frame may add to its content: the sender's name and avatar, ids, times, the key.</summary>
+    public const int MessageFrameOverheadBytes = 4096;
+
     public const string Section = "Chat:Limits";
 
     /// <summary>Largest message (all its continuation frames together) a client may send, in bytes.</summary>
@@ -88,4 +91,21 @@ public sealed class ChatLimitsOptions
     /// <summary>How long a client may take to send the handshake's headers (Kestrel's RequestHeadersTimeout).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Limits:HandshakeTimeout must be between {1} and {2}.")]
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// A message frame sent out can be as large as one received (its content is escaped no more than the client
+    /// had to) plus its other fields. A catch-up fills at most half of a connection's queue, and live frames held
+    /// meanwhile the other half: each half must hold the largest message, or a client that keeps up could be
+    /// closed as a slow consumer for one long message.
+    /// </summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var largestMessage = (long)MaxFrameBytes + MessageFrameOverheadBytes;
+        if (SendQueueMaxBytes < 2 * largestMessage)
+        {
+            yield return new ValidationResult(
+                $"Chat:Limits:SendQueueMaxBytes ({SendQueueMaxBytes}) must be at least 2 × (Chat:Limits:MaxFrameBytes + {MessageFrameOverheadBytes}) = {2 * largestMessage}: each half of the send queue must hold the largest message.",
+                [nameof(SendQueueMaxBytes)]);
+        }
+    }
 }

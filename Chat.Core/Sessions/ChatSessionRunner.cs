@@ -314,9 +314,9 @@ public sealed class ChatSessionRunner(
         {
             // The socket is gone; nobody is left to answer.
         }
-        catch (Exception e) when (MessageWriter.IsBadValue(e))
+        catch (MessageRefusedException e)
         {
-            // The database refused a value of this frame that the reader let through: retrying cannot help.
+            // The database refused a value of this message that the reader let through: retrying cannot help.
             ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
             connection.SendError(FrameError.About(
                 frame, ErrorCodes.BadRequest, "The server cannot store a value of this frame; do not retry it unchanged."));

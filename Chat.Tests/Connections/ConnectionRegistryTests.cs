@@ -774,7 +774,7 @@ public sealed class ConnectionRegistryTests
     }
 
     [Test]
-    public async Task A_frame_larger_than_the_byte_limit_reaches_a_client_that_keeps_up_live_or_held_during_catch_up()
+    public async Task A_frame_larger_than_the_byte_limit_goes_through_an_empty_queue_live_or_held_during_catch_up()
     {
         var (connection, socket) = ConnectionWithSocket(1, capacity: 1024, maxBytes: 4096);
         var sending = connection.RunSendLoopAsync();

@@ -241,12 +241,14 @@ public sealed class GroupCommitTests : GatewayTest
         var before = (await b.ReadThroughAnswerAsync("b-1"))[^1];
         var after = (await c.ReadThroughAnswerAsync("c-1"))[^1];
 
-        var failure = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => storing);
-        Assert.That(failure!.SqlState, Is.EqualTo("22021"));
+        var failure = await Assert.ThrowsAsync<MessageRefusedException>(() => storing);
+        Assert.That(((Npgsql.PostgresException)failure!.InnerException!).SqlState, Is.EqualTo("22021"));
         Assert.That((before.Type(), before.Long("seq"), after.Type(), after.Long("seq")), Is.EqualTo(("ack", 1L, "ack", 2L)));
         var delivered = (await a.CollectAsync(Quiet)).Where(f => f.Type() == "message").Select(f => f.Str("content"));
         Assert.That(delivered, Is.EqualTo(new[] { "before", "after" }), "published once each, in seq order");
         Assert.That(Writer.Batches, Is.EqualTo(atPause + 4), "the batch of three failed, then each went alone");
+        await Assert.ThrowsAsync<MessageRefusedException>(() => Writer.StoreAsync(refused with { ClientMessageId = "bad-alone" }, aliceConnection, CancellationToken.None),
+            "alone in its batch, it is refused the same way");
     }
 
     [Test]

@@ -37,6 +37,7 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Limits:MaxContentLength", "0")]
     [TestCase("Chat:Limits:SendQueueCapacity", "1")]
     [TestCase("Chat:Limits:CatchupLimitPerConversation", "-1")]
+    [TestCase("Chat:Limits:SendQueueMaxBytes", "100000")]
     [TestCase("Chat:Writer:MaxBatchSize", "0")]
     [TestCase("Chat:Writer:QueueCapacity", "0")]
     [TestCase("Chat:Metrics:Path", "metrics")]

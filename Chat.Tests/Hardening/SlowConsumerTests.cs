@@ -9,13 +9,15 @@ namespace Chat.Tests.Hardening;
 /// <summary>A client that stops reading its socket while its conversation is busy, over real TCP.</summary>
 public sealed class SlowConsumerTests : GatewayTest
 {
-    private const int QueueBytes = 64 * 1024;
+    private const int QueueBytes = 128 * 1024;
+    private const int FrameBytes = 40 * 1024;
     private const int ContentLength = 32 * 1024;
     private const int Messages = 400;
 
     protected override Dictionary<string, string?> Settings => new()
     {
         ["Chat:Limits:SendQueueMaxBytes"] = QueueBytes.ToString(),
+        ["Chat:Limits:MaxFrameBytes"] = FrameBytes.ToString(),
         ["Chat:Limits:MaxContentLength"] = ContentLength.ToString(),
         ["Chat:Limits:CloseTimeout"] = "00:00:10",
     };
