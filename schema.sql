@@ -1,10 +1,12 @@
 -- RealtimeChat schema. Idempotent: the gateway applies it at start (Chat:Database:ApplySchemaOnStartup)
--- and running it again against a live database changes nothing and locks no table: it runs in one transaction
--- at every start, so a lock taken here would hold up the live traffic on that table until the script commits.
+-- and running it again against a live database changes nothing and takes no lock that holds up other queries
+-- (it only reads schema_migrations): it runs in one transaction at every start, so a lock taken here would hold
+-- up the live traffic on that table until the script commits.
 -- CREATE TABLE IF NOT EXISTS locks nothing when the table exists; every other change below is made only when the
 -- catalog says it is missing (ALTER TABLE ... IF NOT EXISTS and CREATE INDEX IF NOT EXISTS lock the table first
--- and only then find there is nothing to do). A change that is needed waits at most 10 s for a busy table, then
--- fails the start with a lock timeout instead of queueing every query behind it.
+-- and only then find there is nothing to do). A change that is needed waits at most 10 s for a busy table (the
+-- queries that come meanwhile queue behind it), then fails the start with a lock timeout rather than stalling the
+-- table's traffic for as long as the longest query runs: upgrades are for a quiet moment.
 
 CREATE TABLE IF NOT EXISTS user_profiles (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -77,7 +79,14 @@ CREATE TABLE IF NOT EXISTS message_status (
     PRIMARY KEY (message_id, user_id)
 );
 
--- Indexes, and changes made after the first release: each only when the catalog says it is missing.
+-- Data migrations that ran once in this database, by name: those that no change of the catalog can tell apart.
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name        text        PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Indexes, and changes made after the first release: each only when the catalog (or schema_migrations) says it is
+-- missing.
 DO $$
 BEGIN
     PERFORM set_config('lock_timeout', '10s', true);
@@ -96,21 +105,26 @@ BEGIN
 
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversations'::regclass AND attname = 'direct_key' AND NOT attisdropped) THEN
         ALTER TABLE conversations ADD COLUMN direct_key text;
-        -- Direct conversations made before direct_key existed get theirs, so they are found instead of made
-        -- again; when two such conversations have the same pair, the older one gets the key.
+    END IF;
+    -- Direct conversations made before direct_key was filled in get theirs, so they are found instead of made
+    -- again; when two such conversations have the same pair, the older one gets the key. A migration of its own:
+    -- one release had the column without this, so the column's presence does not tell whether it ran.
+    IF NOT EXISTS (SELECT 1 FROM schema_migrations WHERE name = 'direct_key_backfill') THEN
         UPDATE conversations c SET direct_key = pairs.direct_key
         FROM (
             SELECT DISTINCT ON (direct_key) conversation_id, direct_key
             FROM (
                 SELECT p.conversation_id, min(p.user_id) || ':' || max(p.user_id) AS direct_key
                 FROM conversation_participants p
-                JOIN conversations unkeyed ON unkeyed.id = p.conversation_id AND NOT unkeyed.is_group
+                JOIN conversations unkeyed ON unkeyed.id = p.conversation_id AND NOT unkeyed.is_group AND unkeyed.direct_key IS NULL
                 GROUP BY p.conversation_id
                 HAVING count(*) = 2
             ) candidates
             ORDER BY direct_key, conversation_id
         ) pairs
-        WHERE c.id = pairs.conversation_id;
+        WHERE c.id = pairs.conversation_id
+          AND NOT EXISTS (SELECT 1 FROM conversations taken WHERE taken.direct_key = pairs.direct_key);
+        INSERT INTO schema_migrations (name) VALUES ('direct_key_backfill');
     END IF;
     IF to_regclass('conversations_direct_key_idx') IS NULL THEN
         CREATE UNIQUE INDEX conversations_direct_key_idx ON conversations (direct_key);

@@ -45,7 +45,7 @@ public sealed class SchemaUpgradeTests
     }
 
     [Test]
-    public async Task Applying_it_to_an_up_to_date_database_locks_none_of_its_tables()
+    public async Task Applying_it_to_an_up_to_date_database_takes_no_lock_that_holds_up_other_queries()
     {
         var script = await File.ReadAllTextAsync(TestDatabase.SchemaPath);
         await using var connection = await _database.OpenConnectionAsync();
@@ -55,7 +55,7 @@ public sealed class SchemaUpgradeTests
         var locks = (await connection.QueryAsync<string>("""
             SELECT c.relname || ' ' || l.mode
             FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-            WHERE l.pid = pg_backend_pid() AND c.relnamespace = @schema::regnamespace
+            WHERE l.pid = pg_backend_pid() AND c.relnamespace = @schema::regnamespace AND l.mode <> 'AccessShareLock'
             """, new { schema = _schema }, transaction)).AsList();
 
         Assert.That(locks, Is.Empty, "a gateway's start would hold up the live traffic on these tables until its script commits");
@@ -105,6 +105,28 @@ public sealed class SchemaUpgradeTests
 
         Assert.That(await QueryAsync<long>("SELECT joined_seq FROM conversation_participants WHERE conversation_id = @conversation ORDER BY user_id", new { conversation }),
             Is.EqualTo(new long[] { 0, 2 }));
+    }
+
+    [Test]
+    public async Task Direct_conversations_left_without_a_key_by_an_earlier_release_get_one_once()
+    {
+        // The release that added direct_key without filling it in: the column exists, the migration never ran.
+        var (alice, bob) = (await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('alice', 'Alice') RETURNING id"),
+                            await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('bob', 'Bob') RETURNING id"));
+        var (older, newer) = (await ScalarAsync<long>("INSERT INTO conversations (is_group) VALUES (false) RETURNING id"),
+                              await ScalarAsync<long>("INSERT INTO conversations (is_group) VALUES (false) RETURNING id"));
+        await ScalarAsync<int>("""
+            INSERT INTO conversation_participants (conversation_id, user_id) VALUES (@older, @a), (@older, @b), (@newer, @a), (@newer, @b);
+            DELETE FROM schema_migrations WHERE name = 'direct_key_backfill';
+            SELECT 1
+            """, new { older, newer, a = alice, b = bob });
+
+        await ApplySchemaAsync();
+        await ApplySchemaAsync();
+
+        Assert.That(await QueryAsync<string?>("SELECT direct_key FROM conversations WHERE id = ANY(@ids) ORDER BY id", new { ids = new[] { older, newer } }),
+            Is.EqualTo(new[] { $"{alice}:{bob}", null }), "the older of two such conversations of one pair gets the key");
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_migrations WHERE name = 'direct_key_backfill'"), Is.EqualTo(1));
     }
 
     private async Task<long?[]> ChangePositionsAsync(long conversation) =>
