@@ -157,8 +157,9 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
                 }
             }
         }
-        // The problem's detail is usually a sentence with its own full stop.
-        return detail.ToString().TrimEnd('.') + ".";
+        // The problem's detail is usually a sentence with its own full stop (or an ellipsis, which stays).
+        var sentence = detail.ToString();
+        return sentence.EndsWith('.') ? sentence : sentence + ".";
     }
 
     private string ReasonPhrase => Enum.IsDefined((HttpStatusCode)Status) ? ((HttpStatusCode)Status).ToString() : "";

@@ -97,13 +97,18 @@ public sealed class UserRepository(NpgsqlDataSource dataSource, DatabaseResilien
             // Retrying is safe: the insert skips profiles that exist.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             var wanted = externalIds.Distinct().Count();
-            while (true)
+            // Each pass sees the profiles that concurrent requests committed before it: a second pass finds them.
+            for (var pass = 1; ; pass++)
             {
                 var rows = (await connection.QueryAsync<UserProfile>(new CommandDefinition(
                     EnsureProfilesSql, new { ExternalIds = externalIds.ToArray() }, cancellationToken: ct))).AsList();
                 if (rows.Count == wanted)
                 {
                     return rows;
+                }
+                if (pass == 3)
+                {
+                    throw new InvalidOperationException($"{wanted} profiles were asked for and {rows.Count} found after {pass} passes.");
                 }
             }
         }, cancellationToken).AsTask();

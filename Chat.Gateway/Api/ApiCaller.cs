@@ -19,6 +19,8 @@ internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller>
         var http = context.HttpContext;
         if (ChatTokens.Identity(http.User) is not { } identity)
         {
+            // A valid signature whose claims protocol §3 refuses: a bad token, answered as the JWT handler answers one.
+            http.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
             return TypedResults.Unauthorized();
         }
         try

@@ -39,10 +39,12 @@ public static class GatewayBuilderExtensions
             .Configure<IConfiguration>((security, configuration) =>
             {
                 // Chat__Security__AllowedOrigins=https://chat.example.com: the binder reads a list only in its indexed
-                // form (__0, __1) and drops a plain value without a word, after which every browser gets 403.
+                // form (__0, __1) and drops a plain value without a word, after which every browser gets 403. A plain
+                // value is the whole list: added to an indexed list from another source, it would widen that list
+                // without anyone seeing it.
                 if (configuration[$"{ChatSecurityOptions.Section}:{nameof(ChatSecurityOptions.AllowedOrigins)}"] is { Length: > 0 } list)
                 {
-                    security.AllowedOrigins = [.. security.AllowedOrigins, .. list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+                    security.AllowedOrigins = [.. list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
                 }
             })
             .ValidateOnStart();

@@ -135,7 +135,8 @@ public sealed class AuthenticationTests : GatewayTest
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
 
         Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
-        Assert.That((await http.GetAsync("/api/users/me")).StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        var api = await http.GetAsync("/api/users/me");
+        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, "Bearer error=\"invalid_token\"")));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
     }
 

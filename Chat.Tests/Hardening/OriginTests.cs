@@ -101,6 +101,22 @@ public sealed class DefaultOriginTests
     }
 
     [Test]
+    public async Task A_plain_value_is_the_whole_list_even_beside_an_indexed_one_from_another_source()
+    {
+        await using var gateway = new TestGateway(new()
+        {
+            ["Chat:Security:AllowedOrigins:0"] = "https://old.example.com",
+            ["Chat:Security:AllowedOrigins"] = "https://chat.example.com",
+        }).Start();
+        var token = gateway.TokenFor("plain-wins");
+
+        var plain = await Handshake.StatusAsync(gateway.WebSocketAddress, token, Handshake.Origin("https://chat.example.com"));
+        var indexed = await Handshake.StatusAsync(gateway.WebSocketAddress, token, Handshake.Origin("https://old.example.com"), "origin not allowed");
+
+        Assert.That((plain, indexed), Is.EqualTo((HttpStatusCode.SwitchingProtocols, HttpStatusCode.Forbidden)));
+    }
+
+    [Test]
     public void A_plain_value_that_is_not_an_origin_stops_the_gateway_at_start()
     {
         var gateway = new TestGateway(new() { ["Chat:Security:AllowedOrigins"] = "chat.example.com" });
