@@ -23,7 +23,8 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
     {
         ["Chat:Limits:MaxContentLength"] = ContentLength.ToString(),
         ["Chat:Limits:CatchupLimitPerConversation"] = CatchupMessages.ToString(),
-        ["Chat:Limits:SendQueueMaxBytes"] = (64 * 1024).ToString(),
+        ["Chat:Limits:MaxFrameBytes"] = (40 * 1024).ToString(),
+        ["Chat:Limits:SendQueueMaxBytes"] = (128 * 1024).ToString(),
     };
 
     private static Func<JsonElement, bool> PresenceOf(TestUser user) =>
