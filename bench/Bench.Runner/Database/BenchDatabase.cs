@@ -75,8 +75,8 @@ internal sealed class BenchDatabase(NpgsqlDataSource dataSource) : IAsyncDisposa
     // Then a checkpoint. Writing the history fills the WAL with ~100 MB at once, and the checkpoint that follows
     // (started by max_wal_size, spread over 90 % of checkpoint_timeout) otherwise writes those pages out during the
     // first minutes of the steps: on a machine whose fdatasync took 0.35 ms it made the first step's delivery p99
-    // 220 ms against 7.8 ms with this checkpoint taken first, and it is likely what made the first minutes of the
-    // soaks slower. A database in service checkpoints as it goes; a burst of a day's writes in seconds is the seed's.
+    // 220 ms against 7.8 ms with this checkpoint taken first (bench/RESULTS.md, "Two runs of 2026-12-04"). A
+    // database in service checkpoints as it goes; a burst of a day's writes in seconds is the seed's.
     private const string CheckpointSql = "CHECKPOINT";
 
     private const string LayoutSql = """
