@@ -229,6 +229,13 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     /// </summary>
     private async Task StoreOneByOneAsync(Batch batch, Exception refusal)
     {
+        if (batch.Items.Count == 1)
+        {
+            // Alone already: the batch's failure is this message's.
+            _metrics.WriterBatchFailures.Add();
+            batch.Items[0].TrySetException(new MessageRefusedException(refusal));
+            return;
+        }
         for (var i = 0; i < batch.Items.Count; i++)
         {
             var item = batch.Items[i];
@@ -236,11 +243,6 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             IReadOnlyList<BatchItemResult> results;
             try
             {
-                if (batch.Items.Count == 1)
-                {
-                    // Alone already: the batch's failure is this message's.
-                    throw new MessageRefusedException(refusal);
-                }
                 Interlocked.Increment(ref _batches);
                 results = await TimedAsync(_repository.StoreBatchAsync([submission.Message], _publishedUpTo, _abort.Token), Stopwatch.GetTimestamp());
                 Measure(results);
@@ -248,9 +250,9 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             catch (Exception e)
             {
                 _metrics.WriterBatchFailures.Add();
-                if (e is MessageRefusedException || IsBadValue(e))
+                if (IsBadValue(e))
                 {
-                    item.TrySetException(e as MessageRefusedException ?? new MessageRefusedException(e));
+                    item.TrySetException(new MessageRefusedException(e));
                     continue;
                 }
                 BatchFailed(_logger, e, batch.Items.Count - i);
