@@ -160,10 +160,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     // The first statement locks the conversation's row: it waits for a batch storing messages there and for
     // another add, and holds both off until this commits. The second, with a snapshot taken after the lock,
     // then reads last_seq and the member count as committed: concurrent adds cannot pass @MaxMembers, and the
-    // batches after this one see the new member and count their messages as unread. One case stays open: a
-    // batch statement that began before this committed but takes the row after it does not see the new member
-    // (its snapshot is older), though its seq is above joined_seq; that member's count is then one low until
-    // their next read receipt recomputes it.
+    // batches after this one, including one that waited for the row meanwhile, see the new member and count
+    // their messages as unread (see MessageRepository.StoreBatchSql).
     private const string AddMemberSql = """
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;
 
@@ -208,7 +206,12 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         }, cancellationToken).AsTask();
 
     // Anyone may leave; in a group a member may remove another; in a direct conversation nobody removes the other.
+    // The conversation's row is locked first, as adding a member does, so that a batch of messages waiting for it
+    // sees the removal whole once it commits (see MessageRepository.StoreBatchSql) and one that holds it is stored
+    // before the removal.
     private const string RemoveMemberSql = """
+        SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;
+
         WITH actor AS (
             SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
@@ -236,8 +239,10 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         {
             // Retrying is safe: removing someone who is no longer a member changes nothing.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            return (await connection.QuerySingleAsync<MembershipRow>(new CommandDefinition(
-                RemoveMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct))).ToResult();
+            using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                RemoveMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct));
+            await results.ReadAsync<int>();
+            return (await results.ReadSingleAsync<MembershipRow>()).ToResult();
         }, cancellationToken).AsTask();
 
     private const string IsActiveMemberSql = """

@@ -12,8 +12,19 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     /// <summary>The foreign key that makes a reply point at an existing message.</summary>
     public const string ReplyConstraint = "messages_reply_to_message_id_fkey";
 
-    // One statement, one round trip, one implicit transaction, stores a whole batch. Every item is treated as if
-    // the items had been stored one after the other in queue order:
+    // Two statements, one round trip, one implicit transaction, store a whole batch.
+    //
+    // The first takes the rows of the batch's conversations in ascending id order, so that two gateways writing
+    // overlapping batches queue instead of deadlocking. Writers to one conversation queue on its row lock: seq
+    // follows commit order, and a rolled-back batch gives its seqs back: no gaps. It is a statement of its own
+    // because under READ COMMITTED each statement sees what committed before it began: the second begins once the
+    // rows are held, so a membership change that held a conversation's row while the batch waited for it (adding
+    // and removing members lock that row first) is seen whole, by the sender's membership test and by the unread
+    // counts. As one statement, a member added while the batch waited missed the batch's increment (their count
+    // stayed one low for a message that catch-up showed them as unread), and a member removed while it waited
+    // could still send.
+    //
+    // The second treats every item as if the items had been stored one after the other in queue order:
     // - `checked`: an item whose key the sender already used (`earlier`, read in the statement's snapshot) is a
     //   duplicate of that message; otherwise it must come from an active member and reply inside its conversation.
     //   Each of the three is a left join on a unique key, at most one row per item. The writer runs this statement
@@ -21,23 +32,23 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     //   hash of every participant's row, built anew for every batch.
     // - `winner`: the first valid copy of each (sender, key) in the batch is stored; a later copy is its duplicate,
     //   an earlier invalid copy keeps its own refusal.
-    // - `locked` takes the rows of the conversations written to in ascending id order, so that two gateways
-    //   writing overlapping batches queue instead of deadlocking. Writers to one conversation queue on its row
-    //   lock: seq follows commit order, and a rolled-back batch gives its seqs back: no gaps.
-    // - `bumped` adds the number of stored items to last_seq (the latest committed value: an UPDATE that waited
-    //   for the lock reads the row anew) and points the preview at the conversation's last item of the batch;
+    // - `bumped` adds the number of stored items to last_seq (read after the first statement took the row, so
+    //   the latest committed value) and points the preview at the conversation's last item of the batch;
     //   `inserted` numbers the conversation's items seq_before + 1, + 2, ... in queue order.
     // - Ids are drawn while the conversation's row is locked and in seq order, so within a conversation a higher
     //   seq always has a higher id; the writer relies on that to publish in order (see MessageWriter).
     // - `unread` adds to every other active participant the number of stored items they did not send: the
     //   conversation's count less the participant's own, found in `counts.senders` (a subquery over `stored` per
     //   participant made batches of 200 take twice as long: the plan runs it as a nested loop).
-    // - A concurrent writer (another gateway) that commits the same key, or removes a replied-to message, after
-    //   this statement's snapshot makes it fail on a constraint and roll back whole; StoreBatchAsync runs it again,
-    //   and the new snapshot sees the twin (a duplicate) or the missing message (a bad reply).
+    // - A concurrent writer (another gateway) that commits the same key in a conversation this batch does not
+    //   lock, or removes a replied-to message, after this statement's snapshot makes it fail on a constraint and
+    //   roll back whole; StoreBatchAsync runs it again, and the new snapshot sees the twin (a duplicate) or the
+    //   missing message (a bad reply).
     // For a duplicate of a message above @PublishedUpTo, which the caller has not published, the original's
     // fields are returned so that it can be published now (as it is now: edited, or not at all once deleted).
     private const string StoreBatchSql = """
+        SELECT id FROM conversations WHERE id = ANY(@ConversationIds) ORDER BY id FOR NO KEY UPDATE;
+
         WITH input AS (
             SELECT *
             FROM unnest(@ConversationIds::bigint[], @SenderIds::bigint[], @ClientMessageIds::text[], @Contents::text[],
@@ -74,11 +85,6 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                    (array_agg(sender_id ORDER BY ord DESC))[1] AS last_sender_id
             FROM stored
             GROUP BY conversation_id
-        ), locked AS (
-            SELECT id FROM conversations
-            WHERE id IN (SELECT conversation_id FROM counts)
-            ORDER BY id
-            FOR NO KEY UPDATE
         ), bumped AS (
             UPDATE conversations c
             SET last_seq = c.last_seq + k.n,
@@ -87,7 +93,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                 last_message_sender_id = k.last_sender_id,
                 updated_at = now()
             FROM counts k
-            WHERE c.id = k.conversation_id AND c.id IN (SELECT id FROM locked)
+            WHERE c.id = k.conversation_id
             RETURNING c.id, c.last_seq - k.n AS seq_before
         ), inserted AS (
             INSERT INTO messages (conversation_id, seq, sender_id, content, message_type,
@@ -212,6 +218,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         // Disposing the reader reads on to the end of the implicit transaction, so a result is returned only after
         // COMMIT, and a commit that fails throws here.
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken); // past the locked conversations' ids
         while (await reader.ReadAsync(cancellationToken))
         {
             var result = new StoreResult(

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Chat.Core.Messages;
 using Chat.Data.Messages;
@@ -252,12 +254,13 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
-    public async Task A_key_that_another_gateway_commits_while_a_batch_waits_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
+    public async Task A_key_that_another_gateway_commits_while_a_batch_is_storing_it_elsewhere_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
     {
         // Two gateways on one database, each with its own writer, as two processes behind a load balancer.
         await using var other = new TestGateway().Start();
         var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
         var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var second = await Gateway.CreateConversationAsync(alice, bob, carol);
         var elsewhere = await Gateway.CreateConversationAsync(carol, bob);
         var phone = await ConnectAsync(alice);
         var laptop = Track(await other.ConnectAsync(alice));
@@ -265,37 +268,121 @@ public sealed class GroupCommitTests : GatewayTest
         var c = Track(await other.ConnectAsync(carol));
         var otherWriter = other.Services.GetRequiredService<MessageWriter>();
 
-        await using var conversationRow = await HoldRowAsync(conversation);
+        await using var bobsCount = await HoldParticipantRowAsync(conversation, bob.Id);
         await using (await HoldRowAsync(elsewhere))
         {
-            // This gateway's batch reaches the database first and waits for the conversation's row.
+            // This gateway's batch has inserted the phone's copy and waits to raise bob's unread count, which the
+            // statement does last, so that copy stays uncommitted.
             await phone.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the phone" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first gateway's batch waits");
 
-            // The other gateway's writer is held on a batch of its own while two messages queue behind it.
+            // The other gateway's writer is held on a batch of its own while two messages queue behind it. The
+            // laptop's copy goes to another conversation, so its batch does not queue behind the first one's
+            // conversation row.
             await c.SendAsync(new { type = "message", conversationId = elsewhere, clientMessageId = "hold", content = "elsewhere" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the other gateway's first batch waits");
-            await laptop.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the laptop" });
+            await laptop.SendAsync(new { type = "message", conversationId = second, clientMessageId = "twice", content = "from the laptop" });
             await Eventually.TrueAsync(() => otherWriter.Queued == 1, "the laptop's copy is queued");
-            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "bob-1", content = "from bob" });
+            await b.SendAsync(new { type = "message", conversationId = second, clientMessageId = "bob-1", content = "from bob" });
             await Eventually.TrueAsync(() => otherWriter.Queued == 2, "bob's message is queued");
         }
-        // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted
-        // and then waits behind it for the conversation's row.
+        // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted,
+        // inserts the laptop's copy, and waits on the key's unique index for the first batch's outcome.
         Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
         await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await LockWaitersAsync() == 2, "the other gateway's second batch waits");
-        await conversationRow.DisposeAsync();
+        var batchesBefore = otherWriter.Batches;
+        await bobsCount.DisposeAsync();
 
         var fromPhone = await phone.AnswerAsync("twice");
         var fromLaptop = await laptop.AnswerAsync("twice");
         var fromBob = await b.AnswerAsync("bob-1");
 
         Assert.That((fromPhone.Type(), fromLaptop.Type(), fromBob.Type()), Is.EqualTo(("ack", "ack", "ack")), "nothing of the losing batch is lost");
-        Assert.That(fromLaptop.Long("messageId"), Is.EqualTo(fromPhone.Long("messageId")), "the copy gets the committed message's ack");
-        Assert.That(fromBob.Long("seq"), Is.EqualTo(fromPhone.Long("seq") + 1));
-        var stored = await Sql.QueryAsync<(long Seq, string Content)>(
-            "SELECT seq, content FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation });
-        Assert.That(stored, Is.EqualTo(new[] { (1L, "from the phone"), (2L, "from bob") }));
+        Assert.That((fromLaptop.Long("messageId"), fromLaptop.Long("conversationId")), Is.EqualTo((fromPhone.Long("messageId"), conversation)),
+            "the copy gets the committed message's ack");
+        Assert.That(fromBob.Long("seq"), Is.EqualTo(1), "the rolled-back batch gave its seq back");
+        Assert.That(otherWriter.Batches, Is.EqualTo(batchesBefore), "the batch ran again whole, not one message at a time");
+        var stored = await Sql.QueryAsync<(long Conversation, long Seq, string Content)>(
+            "SELECT conversation_id, seq, content FROM messages WHERE conversation_id = ANY(@conversations) ORDER BY conversation_id, seq",
+            new { conversations = new[] { conversation, second } });
+        Assert.That(stored, Is.EqualTo(new[] { (conversation, 1L, "from the phone"), (second, 1L, "from bob") }));
+    }
+
+    [Test]
+    public async Task A_member_added_while_a_batch_waits_for_the_conversation_has_the_batchs_message_counted_as_unread()
+    {
+        var (alice, bob, carol, dave) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"), await Gateway.CreateUserAsync("dave"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> adding;
+        await using (await HoldRowAsync(conversation))
+        {
+            adding = http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the add waits for the conversation's row");
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "as-dave-joins", content = "hello" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the batch waits behind the add");
+        }
+
+        Assert.That((await adding).StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        Assert.That((await a.AnswerAsync("as-dave-joins")).Long("seq"), Is.EqualTo(1));
+        var daves = await Sql.QueryAsync<(long JoinedSeq, int UnreadCount)>(
+            "SELECT joined_seq, unread_count FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user",
+            new { conversation, user = dave.Id });
+        Assert.That(daves.Single(), Is.EqualTo((0L, 1)), "dave joined before the message was stored, and it counts for him");
+        var d = await ConnectAsync(dave);
+        Assert.That(d.Catchup.Select(f => f.Str("content")), Is.EqualTo(new[] { "hello" }));
+        Assert.That(d.Ready.GetProperty("conversations")[0].Long("unreadCount"), Is.EqualTo(1), "the count agrees with what catch-up shows");
+    }
+
+    [Test]
+    public async Task A_member_removed_while_a_batch_waits_for_the_conversation_is_refused_and_nothing_of_theirs_is_stored()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        Task<HttpResponseMessage> removing;
+        await using (await HoldRowAsync(conversation))
+        {
+            removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the removal waits for the conversation's row");
+            await c.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "as-carol-goes", content = "still here?" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the batch waits behind the removal");
+        }
+
+        Assert.That((await removing).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        var answer = await c.AnswerAsync("as-carol-goes");
+        Assert.That((answer.Type(), answer.Str("code")), Is.EqualTo(("error", "access_denied")));
+        Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
+        Assert.That(await b.CollectAsync(Quiet, f => f.Type() == "message"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_message_whose_batch_holds_the_conversation_when_its_sender_is_removed_is_stored_before_the_removal()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        Task<HttpResponseMessage> removing;
+        await using (await HoldRowAsync(conversation))
+        {
+            await c.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "last-words", content = "goodbye" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the batch waits for the conversation's row");
+            removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the removal waits behind the batch");
+        }
+
+        Assert.That((await removing).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That((await c.AnswerAsync("last-words")).Type(), Is.EqualTo("ack"));
+        var seenByBob = await b.CollectAsync(Quiet, f => f.Type() is "message" or "member");
+        Assert.That(seenByBob.Select(f => f.Type()), Is.EqualTo(new[] { "message", "member" }), "the message, then carol leaving");
     }
 
     /// <summary>Locks a conversation's row, as a writer in the middle of its transaction does, until disposed.</summary>
@@ -304,6 +391,16 @@ public sealed class GroupCommitTests : GatewayTest
         var connection = await TestDatabase.DataSource.OpenConnectionAsync();
         var transaction = await connection.BeginTransactionAsync();
         await connection.ExecuteAsync("SELECT 1 FROM conversations WHERE id = @conversationId FOR UPDATE", new { conversationId }, transaction);
+        return connection;
+    }
+
+    /// <summary>Locks a participant's row, which a batch updates last (their unread count), until disposed.</summary>
+    private static async Task<IAsyncDisposable> HoldParticipantRowAsync(long conversationId, long userId)
+    {
+        var connection = await TestDatabase.DataSource.OpenConnectionAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync("SELECT 1 FROM conversation_participants WHERE conversation_id = @conversationId AND user_id = @userId FOR UPDATE",
+            new { conversationId, userId }, transaction);
         return connection;
     }
 
