@@ -29,6 +29,8 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
 {
     // The conversation row lock (which message inserts also take) is held first, so that "is this the latest
     // visible message" cannot change under the preview update. Both statements run in one implicit transaction.
+    // The change is stamped with statement_timestamp(), after the lock, as messages are: within a conversation
+    // the times of changes follow their change_seq.
     private const string LockConversationSql = "SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;";
 
     private const string TargetCtes = """
@@ -70,7 +72,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
               AND NOT EXISTS (SELECT 1 FROM same)
             RETURNING c.last_change_seq
         ), edited AS (
-            UPDATE messages m SET content = @Content, is_edited = true, edited_at = now(), change_seq = k.last_change_seq
+            UPDATE messages m SET content = @Content, is_edited = true, edited_at = statement_timestamp(), change_seq = k.last_change_seq
             FROM target t, changed k
             WHERE m.id = t.id
             RETURNING m.edited_at, m.change_seq
@@ -107,7 +109,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             WHERE c.id = @ConversationId AND t.sender_id = @UserId AND NOT t.is_deleted AND EXISTS (SELECT 1 FROM member)
             RETURNING c.last_change_seq
         ), deleted AS (
-            UPDATE messages m SET is_deleted = true, deleted_at = now(), change_seq = k.last_change_seq
+            UPDATE messages m SET is_deleted = true, deleted_at = statement_timestamp(), change_seq = k.last_change_seq
             FROM target t, changed k
             WHERE m.id = t.id
             RETURNING m.id, m.seq, m.created_at, m.deleted_at, m.change_seq

@@ -37,6 +37,11 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     //   `inserted` numbers the conversation's items seq_before + 1, + 2, ... in queue order.
     // - Ids are drawn while the conversation's row is locked and in seq order, so within a conversation a higher
     //   seq always has a higher id; the writer relies on that to publish in order (see MessageWriter).
+    // - Messages are stamped with statement_timestamp(), when this statement began, that is after the rows were
+    //   held: within a conversation a higher seq never has an earlier time. now(), the transaction's start, is
+    //   before the wait, so a batch that waited for the row of one of its conversations while another gateway
+    //   stored in another of them would have stamped its messages there earlier than that gateway's, with higher
+    //   seqs.
     // - `unread` adds to every other active participant the number of stored items they did not send: the
     //   conversation's count less the participant's own, found in `counts.senders` (a subquery over `stored` per
     //   participant made batches of 200 take twice as long: the plan runs it as a nested loop).
@@ -88,7 +93,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         ), bumped AS (
             UPDATE conversations c
             SET last_seq = c.last_seq + k.n,
-                last_message_at = now(),
+                last_message_at = statement_timestamp(),
                 last_message_preview = k.last_preview,
                 last_message_sender_id = k.last_sender_id,
                 updated_at = now()
@@ -97,9 +102,9 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
             RETURNING c.id, c.last_seq - k.n AS seq_before
         ), inserted AS (
             INSERT INTO messages (conversation_id, seq, sender_id, content, message_type,
-                                  reply_to_message_id, media_url, client_message_id)
+                                  reply_to_message_id, media_url, client_message_id, created_at)
             SELECT s.conversation_id, b.seq_before + s.rank, s.sender_id, s.content, s.message_type,
-                   s.reply_to_message_id, s.media_url, s.client_message_id
+                   s.reply_to_message_id, s.media_url, s.client_message_id, statement_timestamp()
             FROM stored s
             JOIN bumped b ON b.id = s.conversation_id
             ORDER BY s.ord

@@ -309,6 +309,46 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
+    public async Task Across_two_gateways_a_later_seq_never_has_an_earlier_timestamp()
+    {
+        await using var other = new TestGateway().Start();
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var held = await Gateway.CreateConversationAsync(carol, bob);
+        var first = await Gateway.CreateConversationAsync(alice, bob);
+        var shared = await Gateway.CreateConversationAsync(alice, bob, carol);
+        // A connection's messages are handled one after the other, so alice sends from two devices.
+        var phone = await ConnectAsync(alice);
+        var laptop = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+        var b = Track(await other.ConnectAsync(bob));
+
+        await using var firstRow = await HoldRowAsync(first);
+        await using (await HoldRowAsync(held))
+        {
+            // This gateway's writer is held on a batch while alice's two messages queue behind it.
+            await c.SendAsync(new { type = "message", conversationId = held, clientMessageId = "hold", content = "held" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first batch waits");
+            await phone.SendAsync(new { type = "message", conversationId = first, clientMessageId = "a-1", content = "to first" });
+            await Eventually.TrueAsync(() => Writer.Queued == 1, "alice's first message is queued");
+            await laptop.SendAsync(new { type = "message", conversationId = shared, clientMessageId = "a-2", content = "to shared" });
+            await Eventually.TrueAsync(() => Writer.Queued == 2, "alice's messages are queued");
+        }
+        // Alice's batch begins, takes nothing until it has the row of `first` (the lower id), and meanwhile the
+        // other gateway stores bob's message in `shared`.
+        Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
+        await Eventually.TrueAsync(async () => Writer.Queued == 0 && await LockWaitersAsync() == 1, "alice's batch waits");
+        var fromBob = await b.SendMessageAsync(shared, "bob first", "b-1");
+        Assert.That(fromBob.Long("seq"), Is.EqualTo(1));
+        await firstRow.DisposeAsync();
+
+        var fromAlice = await laptop.AnswerAsync("a-2");
+        Assert.That(fromAlice.Long("seq"), Is.EqualTo(2));
+        var stored = await Sql.QueryAsync<DateTime>("SELECT created_at FROM messages WHERE conversation_id = @shared ORDER BY seq", new { shared });
+        Assert.That(stored, Is.Ordered, "seq 2 is not stamped before seq 1");
+        Assert.That(fromAlice.GetProperty("timestamp").GetDateTime(), Is.GreaterThanOrEqualTo(fromBob.GetProperty("timestamp").GetDateTime()));
+    }
+
+    [Test]
     public async Task A_member_added_while_a_batch_waits_for_the_conversation_has_the_batchs_message_counted_as_unread()
     {
         var (alice, bob, carol, dave) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"), await Gateway.CreateUserAsync("dave"));
