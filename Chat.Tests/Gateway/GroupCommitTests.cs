@@ -254,6 +254,54 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
+    public async Task A_database_failure_while_a_refused_batch_is_stored_one_by_one_fails_the_rest_at_once_and_stores_none_of_it()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var group = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var (b, c) = (await ConnectAsync(bob), await ConnectAsync(carol));
+        await ConnectAsync(alice);
+        var aliceConnection = Gateway.Services.GetRequiredService<Chat.Core.Connections.ConnectionRegistry>().Connections().Single(x => x.UserId == alice.Id);
+        var outsider = await ConnectAsync(await Gateway.CreateUserAsync("outsider"));
+        var refused = new NewMessage(group, alice.Id, "bad-" + Guid.NewGuid().ToString("N"), "fine", "text", null, "https://files.example.com/a\0b.png", "fine");
+        // Bob's message, stored alone, waits to raise alice's unread count; the batch of three fails on the refused
+        // value before it gets that far.
+        await using var alicesCount = await HoldParticipantRowAsync(group, alice.Id);
+
+        Task<StoreResult> storing;
+        long atPause;
+        await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
+        {
+            atPause = pause.BatchesAtPause;
+            await b.SendAsync(new { type = "message", conversationId = group, clientMessageId = "b-1", content = "first" });
+            await pause.WaitQueuedAsync(1);
+            storing = Writer.StoreAsync(refused, aliceConnection, CancellationToken.None);
+            await pause.WaitQueuedAsync(2);
+            await c.SendAsync(new { type = "message", conversationId = group, clientMessageId = "c-1", content = "third" });
+            await pause.WaitQueuedAsync(3);
+        }
+        // The database goes away under bob's message on its first run and on each of its retries.
+        var terminated = new HashSet<int>();
+        for (var run = 1; run <= 4; run++)
+        {
+            var waiting = 0;
+            await Eventually.TrueAsync(async () => (waiting = await WaitingBackendAsync(terminated)) != 0, $"bob's message waits, run {run}");
+            terminated.Add(waiting);
+            await Sql.ExecuteAsync("SELECT pg_terminate_backend(@waiting)", new { waiting });
+        }
+
+        var toBob = (await b.ReadThroughAnswerAsync("b-1"))[^1];
+        var toCarol = (await c.ReadThroughAnswerAsync("c-1"))[^1];
+        Assert.That((toBob.Type(), toBob.Str("code"), toCarol.Type(), toCarol.Str("code")), Is.EqualTo(("error", "internal", "error", "internal")));
+        var failure = await Assert.CatchAsync(() => storing);
+        Assert.That(failure, Is.InstanceOf<Npgsql.NpgsqlException>(), "the refused message fails with the outage, not as refused");
+        Assert.That(Writer.Batches, Is.EqualTo(atPause + 2), "the batch of three, then bob's alone; the rest was not tried");
+        Assert.That(await Sql.MessageCountAsync(group), Is.Zero);
+
+        await alicesCount.DisposeAsync();
+        Assert.That((await b.SendMessageAsync(group, "first", "b-1")).Long("seq"), Is.EqualTo(1), "the retry is stored");
+    }
+
+    [Test]
     public async Task A_key_that_another_gateway_commits_while_a_batch_is_storing_it_elsewhere_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
     {
         // Two gateways on one database, each with its own writer, as two processes behind a load balancer.
@@ -443,6 +491,13 @@ public sealed class GroupCommitTests : GatewayTest
             new { conversationId, userId }, transaction);
         return connection;
     }
+
+    /// <summary>The process id of a backend of the test database waiting for a lock, other than <paramref name="except"/>; 0 when none.</summary>
+    private static Task<int> WaitingBackendAsync(IReadOnlyCollection<int> except) =>
+        Sql.ScalarAsync<int>("""
+            SELECT COALESCE(min(pid), 0) FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND NOT pid = ANY(@except)
+            """, new { except = except.ToArray() });
 
     private static Task<long> LockWaitersAsync() =>
         Sql.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
