@@ -228,18 +228,7 @@ public sealed class GroupCommitTests : GatewayTest
         // directly: it stands for whatever hole a future field might open.
         var refused = new NewMessage(group, alice.Id, "bad-" + Guid.NewGuid().ToString("N"), "fine", "text", null, "https://files.example.com/a\0b.png", "fine");
 
-        Task<StoreResult> storing;
-        long atPause;
-        await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
-        {
-            atPause = pause.BatchesAtPause;
-            await b.SendAsync(new { type = "message", conversationId = group, clientMessageId = "b-1", content = "before" });
-            await pause.WaitQueuedAsync(1);
-            storing = Writer.StoreAsync(refused, aliceConnection, CancellationToken.None);
-            await pause.WaitQueuedAsync(2);
-            await c.SendAsync(new { type = "message", conversationId = group, clientMessageId = "c-1", content = "after" });
-            await pause.WaitQueuedAsync(3);
-        }
+        var (storing, atPause) = await BatchAroundAsync(outsider, b, refused, aliceConnection, c, "before", "after");
         var before = (await b.ReadThroughAnswerAsync("b-1"))[^1];
         var after = (await c.ReadThroughAnswerAsync("c-1"))[^1];
 
@@ -267,18 +256,7 @@ public sealed class GroupCommitTests : GatewayTest
         // value before it gets that far.
         await using var alicesCount = await HoldParticipantRowAsync(group, alice.Id);
 
-        Task<StoreResult> storing;
-        long atPause;
-        await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
-        {
-            atPause = pause.BatchesAtPause;
-            await b.SendAsync(new { type = "message", conversationId = group, clientMessageId = "b-1", content = "first" });
-            await pause.WaitQueuedAsync(1);
-            storing = Writer.StoreAsync(refused, aliceConnection, CancellationToken.None);
-            await pause.WaitQueuedAsync(2);
-            await c.SendAsync(new { type = "message", conversationId = group, clientMessageId = "c-1", content = "third" });
-            await pause.WaitQueuedAsync(3);
-        }
+        var (storing, atPause) = await BatchAroundAsync(outsider, b, refused, aliceConnection, c, "first", "third");
         // The database goes away under bob's message on its first run and on each of its retries.
         var terminated = new HashSet<int>();
         for (var run = 1; run <= 4; run++)
@@ -471,6 +449,25 @@ public sealed class GroupCommitTests : GatewayTest
         Assert.That((await c.AnswerAsync("last-words")).Type(), Is.EqualTo("ack"));
         var seenByBob = await b.CollectAsync(Quiet, f => f.Type() is "message" or "member");
         Assert.That(seenByBob.Select(f => f.Type()), Is.EqualTo(new[] { "message", "member" }), "the message, then carol leaving");
+    }
+
+    /// <summary>
+    /// Makes the writer's next batch three messages to <paramref name="refused"/>'s conversation: b-1 from
+    /// <paramref name="before"/>, <paramref name="refused"/> handed to the writer directly, c-1 from
+    /// <paramref name="after"/>. Returns the refused message's outcome and the writer's batch count at the pause.
+    /// </summary>
+    private async Task<(Task<StoreResult> Storing, long BatchesAtPause)> BatchAroundAsync(
+        ChatTestClient outsider, ChatTestClient before, NewMessage refused, Chat.Core.Connections.ChatConnection refusedSender, ChatTestClient after,
+        string beforeContent, string afterContent)
+    {
+        await using var pause = await WriterPause.StartAsync(Gateway, outsider);
+        await before.SendAsync(new { type = "message", conversationId = refused.ConversationId, clientMessageId = "b-1", content = beforeContent });
+        await pause.WaitQueuedAsync(1);
+        var storing = Writer.StoreAsync(refused, refusedSender, CancellationToken.None);
+        await pause.WaitQueuedAsync(2);
+        await after.SendAsync(new { type = "message", conversationId = refused.ConversationId, clientMessageId = "c-1", content = afterContent });
+        await pause.WaitQueuedAsync(3);
+        return (storing, pause.BatchesAtPause);
     }
 
     /// <summary>Locks a conversation's row, as a writer in the middle of its transaction does, until disposed.</summary>
