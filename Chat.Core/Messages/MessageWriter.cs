@@ -17,8 +17,8 @@ namespace Chat.Core.Messages;
 /// </summary>
 /// <remarks>
 /// <para><b>Group commit.</b> The loop takes everything queued, up to <c>Chat:Writer:MaxBatchSize</c>, and stores it
-/// with one statement in one implicit transaction: one round trip and one commit (one WAL flush) for the whole
-/// batch. It never waits for a batch to fill: a message that arrives at an idle writer goes to the database at
+/// in one round trip and one implicit transaction (the conversations' row locks, then one statement for every
+/// message): one commit (one WAL flush) for the whole batch. It never waits for a batch to fill: a message that arrives at an idle writer goes to the database at
 /// once, alone, so latency at low rates is one round trip. Under load, what arrives while a batch is in the
 /// database forms the next batch, so batches grow with the arrival rate times the round-trip time, and the
 /// round trips per message fall below one without any timer.</para>

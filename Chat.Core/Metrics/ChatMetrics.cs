@@ -37,7 +37,7 @@ public sealed class ChatMetrics : IDisposable
         MessagesStored = Add(new CounterFamily("chat.messages.stored", "Messages committed and acknowledged."));
         MessagesDuplicate = Add(new CounterFamily("chat.messages.duplicates", "Messages whose key the sender had already used: answered with the original's ack, not stored again."));
         Deliveries = Add(new CounterFamily("chat.deliveries", "Frames queued to connections by fan-out (messages, typing, receipts, presence, changes)."));
-        WriterBatchSize = Add(new HistogramFamily("chat.writer.batch.size", "Messages per batch stored by the message writer (one statement, one commit).", BatchSizeBounds));
+        WriterBatchSize = Add(new HistogramFamily("chat.writer.batch.size", "Messages per batch stored by the message writer (one round trip, one commit).", BatchSizeBounds));
         WriterBatchSeconds = Add(new HistogramFamily("chat.writer.batch.duration", "Time from sending a batch to the database to its committed results.", BatchSecondsBounds, Stopwatch.Frequency, "seconds"));
         WriterBatchFailures = Add(new CounterFamily("chat.writer.batch.failures", "Batches that failed after the database retries: their senders got error internal."));
 

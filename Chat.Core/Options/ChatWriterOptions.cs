@@ -7,7 +7,7 @@ public sealed class ChatWriterOptions
 {
     public const string Section = "Chat:Writer";
 
-    /// <summary>Most messages stored in one statement; more waiting go in the next one.</summary>
+    /// <summary>Most messages stored in one batch (one round trip, one commit); more waiting go in the next one.</summary>
     [Range(1, 10_000, ErrorMessage = "Chat:Writer:MaxBatchSize must be between {1} and {2}.")]
     public int MaxBatchSize { get; set; } = 256;
 
