@@ -29,7 +29,10 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
     // moved the position back to 5. The conversation's row is always locked before a participant's, as the
     // message writer and edits do.
     // The last moves the read position forward only, sets the unread count to the number of later messages
-    // from others, and marks every newly covered message read in one INSERT ... ON CONFLICT.
+    // from others, and marks every newly covered message read in one INSERT ... ON CONFLICT. A member who has
+    // read nothing since joining stands at joined_seq, as catch-up and the writer's unread counts have it: the
+    // messages from before they joined (or rejoined) are not theirs to read, and a receipt for one of them would
+    // otherwise move them back and count the messages sent while they were away as unread.
     private const string MarkReadSql = """
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR SHARE;
 
@@ -38,7 +41,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
         WITH target AS (
             SELECT id, seq FROM messages WHERE id = @MessageId AND conversation_id = @ConversationId
         ), me AS (
-            SELECT COALESCE(r.seq, 0) AS read_seq
+            SELECT COALESCE(r.seq, p.joined_seq) AS read_seq
             FROM conversation_participants p
             LEFT JOIN messages r ON r.id = p.last_read_message_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @UserId AND p.is_active

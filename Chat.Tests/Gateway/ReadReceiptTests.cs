@@ -64,6 +64,40 @@ public sealed class ReadReceiptTests : GatewayTest
     }
 
     [Test]
+    public async Task A_receipt_for_a_message_from_before_the_reader_rejoined_changes_nothing()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var group = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var b = await ConnectAsync(bob);
+        var ids = new List<long>();
+        for (var i = 1; i <= 3; i++)
+        {
+            ids.Add((await b.SendMessageAsync(group, $"m{i}")).Long("messageId"));
+        }
+        var c = await ConnectAsync(carol);
+        await c.SendAsync(new { type = "read", conversationId = group, messageId = ids[0] });
+        await b.NextAsync("read");
+        using var http = Gateway.CreateHttpClient(carol.ExternalId);
+        await http.DeleteAsync($"/api/conversations/{group}/members/{carol.ExternalId}");
+        await b.SendMessageAsync(group, "while carol is away");
+        using var bobsHttp = Gateway.CreateHttpClient(bob.ExternalId);
+        await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(bobsHttp, $"/api/conversations/{group}/members", new { externalId = carol.ExternalId });
+        await b.SendMessageAsync(group, "welcome back");
+        await Eventually.TrueAsync(async () => await Sql.UnreadCountAsync(group, carol.Id) == 1, "carol has the one message since she came back");
+
+        // A receipt from a device that was offline, for a message of her first membership.
+        await c.SendAsync(new { type = "read", conversationId = group, messageId = ids[1] });
+
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(400), f => f.Type() == "read"), Is.Empty, "it says nothing");
+        Assert.That(await Sql.UnreadCountAsync(group, carol.Id), Is.EqualTo(1), "the message sent while she was away stays out of her count");
+        var position = await Sql.ScalarAsync<long?>(
+            "SELECT last_read_message_id FROM conversation_participants WHERE conversation_id = @group AND user_id = @user", new { group, user = carol.Id });
+        Assert.That(position, Is.Null);
+        var again = await ConnectAsync(carol);
+        Assert.That(again.Catchup.Select(f => f.Str("content")), Is.EqualTo(new[] { "welcome back" }));
+    }
+
+    [Test]
     public async Task Own_messages_do_not_count_as_unread()
     {
         var (alice, bob, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
