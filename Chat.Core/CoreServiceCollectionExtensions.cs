@@ -6,6 +6,7 @@ using Chat.Core.Messages;
 using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
+using Chat.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -27,6 +28,7 @@ public static class CoreServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ChatMetrics>();
+        services.AddSingleton<IDatabaseRetryObserver>(sp => sp.GetRequiredService<ChatMetrics>());
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<IChatPublisher>(sp => sp.GetRequiredService<ConnectionRegistry>());
         services.AddSingleton<MessageWriter>();

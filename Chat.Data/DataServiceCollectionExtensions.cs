@@ -8,13 +8,13 @@ namespace Chat.Data;
 
 public static class DataServiceCollectionExtensions
 {
-    /// <summary>The shared pool (<see cref="SharedDataSource"/>), the writer's own, the retry pipeline and the repositories.</summary>
+    /// <summary>The shared pool (<see cref="SharedDataSource"/>), the writer's own, the retry pipeline (telling an <see cref="IDatabaseRetryObserver"/> when one is registered) and the repositories.</summary>
     /// <param name="connectionString">Read when the data source is first resolved, so that a missing setting fails at start with its own message.</param>
     public static IServiceCollection AddChatData(this IServiceCollection services, Func<IServiceProvider, string> connectionString)
     {
         services.AddSingleton(sp => SharedDataSource.Build(connectionString(sp)));
         services.AddSingleton(sp => new WriterDataSource(connectionString(sp)));
-        services.AddSingleton<DatabaseResilience>();
+        services.AddSingleton(sp => new DatabaseResilience(sp.GetService<IDatabaseRetryObserver>()));
         services.AddSingleton<SchemaInitializer>();
         services.AddSingleton<UserRepository>();
         services.AddSingleton<ConversationRepository>();

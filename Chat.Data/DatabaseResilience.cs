@@ -13,7 +13,10 @@ public sealed class DatabaseResilience
 {
     public DatabaseResilience() : this(maxRetryAttempts: 3, baseDelay: TimeSpan.FromMilliseconds(100)) { }
 
-    public DatabaseResilience(int maxRetryAttempts, TimeSpan baseDelay)
+    /// <param name="observer">Told of every retry, so that an operator can see faults that a retry hid.</param>
+    public DatabaseResilience(IDatabaseRetryObserver? observer) : this(maxRetryAttempts: 3, baseDelay: TimeSpan.FromMilliseconds(100), observer) { }
+
+    public DatabaseResilience(int maxRetryAttempts, TimeSpan baseDelay, IDatabaseRetryObserver? observer = null)
     {
         Pipeline = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
@@ -23,9 +26,20 @@ public sealed class DatabaseResilience
                 Delay = baseDelay,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
+                OnRetry = args =>
+                {
+                    if (args.Outcome.Exception is { } fault)
+                    {
+                        observer?.Retrying(FaultName(fault));
+                    }
+                    return default;
+                },
             })
             .Build();
     }
+
+    /// <summary>A retried fault's name: its SQLSTATE when the server sent one, <c>connection</c> when the connection broke.</summary>
+    public static string FaultName(Exception fault) => fault is PostgresException postgres ? postgres.SqlState : "connection";
 
     public ResiliencePipeline Pipeline { get; }
 
@@ -41,4 +55,11 @@ public sealed class DatabaseResilience
         PostgresException { SqlState: "57P01" or "57P02" or "57P03" } => true,
         _ => false,
     };
+}
+
+/// <summary>Told of each retry of <see cref="DatabaseResilience"/>.</summary>
+public interface IDatabaseRetryObserver
+{
+    /// <param name="fault">See <see cref="DatabaseResilience.FaultName"/>.</param>
+    void Retrying(string fault);
 }

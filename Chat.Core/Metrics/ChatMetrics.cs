@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
+using Chat.Data;
 
 namespace Chat.Core.Metrics;
 
@@ -15,7 +16,7 @@ namespace Chat.Core.Metrics;
 /// (every frame, every fan-out), where a field increment is all it can afford, and the exposition of a few dozen
 /// series is short. The components that own a gauge's value (the registry, the writer) add it when they are built.
 /// </remarks>
-public sealed class ChatMetrics : IDisposable
+public sealed class ChatMetrics : IDisposable, IDatabaseRetryObserver
 {
     public const string MeterName = "RealtimeChat";
 
@@ -40,6 +41,7 @@ public sealed class ChatMetrics : IDisposable
         WriterBatchSize = Add(new HistogramFamily("chat.writer.batch.size", "Messages per batch stored by the message writer (one round trip, one commit).", BatchSizeBounds));
         WriterBatchSeconds = Add(new HistogramFamily("chat.writer.batch.duration", "Time from sending a batch to the database to its committed results.", BatchSecondsBounds, Stopwatch.Frequency, "seconds"));
         WriterBatchFailures = Add(new CounterFamily("chat.writer.batch.failures", "Batches that failed after the database retries: their senders got error internal."));
+        DatabaseRetries = Add(new LabeledCounterFamily("chat.database.retries", "Database calls run again after a transient fault, by SQLSTATE (\"connection\" when the connection broke).", "fault"));
 
         // The process, so that one scrape shows the gateway's footprint beside its traffic.
         AddGauge("process.resident_memory", "Resident set size.", () => Environment.WorkingSet, "bytes");
@@ -62,6 +64,9 @@ public sealed class ChatMetrics : IDisposable
     public HistogramFamily WriterBatchSize { get; }
     public HistogramFamily WriterBatchSeconds { get; }
     public CounterFamily WriterBatchFailures { get; }
+    public LabeledCounterFamily DatabaseRetries { get; }
+
+    void IDatabaseRetryObserver.Retrying(string fault) => DatabaseRetries.Add(fault);
 
     /// <summary>Adds a value that its owner reads on demand (open sockets, queue depth).</summary>
     public GaugeFamily AddGauge(string name, string help, Func<double> read, string? unit = null) => Add(new GaugeFamily(name, help, read, unit));

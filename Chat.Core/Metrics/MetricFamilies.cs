@@ -79,6 +79,9 @@ public sealed class LabeledCounterFamily(string name, string help, string label)
 
     public long this[string value] => _values.TryGetValue(value, out var box) ? Interlocked.Read(ref box.Value) : 0;
 
+    /// <summary>The sum over every label value.</summary>
+    public long Total => _values.Values.Sum(box => Interlocked.Read(ref box.Value));
+
     public void Add(string value, long amount = 1) => Interlocked.Add(ref _values.GetOrAdd(value, static _ => new StrongBox<long>()).Value, amount);
 
     internal override void Register(Meter meter) => meter.CreateObservableCounter(

@@ -12,19 +12,28 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     /// <summary>The foreign key that makes a reply point at an existing message.</summary>
     public const string ReplyConstraint = "messages_reply_to_message_id_fkey";
 
-    // Two statements, one round trip, one implicit transaction, store a whole batch.
+    // Three statements, one round trip, one implicit transaction, store a whole batch.
     //
     // The first takes the rows of the batch's conversations in ascending id order, so that two gateways writing
     // overlapping batches queue instead of deadlocking. Writers to one conversation queue on its row lock: seq
-    // follows commit order, and a rolled-back batch gives its seqs back: no gaps. It is a statement of its own
-    // because under READ COMMITTED each statement sees what committed before it began: the second begins once the
-    // rows are held, so a membership change that held a conversation's row while the batch waited for it (adding
-    // and removing members lock that row first) is seen whole, by the sender's membership test and by the unread
-    // counts. As one statement, a member added while the batch waited missed the batch's increment (their count
-    // stayed one low for a message that catch-up showed them as unread), and a member removed while it waited
-    // could still send.
+    // follows commit order, and a rolled-back batch gives its seqs back: no gaps.
     //
-    // The second treats every item as if the items had been stored one after the other in queue order:
+    // The second takes a transaction-scoped advisory lock per sender of the batch (class SenderLockClass, key a
+    // hash of the sender's id), in ascending key order, after the conversations: two gateways' batches holding
+    // messages of one sender queue here too. The idempotency key is unique per sender, not per conversation, so
+    // without it two batches in different conversations could insert the same two keys in opposite orders and
+    // deadlock on the key's index (a sender with a device on each of two gateways could do so at will, and each
+    // deadlock stalled the losing gateway's writer for deadlock_timeout).
+    //
+    // The locks are statements of their own because under READ COMMITTED each statement sees what committed
+    // before it began: the last begins once everything is held, so it sees whole a membership change that held
+    // a conversation's row while the batch waited for it (adding and removing members lock that row first), by
+    // the sender's membership test and by the unread counts, and every message another gateway's batch stored
+    // for the same sender. As one statement, a member added while the batch waited missed the batch's increment
+    // (their count stayed one low for a message that catch-up showed them as unread), and a member removed while
+    // it waited could still send.
+    //
+    // The last treats every item as if the items had been stored one after the other in queue order:
     // - `checked`: an item whose key the sender already used (`earlier`, read in the statement's snapshot) is a
     //   duplicate of that message; otherwise it must come from an active member and reply inside its conversation.
     //   Each of the three is a left join on a unique key, at most one row per item. The writer runs this statement
@@ -45,14 +54,17 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // - `unread` adds to every other active participant the number of stored items they did not send: the
     //   conversation's count less the participant's own, found in `counts.senders` (a subquery over `stored` per
     //   participant made batches of 200 take twice as long: the plan runs it as a nested loop).
-    // - A concurrent writer (another gateway) that commits the same key in a conversation this batch does not
-    //   lock, or removes a replied-to message, after this statement's snapshot makes it fail on a constraint and
-    //   roll back whole; StoreBatchAsync runs it again, and the new snapshot sees the twin (a duplicate) or the
-    //   missing message (a bad reply).
+    // - A writer that takes none of these locks (a hand-written insert, a gateway of an older version) and
+    //   commits the same key, or removes a replied-to message, after this statement's snapshot makes it fail on a
+    //   constraint and roll back whole; StoreBatchAsync runs it again, and the new snapshot sees the twin (a
+    //   duplicate) or the missing message (a bad reply).
     // For a duplicate of a message above @PublishedUpTo, which the caller has not published, the original's
     // fields are returned so that it can be published now (as it is now: edited, or not at all once deleted).
     private const string StoreBatchSql = """
         SELECT id FROM conversations WHERE id = ANY(@ConversationIds) ORDER BY id FOR NO KEY UPDATE;
+
+        SELECT pg_advisory_xact_lock(@SenderLockClass, k)
+        FROM (SELECT DISTINCT hashint8(s) AS k FROM unnest(@SenderIds::bigint[]) AS s ORDER BY 1) AS senders;
 
         WITH input AS (
             SELECT *
@@ -143,6 +155,9 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         ORDER BY c.ord
         """;
 
+    /// <summary>The first key of the batch's advisory locks per sender ("msgs"); the schema's own lock uses the one-key form.</summary>
+    public const int SenderLockClass = 0x6D736773;
+
     // Each rerun's snapshot includes every commit that made an earlier run fail, so only a new race on every run
     // could exhaust this; the bound keeps a pathological case from looping.
     private const int MaxConstraintReruns = 4;
@@ -198,6 +213,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                     new NpgsqlParameter<string?[]>("MediaUrls", mediaUrls),
                     new NpgsqlParameter<string[]>("Previews", previews),
                     new NpgsqlParameter<long>("PublishedUpTo", publishedUpTo),
+                    new NpgsqlParameter<int>("SenderLockClass", SenderLockClass),
                 },
             };
             await command.PrepareAsync(ct);
@@ -223,7 +239,9 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         // Disposing the reader reads on to the end of the implicit transaction, so a result is returned only after
         // COMMIT, and a commit that fails throws here.
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken); // past the locked conversations' ids
+        // Past the locked conversations' ids and the senders' locks.
+        await reader.NextResultAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             var result = new StoreResult(

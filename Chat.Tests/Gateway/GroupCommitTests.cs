@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Chat.Core.Messages;
+using Chat.Core.Metrics;
 using Chat.Data.Messages;
 using Chat.Tests.Infrastructure;
 using Dapper;
@@ -273,6 +274,7 @@ public sealed class GroupCommitTests : GatewayTest
         var failure = await Assert.CatchAsync(() => storing);
         Assert.That(failure, Is.InstanceOf<Npgsql.NpgsqlException>(), "the refused message fails with the outage, not as refused");
         Assert.That(Writer.Batches, Is.EqualTo(atPause + 2), "the batch of three, then bob's alone; the rest was not tried");
+        Assert.That(Gateway.Services.GetRequiredService<ChatMetrics>().DatabaseRetries["57P01"], Is.EqualTo(3), "each retry is counted");
         Assert.That(await Sql.MessageCountAsync(group), Is.Zero);
 
         await alicesCount.DisposeAsync();
@@ -280,7 +282,7 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
-    public async Task A_key_that_another_gateway_commits_while_a_batch_is_storing_it_elsewhere_is_answered_as_a_duplicate_and_the_rest_of_the_batch_is_stored()
+    public async Task A_key_that_another_gateway_is_storing_in_another_conversation_waits_for_it_and_is_answered_as_a_duplicate()
     {
         // Two gateways on one database, each with its own writer, as two processes behind a load balancer.
         await using var other = new TestGateway().Start();
@@ -298,13 +300,12 @@ public sealed class GroupCommitTests : GatewayTest
         await using (await HoldRowAsync(elsewhere))
         {
             // This gateway's batch has inserted the phone's copy and waits to raise bob's unread count, which the
-            // statement does last, so that copy stays uncommitted.
+            // statement does last, so that copy stays uncommitted and alice's sender lock held.
             await phone.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the phone" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first gateway's batch waits");
 
             // The other gateway's writer is held on a batch of its own while two messages queue behind it. The
-            // laptop's copy goes to another conversation, so its batch does not queue behind the first one's
-            // conversation row.
+            // laptop's copy goes to another conversation: no conversation row orders the two batches.
             await c.SendAsync(new { type = "message", conversationId = elsewhere, clientMessageId = "hold", content = "elsewhere" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the other gateway's first batch waits");
             await laptop.SendAsync(new { type = "message", conversationId = second, clientMessageId = "twice", content = "from the laptop" });
@@ -312,10 +313,9 @@ public sealed class GroupCommitTests : GatewayTest
             await b.SendAsync(new { type = "message", conversationId = second, clientMessageId = "bob-1", content = "from bob" });
             await Eventually.TrueAsync(() => otherWriter.Queued == 2, "bob's message is queued");
         }
-        // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted,
-        // inserts the laptop's copy, and waits on the key's unique index for the first batch's outcome.
+        // Both go in the other gateway's next batch, which waits for alice's sender lock, held by the first batch.
         Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
-        await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await LockWaitersAsync() == 2, "the other gateway's second batch waits");
+        await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await SenderLockWaitersAsync() == 1, "the other gateway's second batch waits for alice");
         var batchesBefore = otherWriter.Batches;
         await bobsCount.DisposeAsync();
 
@@ -323,15 +323,110 @@ public sealed class GroupCommitTests : GatewayTest
         var fromLaptop = await laptop.AnswerAsync("twice");
         var fromBob = await b.AnswerAsync("bob-1");
 
-        Assert.That((fromPhone.Type(), fromLaptop.Type(), fromBob.Type()), Is.EqualTo(("ack", "ack", "ack")), "nothing of the losing batch is lost");
+        Assert.That((fromPhone.Type(), fromLaptop.Type(), fromBob.Type()), Is.EqualTo(("ack", "ack", "ack")));
         Assert.That((fromLaptop.Long("messageId"), fromLaptop.Long("conversationId")), Is.EqualTo((fromPhone.Long("messageId"), conversation)),
             "the copy gets the committed message's ack");
-        Assert.That(fromBob.Long("seq"), Is.EqualTo(1), "the rolled-back batch gave its seq back");
-        Assert.That(otherWriter.Batches, Is.EqualTo(batchesBefore), "the batch ran again whole, not one message at a time");
+        Assert.That(fromBob.Long("seq"), Is.EqualTo(1));
+        Assert.That(otherWriter.Batches, Is.EqualTo(batchesBefore), "one batch, not one message at a time");
+        Assert.That(other.Services.GetRequiredService<ChatMetrics>().DatabaseRetries.Total, Is.Zero, "nothing failed and ran again");
         var stored = await Sql.QueryAsync<(long Conversation, long Seq, string Content)>(
             "SELECT conversation_id, seq, content FROM messages WHERE conversation_id = ANY(@conversations) ORDER BY conversation_id, seq",
             new { conversations = new[] { conversation, second } });
         Assert.That(stored, Is.EqualTo(new[] { (conversation, 1L, "from the phone"), (second, 1L, "from bob") }));
+    }
+
+    [Test]
+    public async Task A_key_committed_by_a_writer_that_takes_no_locks_makes_the_batch_run_again_whole_and_answer_it_as_a_duplicate()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var elsewhere = await Gateway.CreateConversationAsync(alice, bob);
+        var held = await Gateway.CreateConversationAsync(carol, bob);
+        var (a, b, c) = (await ConnectAsync(alice), await ConnectAsync(bob), await ConnectAsync(carol));
+        // A hand-written insert of the same key (as a gateway of an older version would make), not yet committed.
+        await using var byHand = await TestDatabase.DataSource.OpenConnectionAsync();
+        var transaction = await byHand.BeginTransactionAsync();
+        var handId = await byHand.ExecuteScalarAsync<long>("""
+            INSERT INTO messages (conversation_id, seq, sender_id, content, client_message_id)
+            VALUES (@elsewhere, 1, @alice, 'by hand', 'twice') RETURNING id
+            """, new { elsewhere, alice = alice.Id }, transaction);
+
+        long atPause;
+        await using (await HoldRowAsync(held))
+        {
+            // The writer is held on a batch of its own while the two messages queue behind it.
+            await c.SendAsync(new { type = "message", conversationId = held, clientMessageId = "hold", content = "held" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the writer is held");
+            atPause = Writer.Batches;
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the socket" });
+            await Eventually.TrueAsync(() => Writer.Queued == 1, "alice's message is queued");
+            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "b-1", content = "from bob" });
+            await Eventually.TrueAsync(() => Writer.Queued == 2, "bob's message is queued");
+        }
+        Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
+        await Eventually.TrueAsync(async () => Writer.Queued == 0 && await LockWaitersAsync() == 1, "the batch waits on the key's index");
+        await transaction.CommitAsync();
+
+        var fromAlice = (await a.ReadThroughAnswerAsync("twice"))[^1];
+        var fromBob = (await b.ReadThroughAnswerAsync("b-1"))[^1];
+        Assert.That((fromAlice.Type(), fromAlice.Long("messageId"), fromAlice.Long("conversationId")), Is.EqualTo(("ack", handId, elsewhere)));
+        Assert.That((fromBob.Type(), fromBob.Long("seq")), Is.EqualTo(("ack", 1L)), "the rolled-back run gave its seqs back");
+        Assert.That(Writer.Batches, Is.EqualTo(atPause + 1), "the batch ran again whole, not one message at a time");
+        Assert.That(await Sql.QueryAsync<string>("SELECT content FROM messages WHERE conversation_id = @conversation", new { conversation }), Is.EqualTo(new[] { "from bob" }));
+    }
+
+    [Test]
+    public async Task Two_gateways_storing_one_senders_keys_in_opposite_orders_do_not_deadlock()
+    {
+        await using var other = new TestGateway().Start();
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var (here, there) = (await Gateway.CreateConversationAsync(alice, bob), await Gateway.CreateConversationAsync(alice, bob));
+        var (holdHere, holdThere) = (await Gateway.CreateConversationAsync(carol, bob), await Gateway.CreateConversationAsync(carol, alice));
+        var (aliceHere, bobHere, carolHere) = (await ConnectAsync(alice), await ConnectAsync(bob), await ConnectAsync(carol));
+        var (aliceThere, bobThere, carolThere) = (Track(await other.ConnectAsync(alice)), Track(await other.ConnectAsync(bob)), Track(await other.ConnectAsync(carol)));
+        var otherWriter = other.Services.GetRequiredService<MessageWriter>();
+        // Each batch's second row waits half a second before its insert, so both batches have inserted their
+        // first key when they insert their second: the other's first.
+        await Sql.ExecuteAsync("""
+            CREATE OR REPLACE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.content = 'slow' THEN PERFORM pg_sleep(0.5); END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_slow_insert BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION test_slow_insert();
+            """);
+        try
+        {
+            var hereRow = await HoldRowAsync(holdHere);
+            var thereRow = await HoldRowAsync(holdThere);
+            await carolHere.SendAsync(new { type = "message", conversationId = holdHere, clientMessageId = "hold-here", content = "hold" });
+            await carolThere.SendAsync(new { type = "message", conversationId = holdThere, clientMessageId = "hold-there", content = "hold" });
+            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "both writers are held");
+            await aliceHere.SendAsync(new { type = "message", conversationId = here, clientMessageId = "k1", content = "fast" });
+            await Eventually.TrueAsync(() => Writer.Queued == 1, "k1 queued here");
+            await bobHere.SendAsync(new { type = "message", conversationId = here, clientMessageId = "k2", content = "slow" });
+            await bobThere.SendAsync(new { type = "message", conversationId = there, clientMessageId = "k2", content = "fast" });
+            await Eventually.TrueAsync(() => Writer.Queued == 2 && otherWriter.Queued == 1, "k2 queued on both");
+            await aliceThere.SendAsync(new { type = "message", conversationId = there, clientMessageId = "k1", content = "slow" });
+            await Eventually.TrueAsync(() => otherWriter.Queued == 2, "k1 queued there");
+            await Task.WhenAll(hereRow.DisposeAsync().AsTask(), thereRow.DisposeAsync().AsTask());
+
+            var answers = new[] { (aliceHere, "k1"), (bobHere, "k2"), (bobThere, "k2"), (aliceThere, "k1") };
+            var acks = new List<JsonElement>();
+            foreach (var (client, key) in answers)
+            {
+                acks.Add((await client.ReadThroughAnswerAsync(key))[^1]);
+            }
+            Assert.That(acks.Select(f => f.Type()), Is.All.EqualTo("ack"));
+            Assert.That(acks[3].Long("messageId"), Is.EqualTo(acks[0].Long("messageId")), "one k1");
+            Assert.That(acks[2].Long("messageId"), Is.EqualTo(acks[1].Long("messageId")), "one k2");
+            Assert.That(Gateway.Services.GetRequiredService<ChatMetrics>().DatabaseRetries["40P01"] + other.Services.GetRequiredService<ChatMetrics>().DatabaseRetries["40P01"],
+                Is.Zero, "no deadlock was broken and retried");
+        }
+        finally
+        {
+            await Sql.ExecuteAsync("DROP TRIGGER IF EXISTS test_slow_insert ON messages; DROP FUNCTION IF EXISTS test_slow_insert();");
+        }
     }
 
     [Test]
@@ -495,6 +590,9 @@ public sealed class GroupCommitTests : GatewayTest
             SELECT COALESCE(min(pid), 0) FROM pg_stat_activity
             WHERE datname = current_database() AND wait_event_type = 'Lock' AND NOT pid = ANY(@except)
             """, new { except = except.ToArray() });
+
+    private static Task<long> SenderLockWaitersAsync() =>
+        Sql.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'");
 
     private static Task<long> LockWaitersAsync() =>
         Sql.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
