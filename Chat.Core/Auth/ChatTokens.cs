@@ -88,7 +88,8 @@ public static class ChatTokens
         {
             return null;
         }
-        return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, picture);
+        // A blank claim is no claim: it keeps what is stored, rather than giving every later frame an empty name or avatar URL.
+        return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, string.IsNullOrWhiteSpace(picture) ? null : picture);
     }
 
     /// <summary>When a validated token expires (its <c>exp</c>), or null when it carries none.</summary>

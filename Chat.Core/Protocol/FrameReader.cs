@@ -131,12 +131,17 @@ public sealed class FrameReader(int maxContentLength)
         {
             throw new FieldException("mediaUrl must be valid text: no NUL characters and no unpaired surrogates.");
         }
+        // Uri.TryCreate also trims surrounding whitespace and drops tabs and line breaks inside, yet the string as
+        // sent is what is stored and relayed: such characters are refused rather than passed on to other clients.
+        // A user:password@ part is refused too: it hides the real host from a reader (https://bank.example@evil.example).
         if (mediaUrl is not null &&
             (mediaUrl.Length > MaxMediaUrlLength
+             || mediaUrl.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
              || !Uri.TryCreate(mediaUrl, UriKind.Absolute, out var uri)
-             || uri.Scheme is not ("http" or "https")))
+             || uri.Scheme is not ("http" or "https")
+             || uri.UserInfo.Length > 0))
         {
-            throw new FieldException($"mediaUrl must be an absolute http or https URL of at most {MaxMediaUrlLength} characters.");
+            throw new FieldException($"mediaUrl must be an absolute http or https URL of at most {MaxMediaUrlLength} characters, without spaces, control characters or a user:password@ part.");
         }
 
         return new FrameReadResult(new SendMessageFrame(conversationId, clientMessageId, content, messageType, replyTo, mediaUrl));

@@ -226,6 +226,24 @@ public sealed class AuthenticationTests : GatewayTest
     }
 
     [Test]
+    public async Task A_blank_name_or_picture_claim_keeps_the_stored_name_and_avatar()
+    {
+        var externalId = "blank-" + Guid.NewGuid().ToString("N")[..8];
+        await using (var first = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(externalId, "Stored Name", "https://img.example.com/kept.png")))
+        {
+            await first.ReadUntilReadyAsync();
+        }
+
+        await using var blank = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, SignedToken(Claims(externalId, name: "  ", picture: "")));
+        await blank.ReadUntilReadyAsync();
+
+        Assert.That(blank.Welcome.Str("displayName"), Is.EqualTo("Stored Name"));
+        var rows = await Sql.QueryAsync<(string Name, string Avatar)>(
+            "SELECT display_name, avatar_url FROM user_profiles WHERE external_id = @externalId", new { externalId });
+        Assert.That(rows, Is.EqualTo(new[] { ("Stored Name", "https://img.example.com/kept.png") }));
+    }
+
+    [Test]
     public async Task A_socket_or_api_request_whose_token_changes_nothing_leaves_the_profile_row_unwritten()
     {
         var externalId = "unchanged-" + Guid.NewGuid().ToString("N")[..8];

@@ -526,6 +526,12 @@ public sealed class FrameReaderTests
     [TestCase("/relative/a.png")]
     [TestCase("example.com/a.png")]
     [TestCase("")]
+    [TestCase(" https://example.com/a.png ")]
+    [TestCase("https://example.com/a\nb.png")]
+    [TestCase("https://example.com/a\tb.png")]
+    [TestCase("https://example.com/a b.png")]
+    [TestCase("https://bank.example@evil.example/a.png")]
+    [TestCase("https://user:pw@example.com/a.png")]
     public void A_media_url_that_is_not_absolute_http_or_https_is_refused_by_name(string url)
     {
         var error = ErrorOf(Message($$""" "clientMessageId":"m-11","content":"x","messageType":"image","mediaUrl":{{Content(url)}} """));
