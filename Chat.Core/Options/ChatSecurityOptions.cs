@@ -32,6 +32,11 @@ public sealed class ChatSecurityOptions
             {
                 return $"Chat:Security:AllowedOrigins: \"{origin}\" is not an origin: write scheme://host or scheme://host:port (no path, no trailing slash), or * for any.";
             }
+            // Compared as text with the header, and a browser leaves the scheme's own port out of it.
+            if (uri.IsDefaultPort && origin.EndsWith($":{uri.Port}", StringComparison.Ordinal))
+            {
+                return $"Chat:Security:AllowedOrigins: \"{origin}\" names the default port of {uri.Scheme}, which browsers leave out of Origin: write {uri.Scheme}://{uri.Authority}.";
+            }
         }
         return null;
     }

@@ -136,7 +136,9 @@ public sealed class DefaultOriginTests
     [TestCase("chat.example.com")]
     [TestCase("ftp://chat.example.com")]
     [TestCase("https://user@chat.example.com")]
-    public void An_allowed_origin_that_is_not_an_origin_is_refused_by_validation(string origin)
+    [TestCase("https://chat.example.com:443")]
+    [TestCase("http://chat.example.com:80")]
+    public void An_allowed_origin_that_is_not_an_origin_as_browsers_send_it_is_refused_by_validation(string origin)
     {
         var failure = new Chat.Core.Options.ChatSecurityOptions { AllowedOrigins = [origin] }.Validate();
 
