@@ -34,11 +34,10 @@ public sealed class ConversationService(
         var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
 
         var created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
-        // Everyone is subscribed before anyone is told, so that every member hears of every other.
-        foreach (var userId in created.JoinedUserIds)
-        {
-            registry.Join(userId, created.ConversationId);
-        }
+        // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
+        // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
+        // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
+        await Task.WhenAll(created.JoinedUserIds.Select(userId => ApplyMembershipAsync(created.ConversationId, userId, cancellationToken)));
         var now = time.GetUtcNow().UtcDateTime;
         foreach (var userId in created.JoinedUserIds)
         {
