@@ -12,7 +12,7 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     /// <summary>The foreign key that makes a reply point at an existing message.</summary>
     public const string ReplyConstraint = "messages_reply_to_message_id_fkey";
 
-    // Three statements, one round trip, one implicit transaction, store a whole batch.
+    // Three statements (two for a batch of one), one round trip, one implicit transaction, store a whole batch.
     //
     // The first takes the rows of the batch's conversations in ascending id order, so that two gateways writing
     // overlapping batches queue instead of deadlocking. Writers to one conversation queue on its row lock: seq
@@ -23,7 +23,9 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // messages of one sender queue here too. The idempotency key is unique per sender, not per conversation, so
     // without it two batches in different conversations could insert the same two keys in opposite orders and
     // deadlock on the key's index (a sender with a device on each of two gateways could do so at will, and each
-    // deadlock stalled the losing gateway's writer for deadlock_timeout).
+    // deadlock stalled the losing gateway's writer for deadlock_timeout). A batch of one message leaves it out:
+    // it inserts one key, so it waits for at most that key while holding no other, and cannot close a cycle. At
+    // low rates most batches hold one message; there it would have cost a statement per message for nothing.
     //
     // The locks are statements of their own because under READ COMMITTED each statement sees what committed
     // before it began: the last begins once everything is held, so it sees whole a membership change that held
@@ -60,12 +62,22 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     //   duplicate) or the missing message (a bad reply).
     // For a duplicate of a message above @PublishedUpTo, which the caller has not published, the original's
     // fields are returned so that it can be published now (as it is now: edited, or not at all once deleted).
-    private const string StoreBatchSql = """
+    private const string StoreBatchSql = LockConversationsSql + LockSendersSql + StoreSql;
+
+    private const string StoreOneSql = LockConversationsSql + StoreSql;
+
+    private const string LockConversationsSql = """
         SELECT id FROM conversations WHERE id = ANY(@ConversationIds) ORDER BY id FOR NO KEY UPDATE;
 
+        """;
+
+    private const string LockSendersSql = """
         SELECT pg_advisory_xact_lock(@SenderLockClass, k)
         FROM (SELECT DISTINCT hashint8(s) AS k FROM unnest(@SenderIds::bigint[]) AS s ORDER BY 1) AS senders;
 
+        """;
+
+    private const string StoreSql = """
         WITH input AS (
             SELECT *
             FROM unnest(@ConversationIds::bigint[], @SenderIds::bigint[], @ClientMessageIds::text[], @Contents::text[],
@@ -200,7 +212,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
             // Prepared rather than sent through Dapper: planning this statement costs more than running it for a
             // small batch. A pooled connection keeps the statement prepared, so this is a round trip only the
             // first time on each physical connection.
-            await using var command = new NpgsqlCommand(StoreBatchSql, connection)
+            var locksSenders = batch.Count > 1;
+            await using var command = new NpgsqlCommand(locksSenders ? StoreBatchSql : StoreOneSql, connection)
             {
                 Parameters =
                 {
@@ -213,15 +226,18 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
                     new NpgsqlParameter<string?[]>("MediaUrls", mediaUrls),
                     new NpgsqlParameter<string[]>("Previews", previews),
                     new NpgsqlParameter<long>("PublishedUpTo", publishedUpTo),
-                    new NpgsqlParameter<int>("SenderLockClass", SenderLockClass),
                 },
             };
+            if (locksSenders)
+            {
+                command.Parameters.Add(new NpgsqlParameter<int>("SenderLockClass", SenderLockClass));
+            }
             await command.PrepareAsync(ct);
             for (var run = 1; ; run++)
             {
                 try
                 {
-                    return await ReadBatchResultsAsync(command, batch.Count, ct);
+                    return await ReadBatchResultsAsync(command, batch.Count, lockStatements: locksSenders ? 2 : 1, ct);
                 }
                 catch (PostgresException e) when (run < MaxConstraintReruns && e is
                     { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: IdempotencyConstraint } or
@@ -233,15 +249,17 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         }, cancellationToken).AsTask();
     }
 
-    private static async Task<IReadOnlyList<BatchItemResult>> ReadBatchResultsAsync(NpgsqlCommand command, int count, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<BatchItemResult>> ReadBatchResultsAsync(NpgsqlCommand command, int count, int lockStatements, CancellationToken cancellationToken)
     {
         var results = new List<BatchItemResult>(count);
         // Disposing the reader reads on to the end of the implicit transaction, so a result is returned only after
         // COMMIT, and a commit that fails throws here.
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         // Past the locked conversations' ids and the senders' locks.
-        await reader.NextResultAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken);
+        for (var i = 0; i < lockStatements; i++)
+        {
+            await reader.NextResultAsync(cancellationToken);
+        }
         while (await reader.ReadAsync(cancellationToken))
         {
             var result = new StoreResult(
