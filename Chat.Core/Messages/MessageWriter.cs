@@ -17,11 +17,12 @@ namespace Chat.Core.Messages;
 /// </summary>
 /// <remarks>
 /// <para><b>Group commit.</b> The loop takes everything queued, up to <c>Chat:Writer:MaxBatchSize</c>, and stores it
-/// in one round trip and one implicit transaction (the conversations' row locks, then one statement for every
-/// message): one commit (one WAL flush) for the whole batch. It never waits for a batch to fill: a message that arrives at an idle writer goes to the database at
-/// once, alone, so latency at low rates is one round trip. Under load, what arrives while a batch is in the
-/// database forms the next batch, so batches grow with the arrival rate times the round-trip time, and the
-/// round trips per message fall below one without any timer.</para>
+/// in one round trip and one implicit transaction (locks on its conversations and senders, then one statement for
+/// every message; see MessageRepository): one commit (one WAL flush) for the whole batch. It never waits for a
+/// batch to fill: a message that arrives at an idle writer goes to the database at once, alone, so latency at low
+/// rates is one round trip. Under load, what arrives while a batch is in the database forms the next batch, so
+/// batches grow with the arrival rate times the round-trip time, and the round trips per message fall below one
+/// without any timer.</para>
 /// <para><b>Order.</b> There is one loop, batches are stored one after the other, and within a batch each
 /// conversation's messages get consecutive seqs in queue order. Publishing follows the batch directly, so a
 /// conversation's messages are published in seq order without a lock or a reorder buffer: the loop is the only

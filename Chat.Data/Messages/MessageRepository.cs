@@ -30,8 +30,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // The locks are statements of their own because under READ COMMITTED each statement sees what committed
     // before it began: the last begins once everything is held, so it sees whole a membership change that held
     // a conversation's row while the batch waited for it (adding and removing members lock that row first), by
-    // the sender's membership test and by the unread counts, and every message another gateway's batch stored
-    // for the same sender. As one statement, a member added while the batch waited missed the batch's increment
+    // the sender's membership test and by the unread counts, and every message that another batch holding the
+    // same sender's lock stored. As one statement, a member added while the batch waited missed the batch's increment
     // (their count stayed one low for a message that catch-up showed them as unread), and a member removed while
     // it waited could still send.
     //
@@ -56,8 +56,8 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // - `unread` adds to every other active participant the number of stored items they did not send: the
     //   conversation's count less the participant's own, found in `counts.senders` (a subquery over `stored` per
     //   participant made batches of 200 take twice as long: the plan runs it as a nested loop).
-    // - A writer that takes none of these locks (a hand-written insert, a gateway of an older version) and
-    //   commits the same key, or removes a replied-to message, after this statement's snapshot makes it fail on a
+    // - A writer that did not hold the sender's lock (another gateway's batch of one, a hand-written insert, a
+    //   gateway of an older version) and commits the same key, or removes a replied-to message, after this statement's snapshot makes it fail on a
     //   constraint and roll back whole; StoreBatchAsync runs it again, and the new snapshot sees the twin (a
     //   duplicate) or the missing message (a bad reply).
     // For a duplicate of a message above @PublishedUpTo, which the caller has not published, the original's
