@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace Chat.Cli.Client;
@@ -13,13 +14,13 @@ internal static class Display
     {
         if (conversation.Str("title") is { Length: > 0 } title)
         {
-            return title;
+            return Safe(title);
         }
         var others = conversation.Items("members").Where(m => m.Long("userId") != me).Select(Name).ToList();
         return others.Count > 0 ? string.Join(", ", others) : $"conversation {conversation.Long("conversationId")}";
     }
 
-    public static string Name(JsonElement member) => member.Str("displayName") ?? member.Str("externalId") ?? $"user {member.Long("userId")}";
+    public static string Name(JsonElement member) => Safe(member.Str("displayName") ?? member.Str("externalId") ?? $"user {member.Long("userId")}");
 
     public static string Kind(JsonElement conversation) => conversation.Bool("isGroup") == true ? "group" : "direct";
 
@@ -40,10 +41,43 @@ internal static class Display
         return Line(message.Long("seq"), message.Time("timestamp"), message.Str("senderName") ?? $"user {message.Long("senderId")}", text);
     }
 
-    public static string Line(long? seq, string time, string sender, string text) => $"#{seq}  {time}  {sender}: {text}";
+    public static string Line(long? seq, string time, string sender, string text) => $"#{seq}  {time}  {Safe(sender)}: {Safe(text)}";
 
     public static string Preview(string? text) =>
-        text is null ? "" : text.Length <= PreviewLength ? text : string.Concat(text.AsSpan(0, PreviewLength - 1), "…");
+        text is null ? "" : Safe(text.Length <= PreviewLength ? text : string.Concat(text.AsSpan(0, PreviewLength - 1), "…"));
+
+    /// <summary>
+    /// Text that other users wrote (messages, names, titles), made safe to print: control characters (line breaks,
+    /// terminal escape sequences, the bell) and the bidirectional overrides are shown as <c>\n</c>, <c>\u001b</c>
+    /// and so on, so that a message cannot forge a line that looks like someone else's, recolour or retitle the
+    /// terminal, or reorder what is shown. <c>--json</c> output stays as the gateway sent it.
+    /// </summary>
+    public static string Safe(string text)
+    {
+        if (!text.Any(MustEscape))
+        {
+            return text;
+        }
+        var safe = new StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            if (!MustEscape(c))
+            {
+                safe.Append(c);
+                continue;
+            }
+            safe.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ => $"\\u{(int)c:x4}",
+            });
+        }
+        return safe.ToString();
+    }
+
+    private static bool MustEscape(char c) => char.IsControl(c) || c is >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069';
 
     /// <summary>Writes rows as columns separated by two spaces, each as wide as its widest cell.</summary>
     public static void Table(TextWriter output, IReadOnlyList<string[]> rows)

@@ -62,7 +62,7 @@ internal static class ConversationsCommand
             return CliApp.Ok;
         }
         var verb = response.Status == 201 ? "created conversation" : "already exists: conversation";
-        var title = conversation.Str("title") is { } named ? $" \"{named}\"" : "";
+        var title = conversation.Str("title") is { } named ? $" \"{Display.Safe(named)}\"" : "";
         var members = conversation.Items("members").ToList();
         context.Output.WriteLine($"{verb} {conversation.Long("conversationId")}{title} ({Display.Kind(conversation)}, {members.Count} members: {Display.Members(conversation)})");
         return CliApp.Ok;
@@ -102,7 +102,7 @@ internal static class ConversationsCommand
     private static string[] Row(JsonElement c) =>
     [
         Display.Number(c.Long("conversationId")),
-        c.Str("title") ?? "-",
+        c.Str("title") is { } title ? Display.Safe(title) : "-",
         Display.Kind(c),
         Display.Members(c),
         Display.Number(c.Long("unreadCount")),

@@ -367,7 +367,7 @@ internal sealed class ChatTerminal
                 _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
                 break;
             case "typing":
-                _output.WriteLine($"[{Label(conversationId)}] {frame.Str("senderName")} {(frame.Bool("isTyping") == true ? "is typing…" : "stopped typing")}");
+                _output.WriteLine($"[{Label(conversationId)}] {Display.Safe(frame.Str("senderName") ?? "")} {(frame.Bool("isTyping") == true ? "is typing…" : "stopped typing")}");
                 break;
             case "presence":
                 Note($"{frame.Str("senderName")} is {frame.Str("presenceStatus")}");
@@ -380,7 +380,7 @@ internal sealed class ChatTerminal
                 await ShowMemberAsync(frame, conversationId, cancellation);
                 break;
             case "messageEdited":
-                _output.WriteLine($"[{Label(conversationId)}] #{frame.Long("seq")} edited by {Name(frame.Long("senderId"))}: {frame.Str("content")}");
+                _output.WriteLine($"[{Label(conversationId)}] #{frame.Long("seq")} edited by {Name(frame.Long("senderId"))}: {Display.Safe(frame.Str("content") ?? "")}");
                 break;
             case "messageDeleted":
                 Track(frame);

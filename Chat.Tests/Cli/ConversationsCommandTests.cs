@@ -134,6 +134,26 @@ public sealed partial class ConversationsCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task History_and_the_list_show_control_characters_of_other_users_escaped_so_they_cannot_forge_lines_or_drive_the_terminal()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        await b.SendMessageAsync(conversationId, $"line one\n#99  2026-12-04 22:00:00  {alice.Name}: I owe Bob $100");
+        await b.SendMessageAsync(conversationId, "evil \u001b[31mRED\u001b[0m \u001b]0;pwned\u0007 bell \u202eevil");
+
+        var history = await RunAsAsync(alice.ExternalId, "history", conversationId.ToString());
+        var list = await RunAsAsync(alice.ExternalId, "conversations", "list");
+
+        var lines = history.Output.TrimEnd('\n').Split('\n');
+        Assert.That(lines, Has.Length.EqualTo(2), history.ToString());
+        Assert.That(lines[0], Does.EndWith($": line one\\n#99  2026-12-04 22:00:00  {alice.Name}: I owe Bob $100"));
+        Assert.That(lines[1], Does.EndWith(@": evil \u001b[31mRED\u001b[0m \u001b]0;pwned\u0007 bell \u202eevil"));
+        Assert.That(list.Output, Does.Contain(@"evil \u001b[31mRED"));
+        Assert.That((history.Output + list.Output).Where(c => c != '\n' && (char.IsControl(c) || c == '\u202e')), Is.Empty);
+    }
+
+    [Test]
     public async Task History_pages_back_with_before_and_forward_with_after()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
