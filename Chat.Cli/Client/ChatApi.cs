@@ -48,7 +48,12 @@ internal sealed class ChatApi : IDisposable
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellation);
-            return new ApiResponse(method, path, (int)response.StatusCode, text, Parse(text));
+            var authError = response.Headers.WwwAuthenticate.Select(h => h.Parameter).FirstOrDefault(p => p is not null);
+            return new ApiResponse(method, path, (int)response.StatusCode, text, Parse(text))
+            {
+                Url = request.RequestUri,
+                AuthenticateParameters = authError,
+            };
         }
     }
 
@@ -74,9 +79,20 @@ internal sealed class ChatApi : IDisposable
             SocketError.ConnectionRefused => "connection refused (is the gateway running?)",
             SocketError.HostNotFound or SocketError.NoData => "host not found",
             SocketError.TimedOut => "the connection timed out",
-            _ => socket?.Message ?? FindInner<HttpRequestException>(e)?.Message ?? e.Message,
+            // The innermost cause says what happened (a TLS handshake that failed, an answer that was not HTTP);
+            // the outer ones say "see inner exception".
+            _ => socket?.Message ?? Innermost(e).Message,
         };
         return new CliFailure($"cannot reach the gateway at {url}: {cause}");
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+        return e;
     }
 
     private static T? FindInner<T>(Exception? e) where T : Exception
@@ -115,6 +131,12 @@ internal sealed class ChatApi : IDisposable
 /// <summary>An HTTP answer: the status, the raw body and the body parsed (Undefined when empty or not JSON).</summary>
 internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, string Text, JsonElement Body)
 {
+    /// <summary>The address asked, the gateway's base URL included.</summary>
+    public Uri? Url { get; init; }
+
+    /// <summary>The parameters of the answer's <c>WWW-Authenticate</c> challenge (<c>error="invalid_token", error_description="..."</c>), when it had one.</summary>
+    public string? AuthenticateParameters { get; init; }
+
     /// <summary>The body when the status is one of <paramref name="expected"/>; otherwise a failure that explains the status.</summary>
     public JsonElement Expect(params int[] expected) => expected.Contains(Status) ? Body : throw new CliFailure(Describe());
 
@@ -132,10 +154,15 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
         /// <summary>What went wrong, in one line: 401 and 404 said plainly, others with the problem's detail and fields.</summary>
     public string Describe()
     {
+        var isProblem = Body.ValueKind == JsonValueKind.Object;
         var reason = Status switch
         {
-            401 => "the gateway refused the token (HTTP 401): it is expired, or not signed with the gateway's key (see --key and Chat__Auth__SigningKey)",
+            401 when Described(AuthenticateParameters) is { } description => $"the gateway refused the token (HTTP 401): {description.TrimEnd('.')}",
+            401 => "the gateway refused the token (HTTP 401): it is expired, not signed with the gateway's key (see --key and Chat__Auth__SigningKey), or one of its values is refused",
+            // The gateway's own 404s carry a problem body; a bare one is a path that no endpoint serves.
+            404 when !isProblem => $"{Url?.ToString() ?? "/" + Path} answered HTTP 404 with no problem body: is --url the address of a RealtimeChat gateway (with no extra path)?",
             404 => $"not found (HTTP 404): {Method} /{Path}: no such conversation or member, or you are not a member",
+            503 when isProblem && Body.Str("detail") is { Length: > 0 } => "the gateway is unavailable (HTTP 503)",
             503 => "the gateway is unavailable (HTTP 503): it is shutting down or cannot reach its database; retry later",
             _ => $"{Method} /{Path} answered HTTP {Status} {ReasonPhrase}",
         };
@@ -159,7 +186,21 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
         }
         // The problem's detail is usually a sentence with its own full stop (or an ellipsis, which stays).
         var sentence = detail.ToString();
-        return sentence.EndsWith('.') ? sentence : sentence + ".";
+        return sentence.EndsWith('.') || sentence.EndsWith('?') ? sentence : sentence + ".";
+    }
+
+    // error_description="The token expired at ..." out of the challenge's parameters.
+    private static string? Described(string? parameters)
+    {
+        const string Key = "error_description=\"";
+        var start = parameters?.IndexOf(Key, StringComparison.Ordinal) ?? -1;
+        if (start < 0)
+        {
+            return null;
+        }
+        start += Key.Length;
+        var end = parameters!.IndexOf('"', start);
+        return end > start ? parameters[start..end] : null;
     }
 
     private string ReasonPhrase => Enum.IsDefined((HttpStatusCode)Status) ? ((HttpStatusCode)Status).ToString() : "";

@@ -58,8 +58,24 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         {
             throw new UsageException("say who you are: --as <externalId> (or --token <token>).");
         }
+        CheckClaims(externalId, arguments.Value("--name"), null);
         var signing = SigningOptions(arguments.Value("--key"), environment);
         return new GatewayTarget(url, ChatTokens.Issue(signing, externalId, arguments.Value("--name"), null, TokenLifetime));
+    }
+
+    /// <summary>Refuses, as a usage error, claims that the gateway would answer with a bare 401.</summary>
+    public static void CheckClaims(string externalId, string? name, string? picture)
+    {
+        static void Check(string option, string? value, int limit)
+        {
+            if (value is not null && value.Length > limit)
+            {
+                throw new UsageException($"{option} is {value.Length} characters long; the gateway refuses a token whose value is longer than {limit}.");
+            }
+        }
+        Check("the external user id", externalId, ChatTokens.MaxExternalIdLength);
+        Check("--name", name, ChatTokens.MaxNameLength);
+        Check("--picture", picture, ChatTokens.MaxPictureLength);
     }
 
     /// <summary><c>--url</c>, else <c>CHAT_URL</c>, else the default; an absolute http(s) URL, kept with a trailing slash.</summary>

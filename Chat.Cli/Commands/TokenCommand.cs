@@ -31,6 +31,7 @@ internal static class TokenCommand
         {
             throw new UsageException("the external user id is missing.");
         }
+        GatewayTarget.CheckClaims(arguments.Positionals[0], arguments.Value("--name"), arguments.Value("--picture"));
         var ttl = arguments.Duration("--ttl") ?? TimeSpan.FromHours(1);
         var options = GatewayTarget.SigningOptions(arguments.Value("--key"), context.Environment);
         context.Output.WriteLine(ChatTokens.Issue(options, arguments.Positionals[0], arguments.Value("--name"), arguments.Value("--picture"), ttl));

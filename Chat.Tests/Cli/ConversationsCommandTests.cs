@@ -154,6 +154,30 @@ public sealed partial class ConversationsCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_url_with_a_path_no_gateway_serves_is_named_as_the_likely_mistake_not_as_a_missing_conversation()
+    {
+        var url = new Uri(Gateway.HttpAddress, "/chat").ToString();
+
+        var list = await CliRun.RunAsync("conversations", "list", "--as", "alice", "--url", url);
+        var history = await CliRun.RunAsync("history", "3", "--as", "alice", "--url", url);
+
+        Assert.That(list.Exit, Is.EqualTo(1));
+        Assert.That(list.Error, Is.EqualTo($"chat conversations list: {url}/api/conversations answered HTTP 404 with no problem body: is --url the address of a RealtimeChat gateway (with no extra path)?"));
+        Assert.That(history.Error, Does.Contain($"{url}/api/conversations/3/messages answered HTTP 404 with no problem body"));
+    }
+
+    [Test]
+    public async Task A_name_longer_than_the_gateway_accepts_is_a_usage_error_not_a_refused_token()
+    {
+        var connect = await CliRun.RunAsync("conversations", "list", "--as", "alice", "--name", new string('n', 201), "--url", Gateway.HttpAddress.ToString());
+        var token = await CliRun.RunAsync("token", new string('q', 257));
+
+        Assert.That((connect.Exit, token.Exit), Is.EqualTo((2, 2)));
+        Assert.That(connect.Error, Does.Contain("--name is 201 characters long; the gateway refuses a token whose value is longer than 200."));
+        Assert.That(token.Error, Does.Contain("the external user id is 257 characters long"));
+    }
+
+    [Test]
     public async Task History_pages_back_with_before_and_forward_with_after()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
