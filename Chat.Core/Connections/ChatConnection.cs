@@ -158,7 +158,8 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     /// fill; at once when it does. The receive loop waits here before it reads the next frame, so that a client
     /// that sends faster than it reads the answers is read at the pace it reads (its acks and errors fill at most
     /// half its queue) instead of being closed as a slow consumer.
-    /// Throws <see cref="ChannelClosedException"/> when the writer has finished for good.
+    /// Throws <see cref="ChannelClosedException"/> when the writer has finished for good, or when a close was asked
+    /// for while it waited: a catch-up paced by a stalled client must not hold off a shutdown or a slow-consumer close.
     /// </summary>
     public async ValueTask WaitForRoomAsync(int length, CancellationToken cancellationToken)
     {
@@ -166,8 +167,9 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         {
             var space = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _spaceWaiter, space);
-            // The writer may have drained between the check and publishing the waiter: look again.
-            if (_writerDone)
+            // The writer may have drained, or a close been asked for, between the check and publishing the waiter:
+            // look again.
+            if (_writerDone || CloseReason is not null)
             {
                 throw new ChannelClosedException();
             }
@@ -260,6 +262,8 @@ public sealed class ChatConnection : IThreadPoolWorkItem
             return false;
         }
         _ending.TrySetResult();
+        // A catch-up or sync waiting for room stops waiting: nothing more of it will be sent.
+        Interlocked.Exchange(ref _spaceWaiter, null)?.TrySetResult();
         // The writer must run once more, to send the close frame.
         ScheduleWriter();
         return true;

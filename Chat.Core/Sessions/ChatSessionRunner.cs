@@ -63,9 +63,11 @@ public sealed class ChatSessionRunner(
         {
             connection.Send(FrameWriter.Welcome(user.UserId, user.ExternalId, user.DisplayName, time.GetUtcNow().UtcDateTime));
             registry.Register(connection);
+            // Before the catch-up, which no frame is in hand for: a shutdown then closes the socket at once instead
+            // of after a replay sent at the pace of a slow client.
+            using var onStopping = stopping.Register(CloseForShutdown, gate);
             if (await TryStartAsync(connection, catchup, aborted))
             {
-                using var onStopping = stopping.Register(CloseForShutdown, gate);
                 receiving = ReceiveLoopAsync(connection, socket, gate, aborted);
                 await connection.Ending;
             }

@@ -634,6 +634,29 @@ public sealed class ConnectionRegistryTests
         Assert.That(socket.SentText, Is.EqualTo(new[] { "catch-up 0", "catch-up 1", "catch-up 2", "catch-up 3", "catch-up 4", "ready", "live 0", "live 1", "live 2", "live 3" }));
     }
 
+    [TestCase("shutdown")]
+    [TestCase("slow consumer")]
+    public async Task A_catch_up_waiting_for_a_client_that_does_not_read_stops_at_once_when_the_socket_is_to_close(string cause)
+    {
+        var (connection, socket) = ConnectionWithSocket(1, capacity: 8, blocked: true);
+        var sending = connection.RunSendLoopAsync();
+        await connection.SendPacedAsync(Frame("catch-up 0"), CancellationToken.None);
+        await socket.SendStarted.WaitAsync(Patience);
+        for (var i = 1; i <= 4; i++)
+        {
+            await connection.SendPacedAsync(Frame($"catch-up {i}"), CancellationToken.None).AsTask().WaitAsync(Patience);
+        }
+        var waiting = connection.SendPacedAsync(Frame("catch-up 5"), CancellationToken.None).AsTask();
+        Assert.That(waiting.IsCompleted, Is.False, "the catch-up has filled its half and waits for the client");
+
+        connection.RequestClose(cause == "shutdown" ? CloseReason.ServerShutdown : CloseReason.SlowConsumer);
+
+        Assert.That(async () => await waiting.WaitAsync(Patience), Throws.InstanceOf<System.Threading.Channels.ChannelClosedException>(),
+            "it stops waiting, so the session can close the socket within its close timeout");
+        socket.Release();
+        await sending.WaitAsync(Patience);
+    }
+
     // ---- ChatConnection: the writer that stops when the queue is empty ----
 
     [Test]
