@@ -58,8 +58,9 @@ internal static class HistoryCommand
         if (page.Bool("hasMore") == true)
         {
             // Reading forward, more follow the last one; otherwise older ones precede the first one.
+            // A window (--after with --before) keeps its upper bound on the next page.
             context.Output.WriteLine(after is not null
-                ? $"more: --after {items[^1].Long("seq")}"
+                ? $"more: --after {items[^1].Long("seq")}{(before is not null ? $" --before {before}" : "")}"
                 : $"older: --before {items[0].Long("seq")}");
         }
         return CliApp.Ok;
