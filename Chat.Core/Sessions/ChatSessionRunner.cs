@@ -66,10 +66,18 @@ public sealed class ChatSessionRunner(
             // Before the catch-up, which no frame is in hand for: a shutdown then closes the socket at once instead
             // of after a replay sent at the pace of a slow client.
             using var onStopping = stopping.Register(CloseForShutdown, gate);
+            // Read from the start: the keep-alive's pongs are processed only inside a read, and a catch-up can
+            // take longer than the keep-alive's interval plus timeout.
+            var firstHeader = ReadHeaderAsync(socket);
             if (await TryStartAsync(connection, catchup, aborted))
             {
-                receiving = ReceiveLoopAsync(connection, socket, gate, aborted);
+                receiving = ReceiveLoopAsync(connection, socket, gate, firstHeader, aborted);
                 await connection.Ending;
+            }
+            else
+            {
+                // Not acted on; it ends with the client's close, or fails when the socket goes.
+                receiving = IgnoreFailure(firstHeader);
             }
         }
         finally
@@ -150,15 +158,35 @@ public sealed class ChatSessionRunner(
         }
     }
 
-    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, CloseGate gate, CancellationToken aborted)
+    // A zero-byte read waits for the next frame without holding a buffer while the socket is idle, and processes the
+    // control frames before it (the keep-alive's pongs among them).
+    // A ValueTask, awaited exactly once, rather than a Task: an idle socket's pending read allocates nothing more.
+    private static ValueTask<ValueWebSocketReceiveResult> ReadHeaderAsync(WebSocket socket) =>
+        socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+
+    private static async Task IgnoreFailure(ValueTask<ValueWebSocketReceiveResult> read)
+    {
+        try
+        {
+            await read;
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The socket is gone; the session is ending anyway.
+        }
+    }
+
+    /// <param name="nextHeader">The read of the first frame's header, started before the catch-up.</param>
+    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, CloseGate gate, ValueTask<ValueWebSocketReceiveResult> nextHeader, CancellationToken aborted)
     {
         var limiter = new FrameRateLimiter(_limits, time);
+        ValueTask<ValueWebSocketReceiveResult>? pending = nextHeader;
         try
         {
             while (true)
             {
-                // A zero-byte read waits for the next frame without holding a buffer while the socket is idle.
-                var header = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                var header = await (pending ?? ReadHeaderAsync(socket));
+                pending = null;
                 if (header.MessageType == WebSocketMessageType.Close)
                 {
                     return;
@@ -206,6 +234,10 @@ public sealed class ChatSessionRunner(
                     }
                     try
                     {
+                        // The next header is read while this frame is handled: a frame held up by the database, or
+                        // a sync sent at a slow client's pace, would otherwise leave the client's pongs unread for
+                        // longer than the keep-alive allows, and a client that answered would be dropped.
+                        pending = ReadHeaderAsync(socket);
                         await HandleFrameAsync(connection, limiter, payload, aborted);
                     }
                     finally
@@ -228,6 +260,12 @@ public sealed class ChatSessionRunner(
         }
         finally
         {
+            if (pending is { } left)
+            {
+                // Left by a failure while a frame was handled: observed, so that its end when the socket goes is
+                // not an unobserved exception.
+                _ = IgnoreFailure(left);
+            }
             connection.ReadingEnded();
         }
     }

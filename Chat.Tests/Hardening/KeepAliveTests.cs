@@ -51,4 +51,44 @@ public sealed class KeepAliveTests : GatewayTest
         ReliabilityReport.Ledger.FaultSurvived("half-open client (relay black-holes without FIN)");
         ReliabilityReport.Ledger.SocketClosed(1006, "no pong within KeepAliveTimeout (dropped, no close frame)");
     }
+
+    [Test]
+    public async Task A_client_that_answers_pings_stays_while_its_message_waits_on_the_database_for_longer_than_interval_plus_timeout()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+
+        // The conversation's row is held, so the message's batch waits for it: the frame stays in hand for seconds.
+        await using (var row = await TestDatabase.DataSource.OpenConnectionAsync())
+        {
+            await using var transaction = await row.BeginTransactionAsync();
+            await Dapper.SqlMapper.ExecuteAsync(row, "SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }, transaction);
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "held", content = "held up" });
+            await Task.Delay(Interval + Timeout + Interval + Timeout);
+        }
+
+        Assert.That((await a.AnswerAsync("held")).Type(), Is.EqualTo("ack"), "its pongs were read while the frame was in hand");
+        Assert.That(a.State, Is.EqualTo(System.Net.WebSockets.WebSocketState.Open));
+    }
+
+    [Test]
+    public async Task A_client_that_answers_pings_stays_while_its_catch_up_waits_on_the_database_for_longer_than_interval_plus_timeout()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        await (await ConnectAsync(bob)).SendMessageAsync(conversation, "while you were away");
+
+        Task<ChatTestClient> connecting;
+        await using (var table = await TestDatabase.DataSource.OpenConnectionAsync())
+        {
+            await using var transaction = await table.BeginTransactionAsync();
+            await Dapper.SqlMapper.ExecuteAsync(table, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE", transaction: transaction);
+            connecting = ConnectAsync(alice);
+            await Task.Delay(Interval + Timeout + Interval + Timeout);
+        }
+
+        var a = await connecting;
+        Assert.That(a.Catchup.Select(f => f.Str("content")), Is.EqualTo(new[] { "while you were away" }), "the catch-up finished on a socket that stayed");
+    }
 }
