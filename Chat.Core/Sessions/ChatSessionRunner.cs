@@ -185,8 +185,11 @@ public sealed class ChatSessionRunner(
         {
             while (true)
             {
-                var header = await (pending ?? ReadHeaderAsync(socket));
+                // Taken out of `pending` before it is awaited: a ValueTask is awaited once, and a failing read must
+                // not be awaited again by the finally block below.
+                var read = pending ?? ReadHeaderAsync(socket);
                 pending = null;
+                var header = await read;
                 if (header.MessageType == WebSocketMessageType.Close)
                 {
                     return;
