@@ -37,7 +37,7 @@ public sealed class ConversationService(
         // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
         // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
         // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
-        await Task.WhenAll(created.JoinedUserIds.Select(userId => ApplyMembershipAsync(created.ConversationId, userId, cancellationToken)));
+        await ApplyMembershipAsync(created.ConversationId, created.JoinedUserIds, cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
         foreach (var userId in created.JoinedUserIds)
         {
@@ -66,7 +66,7 @@ public sealed class ConversationService(
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
             // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.
-            await ApplyMembershipAsync(conversationId, member.Id, cancellationToken);
+            await ApplyMembershipAsync(conversationId, [member.Id], cancellationToken);
         }
         if (result.Outcome == MembershipOutcome.Changed)
         {
@@ -95,40 +95,53 @@ public sealed class ConversationService(
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
             // Also when unchanged: a retry whose first attempt committed unseen must still cut the sockets off.
-            await ApplyMembershipAsync(conversationId, member.Id, cancellationToken);
+            await ApplyMembershipAsync(conversationId, [member.Id], cancellationToken);
         }
         return result.Outcome;
     }
 
     /// <summary>
-    /// Makes the user's live connections receive the conversation exactly when the database says they are an
-    /// active member. Changes for one user are applied one at a time, each from a fresh read, so two changes
-    /// that commit in one order can never be applied to the sockets in the other.
+    /// Makes the users' live connections receive the conversation exactly when the database says they are active
+    /// members. Changes for one user are applied one at a time, each from a fresh read, so two changes that commit
+    /// in one order can never be applied to the sockets in the other. The users' gates are taken in ascending
+    /// order, so that a whole group's creation holds them at once without deadlocking, and read in one query.
     /// </summary>
-    private async Task ApplyMembershipAsync(long conversationId, long userId, CancellationToken cancellationToken)
+    private async Task ApplyMembershipAsync(long conversationId, IReadOnlyCollection<long> userIds, CancellationToken cancellationToken)
     {
-        var gate = _membershipGates[(int)((ulong)userId % (ulong)_membershipGates.Length)];
-        await gate.WaitAsync(cancellationToken);
+        var gates = userIds.Select(id => (int)((ulong)id % (ulong)_membershipGates.Length)).Distinct().Order().Select(i => _membershipGates[i]).ToList();
+        var held = 0;
         try
         {
-            if (await conversations.IsActiveMemberAsync(conversationId, userId, cancellationToken))
+            foreach (var gate in gates)
             {
-                registry.Join(userId, conversationId);
-                return;
+                await gate.WaitAsync(cancellationToken);
+                held++;
             }
+            var active = await conversations.ActiveMembersAmongAsync(conversationId, userIds, cancellationToken);
             var now = time.GetUtcNow().UtcDateTime;
-            foreach (var connection in registry.Leave(userId, conversationId))
+            foreach (var userId in userIds)
             {
-                // A leaver who was typing there stops, as when a connection closes.
-                if (connection.Typing.Set(conversationId, isTyping: false, until: 0))
+                if (active.Contains(userId))
                 {
-                    TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
+                    registry.Join(userId, conversationId);
+                    continue;
+                }
+                foreach (var connection in registry.Leave(userId, conversationId))
+                {
+                    // A leaver who was typing there stops, as when a connection closes.
+                    if (connection.Typing.Set(conversationId, isTyping: false, until: 0))
+                    {
+                        TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
+                    }
                 }
             }
         }
         finally
         {
-            gate.Release();
+            foreach (var gate in gates.Take(held))
+            {
+                gate.Release();
+            }
         }
     }
 

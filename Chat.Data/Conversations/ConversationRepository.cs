@@ -245,18 +245,18 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             return (await results.ReadSingleAsync<MembershipRow>()).ToResult();
         }, cancellationToken).AsTask();
 
-    private const string IsActiveMemberSql = """
-        SELECT EXISTS (SELECT 1 FROM conversation_participants
-                       WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active)
+    private const string ActiveMembersAmongSql = """
+        SELECT user_id FROM conversation_participants
+        WHERE conversation_id = @ConversationId AND user_id = ANY(@UserIds) AND is_active
         """;
 
-    /// <summary>Whether the user is an active member now, as committed.</summary>
-    public Task<bool> IsActiveMemberAsync(long conversationId, long userId, CancellationToken cancellationToken) =>
+    /// <summary>Which of <paramref name="userIds"/> are active members now, as committed: one query however many.</summary>
+    public Task<HashSet<long>> ActiveMembersAmongAsync(long conversationId, IReadOnlyCollection<long> userIds, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-                IsActiveMemberSql, new { ConversationId = conversationId, UserId = userId }, cancellationToken: ct));
+            return (await connection.QueryAsync<long>(new CommandDefinition(
+                ActiveMembersAmongSql, new { ConversationId = conversationId, UserIds = userIds.ToArray() }, cancellationToken: ct))).ToHashSet();
         }, cancellationToken).AsTask();
 
     private sealed class MembershipRow

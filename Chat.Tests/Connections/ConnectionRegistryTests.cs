@@ -611,12 +611,7 @@ public sealed class ConnectionRegistryTests
         // The client has not read yet: the first frame is stuck on the wire and everything else waits in the queue.
         var (connection, socket) = ConnectionWithSocket(1, capacity: 8, blocked: true);
         var sending = connection.RunSendLoopAsync();
-        await connection.SendPacedAsync(Frame("catch-up 0"), CancellationToken.None);
-        await socket.SendStarted.WaitAsync(Patience);
-        for (var i = 1; i <= 4; i++)
-        {
-            await connection.SendPacedAsync(Frame($"catch-up {i}"), CancellationToken.None).AsTask().WaitAsync(Patience);
-        }
+        await FillCatchupHalfAsync(connection, socket);
         for (var i = 0; i < 4; i++)
         {
             connection.Enqueue(Frame($"live {i}"));
@@ -634,18 +629,24 @@ public sealed class ConnectionRegistryTests
         Assert.That(socket.SentText, Is.EqualTo(new[] { "catch-up 0", "catch-up 1", "catch-up 2", "catch-up 3", "catch-up 4", "ready", "live 0", "live 1", "live 2", "live 3" }));
     }
 
-    [TestCase("shutdown")]
-    [TestCase("slow consumer")]
-    public async Task A_catch_up_waiting_for_a_client_that_does_not_read_stops_at_once_when_the_socket_is_to_close(string cause)
+    /// <summary>Catch-up 0 stuck on the wire of a client that does not read, catch-up 1 to 4 filling the paced half of a queue of 8.</summary>
+    private static async Task FillCatchupHalfAsync(ChatConnection connection, RecordingWebSocket socket)
     {
-        var (connection, socket) = ConnectionWithSocket(1, capacity: 8, blocked: true);
-        var sending = connection.RunSendLoopAsync();
         await connection.SendPacedAsync(Frame("catch-up 0"), CancellationToken.None);
         await socket.SendStarted.WaitAsync(Patience);
         for (var i = 1; i <= 4; i++)
         {
             await connection.SendPacedAsync(Frame($"catch-up {i}"), CancellationToken.None).AsTask().WaitAsync(Patience);
         }
+    }
+
+    [TestCase("shutdown")]
+    [TestCase("slow consumer")]
+    public async Task A_catch_up_waiting_for_a_client_that_does_not_read_stops_at_once_when_the_socket_is_to_close(string cause)
+    {
+        var (connection, socket) = ConnectionWithSocket(1, capacity: 8, blocked: true);
+        var sending = connection.RunSendLoopAsync();
+        await FillCatchupHalfAsync(connection, socket);
         var waiting = connection.SendPacedAsync(Frame("catch-up 5"), CancellationToken.None).AsTask();
         Assert.That(waiting.IsCompleted, Is.False, "the catch-up has filled its half and waits for the client");
 

@@ -309,10 +309,8 @@ public sealed class GroupCommitTests : GatewayTest
             // conversation row.
             await c.SendAsync(new { type = "message", conversationId = elsewhere, clientMessageId = "hold", content = "elsewhere" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the other gateway's first batch waits");
-            await laptop.SendAsync(new { type = "message", conversationId = second, clientMessageId = "twice", content = "from the laptop" });
-            await Eventually.TrueAsync(() => otherWriter.Queued == 1, "the laptop's copy is queued");
-            await b.SendAsync(new { type = "message", conversationId = second, clientMessageId = "bob-1", content = "from bob" });
-            await Eventually.TrueAsync(() => otherWriter.Queued == 2, "bob's message is queued");
+            await QueueAsync(otherWriter, laptop, second, "twice", "from the laptop", "the laptop's copy is queued");
+            await QueueAsync(otherWriter, b, second, "bob-1", "from bob", "bob's message is queued");
         }
         // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted,
         // inserts the laptop's copy, and waits on the key's unique index for the first batch's outcome.
@@ -360,10 +358,8 @@ public sealed class GroupCommitTests : GatewayTest
             await c.SendAsync(new { type = "message", conversationId = held, clientMessageId = "hold", content = "held" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the writer is held");
             atPause = Writer.Batches;
-            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the socket" });
-            await Eventually.TrueAsync(() => Writer.Queued == 1, "alice's message is queued");
-            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "b-1", content = "from bob" });
-            await Eventually.TrueAsync(() => Writer.Queued == 2, "bob's message is queued");
+            await QueueAsync(Writer, a, conversation, "twice", "from the socket", "alice's message is queued");
+            await QueueAsync(Writer, b, conversation, "b-1", "from bob", "bob's message is queued");
         }
         Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
         await Eventually.TrueAsync(async () => Writer.Queued == 0 && await LockWaitersAsync() == 1, "the batch waits on the key's index");
@@ -404,13 +400,10 @@ public sealed class GroupCommitTests : GatewayTest
             await carolHere.SendAsync(new { type = "message", conversationId = holdHere, clientMessageId = "hold-here", content = "hold" });
             await carolThere.SendAsync(new { type = "message", conversationId = holdThere, clientMessageId = "hold-there", content = "hold" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "both writers are held");
-            await aliceHere.SendAsync(new { type = "message", conversationId = here, clientMessageId = "k1", content = "fast" });
-            await Eventually.TrueAsync(() => Writer.Queued == 1, "k1 queued here");
-            await bobHere.SendAsync(new { type = "message", conversationId = here, clientMessageId = "k2", content = "slow" });
-            await bobThere.SendAsync(new { type = "message", conversationId = there, clientMessageId = "k2", content = "fast" });
-            await Eventually.TrueAsync(() => Writer.Queued == 2 && otherWriter.Queued == 1, "k2 queued on both");
-            await aliceThere.SendAsync(new { type = "message", conversationId = there, clientMessageId = "k1", content = "slow" });
-            await Eventually.TrueAsync(() => otherWriter.Queued == 2, "k1 queued there");
+            await QueueAsync(Writer, aliceHere, here, "k1", "fast", "k1 queued here");
+            await QueueAsync(Writer, bobHere, here, "k2", "slow", "k2 queued here");
+            await QueueAsync(otherWriter, bobThere, there, "k2", "fast", "k2 queued there");
+            await QueueAsync(otherWriter, aliceThere, there, "k1", "slow", "k1 queued there");
             await Task.WhenAll(hereRow.DisposeAsync().AsTask(), thereRow.DisposeAsync().AsTask());
 
             var answers = new[] { (aliceHere, "k1"), (bobHere, "k2"), (bobThere, "k2"), (aliceThere, "k1") };
@@ -451,10 +444,8 @@ public sealed class GroupCommitTests : GatewayTest
             // This gateway's writer is held on a batch while alice's two messages queue behind it.
             await c.SendAsync(new { type = "message", conversationId = held, clientMessageId = "hold", content = "held" });
             await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first batch waits");
-            await phone.SendAsync(new { type = "message", conversationId = first, clientMessageId = "a-1", content = "to first" });
-            await Eventually.TrueAsync(() => Writer.Queued == 1, "alice's first message is queued");
-            await laptop.SendAsync(new { type = "message", conversationId = shared, clientMessageId = "a-2", content = "to shared" });
-            await Eventually.TrueAsync(() => Writer.Queued == 2, "alice's messages are queued");
+            await QueueAsync(Writer, phone, first, "a-1", "to first", "alice's first message is queued");
+            await QueueAsync(Writer, laptop, shared, "a-2", "to shared", "alice's messages are queued");
         }
         // Alice's batch begins, takes nothing until it has the row of `first` (the lower id), and meanwhile the
         // other gateway stores bob's message in `shared`.
@@ -567,6 +558,14 @@ public sealed class GroupCommitTests : GatewayTest
         await after.SendAsync(new { type = "message", conversationId = refused.ConversationId, clientMessageId = "c-1", content = afterContent });
         await pause.WaitQueuedAsync(3);
         return (storing, pause.BatchesAtPause);
+    }
+
+    /// <summary>Sends a message and waits until it is in <paramref name="writer"/>'s queue, behind a batch that is held.</summary>
+    private static async Task QueueAsync(MessageWriter writer, ChatTestClient client, long conversationId, string clientMessageId, string content, string what)
+    {
+        var queued = writer.Queued;
+        await client.SendAsync(new { type = "message", conversationId, clientMessageId, content });
+        await Eventually.TrueAsync(() => writer.Queued == queued + 1, what);
     }
 
     /// <summary>Locks a conversation's row, as a writer in the middle of its transaction does, until disposed.</summary>
