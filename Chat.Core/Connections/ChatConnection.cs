@@ -364,45 +364,61 @@ public sealed class ChatConnection : IThreadPoolWorkItem
 
 /// <summary>
 /// Where a connection is typing. Set by its receive loop, lapsed by the typing sweeper, emptied when it closes;
-/// guarded by its own lock because those run on different threads.
+/// guarded by its own lock because those run on different threads. Each change is announced while the lock is
+/// held, so the others see one connection's typing in the order its state changed: a lapse the sweeper found
+/// cannot be announced after a renewal that arrived behind it and leave the user shown as stopped mid-sentence.
 /// </summary>
 internal sealed class TypingState
 {
     private readonly Dictionary<long, long> _until = [];
 
-    /// <summary>Records typing (until <paramref name="until"/>, in timestamp ticks) or its end. True when the state changed.</summary>
-    public bool Set(long conversationId, bool isTyping, long until)
+    /// <summary>Records typing (until <paramref name="until"/>, in timestamp ticks) or its end, and announces it.</summary>
+    public void Announce(long conversationId, bool isTyping, long until, Action announce)
     {
         lock (_until)
         {
-            if (!isTyping)
+            if (isTyping)
             {
-                return _until.Remove(conversationId);
+                _until[conversationId] = until;
             }
-            var changed = !_until.ContainsKey(conversationId);
-            _until[conversationId] = until;
-            return changed;
+            else
+            {
+                _until.Remove(conversationId);
+            }
+            announce();
         }
     }
 
-    /// <summary>Removes and returns the conversations whose typing lapsed by <paramref name="now"/>; all of them when null.</summary>
-    public List<long> TakeExpired(long? now)
+    /// <summary>Ends typing in the conversation; announces the stop only when the connection was typing there.</summary>
+    public void Stop(long conversationId, Action announce)
     {
         lock (_until)
         {
-            var expired = new List<long>();
+            if (_until.Remove(conversationId))
+            {
+                announce();
+            }
+        }
+    }
+
+    /// <summary>Ends and announces the typing that lapsed by <paramref name="now"/>; all of it when null.</summary>
+    public void StopExpired(long? now, Action<long> announce)
+    {
+        lock (_until)
+        {
+            List<long>? expired = null;
             foreach (var (conversationId, until) in _until)
             {
                 if (now is null || until <= now)
                 {
-                    expired.Add(conversationId);
+                    (expired ??= []).Add(conversationId);
                 }
             }
-            foreach (var conversationId in expired)
+            foreach (var conversationId in expired ?? [])
             {
                 _until.Remove(conversationId);
+                announce(conversationId);
             }
-            return expired;
         }
     }
 }

@@ -26,10 +26,8 @@ public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher pu
         var wallClock = time.GetUtcNow().UtcDateTime;
         foreach (var connection in registry.Connections())
         {
-            foreach (var conversationId in connection.Typing.TakeExpired(now))
-            {
-                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, wallClock);
-            }
+            connection.Typing.StopExpired(now, conversationId =>
+                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, wallClock));
         }
     }
 }

@@ -129,10 +129,8 @@ public sealed class ConversationService(
                 foreach (var connection in registry.Leave(userId, conversationId))
                 {
                     // A leaver who was typing there stops, as when a connection closes.
-                    if (connection.Typing.Set(conversationId, isTyping: false, until: 0))
-                    {
-                        TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
-                    }
+                    connection.Typing.Stop(conversationId, () =>
+                        TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now));
                 }
             }
         }

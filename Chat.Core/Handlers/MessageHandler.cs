@@ -30,10 +30,8 @@ public sealed class MessageHandler(MessageWriter writer, IChatPublisher publishe
         {
             case StoreOutcome.Stored:
                 // Sending ends typing in that conversation.
-                if (connection.Typing.Set(frame.ConversationId, isTyping: false, until: 0))
-                {
-                    TypingHandler.Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime);
-                }
+                connection.Typing.Stop(frame.ConversationId, () =>
+                    TypingHandler.Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
                 goto case StoreOutcome.Duplicate;
             case StoreOutcome.Duplicate:
                 // A duplicate gets the original ack (same messageId and seq); the writer does not broadcast it again.

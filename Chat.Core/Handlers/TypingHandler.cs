@@ -18,19 +18,20 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
         }
 
         // Remembered so that typing lapses by itself after TypingTimeout without a renewal, and so that a
-        // connection that closes mid-sentence tells the others it stopped.
-        connection.Typing.Set(frame.ConversationId, frame.IsTyping, time.GetTimestamp() + (long)(limits.Value.TypingTimeout.TotalSeconds * time.TimestampFrequency));
-
+        // connection that closes mid-sentence tells the others it stopped. Every frame is relayed, renewals too.
         var now = time.GetUtcNow().UtcDateTime;
-        Publish(publisher, connection, frame.ConversationId, frame.IsTyping, now);
+        connection.Typing.Announce(
+            frame.ConversationId,
+            frame.IsTyping,
+            time.GetTimestamp() + (long)(limits.Value.TypingTimeout.TotalSeconds * time.TimestampFrequency),
+            () => Publish(publisher, connection, frame.ConversationId, frame.IsTyping, now));
 
-        // A removal from the conversation that ran between the check above and Set found no typing to stop, and
-        // one that ran between Set and Publish announced the stop before this start. Either way the others would
-        // see this user typing until the sweeper lapses it: look again, and take it back.
+        // A removal from the conversation that ran between the check above and Announce found no typing to stop,
+        // and the others would see this user typing until the sweeper lapses it: look again, and take it back.
         if (frame.IsTyping && !registry.IsSubscribed(connection, frame.ConversationId))
         {
-            connection.Typing.Set(frame.ConversationId, isTyping: false, until: 0);
-            Publish(publisher, connection, frame.ConversationId, isTyping: false, now);
+            connection.Typing.Stop(frame.ConversationId, () =>
+                Publish(publisher, connection, frame.ConversationId, isTyping: false, now));
         }
         return ValueTask.CompletedTask;
     }

@@ -413,10 +413,8 @@ public sealed class ChatSessionRunner(
     {
         var departure = presence.Unregister(connection);
         var now = time.GetUtcNow().UtcDateTime;
-        foreach (var conversationId in connection.Typing.TakeExpired(now: null))
-        {
-            TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now);
-        }
+        connection.Typing.StopExpired(now: null, conversationId =>
+            TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now));
         if (departure.WentOffline)
         {
             try

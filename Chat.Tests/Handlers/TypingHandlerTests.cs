@@ -8,8 +8,8 @@ using Chat.Tests.Connections;
 namespace Chat.Tests.Handlers;
 
 /// <summary>
-/// The interleavings of a <c>typing</c> frame with its sender's removal from the conversation, which the socket tests
-/// cannot time: the removal is made to land inside the handler, where the publisher is called.
+/// The interleavings of a <c>typing</c> frame with its sender's removal from the conversation and with the sweeper
+/// that lapses it, which the socket tests cannot time: the other party is made to land inside the publisher call.
 /// </summary>
 public sealed class TypingHandlerTests
 {
@@ -30,8 +30,16 @@ public sealed class TypingHandlerTests
     [TearDown]
     public void Close() => _typist.RequestClose(CloseReason.Normal);
 
-    private TypingHandler Handler(IChatPublisher publisher) =>
-        new(_registry, publisher, TimeProvider.System, Microsoft.Extensions.Options.Options.Create(new ChatLimitsOptions()));
+    private TypingHandler Handler(IChatPublisher publisher, TimeSpan? typingTimeout = null) =>
+        new(_registry, publisher, TimeProvider.System, Microsoft.Extensions.Options.Options.Create(
+            new ChatLimitsOptions { TypingTimeout = typingTimeout ?? new ChatLimitsOptions().TypingTimeout }));
+
+    private List<long> TypingLeftToLapse()
+    {
+        var left = new List<long>();
+        _typist.Typing.StopExpired(now: null, left.Add);
+        return left;
+    }
 
     [Test]
     public async Task A_start_that_races_its_senders_removal_is_taken_back_at_once()
@@ -42,7 +50,7 @@ public sealed class TypingHandlerTests
         await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
 
         Assert.That(publisher.Typing, Is.EqualTo(new[] { true, false }), "the others end with the user not typing");
-        Assert.That(_typist.Typing.TakeExpired(now: null), Is.Empty, "nothing is left for the sweeper to announce later");
+        Assert.That(TypingLeftToLapse(), Is.Empty, "nothing is left for the sweeper to announce later");
     }
 
     [Test]
@@ -53,17 +61,47 @@ public sealed class TypingHandlerTests
         await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
 
         Assert.That(publisher.Typing, Is.EqualTo(new[] { true }));
-        Assert.That(_typist.Typing.TakeExpired(now: null), Is.EqualTo(new[] { Conversation }), "it lapses on its own later");
+        Assert.That(TypingLeftToLapse(), Is.EqualTo(new[] { Conversation }), "it lapses on its own later");
     }
 
-    private sealed class RecordingPublisher(Action onFirstPublish) : IChatPublisher
+    [Test]
+    public async Task A_renewal_that_races_the_sweeper_lapsing_it_is_announced_after_the_lapse()
+    {
+        // Typing that has already lapsed when the sweeper looks (a zero timeout), renewed while the sweeper is
+        // announcing the lapse: the renewal must reach the others last, or they see the user stopped mid-sentence.
+        var handler = Handler(new RecordingPublisher(onFirstPublish: () => { }), typingTimeout: TimeSpan.Zero);
+        await handler.HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
+
+        Task? renewal = null;
+        RecordingPublisher publisher = null!;
+        publisher = new RecordingPublisher(onFirstPublish: () => { }, beforeEachPublish: () =>
+        {
+            if (renewal is null)
+            {
+                renewal = Task.Run(() => Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None).AsTask());
+                // Given the time to overtake the lapse; it must not, while the lapse is being announced.
+                renewal.Wait(TimeSpan.FromMilliseconds(300));
+            }
+        });
+        new TypingSweeper(_registry, publisher, TimeProvider.System).Sweep();
+        await renewal!;
+
+        Assert.That(publisher.Typing, Is.EqualTo(new[] { false, true }), "the others end with the user typing");
+        Assert.That(TypingLeftToLapse(), Is.EqualTo(new[] { Conversation }), "the renewal is remembered for the sweeper");
+    }
+
+    private sealed class RecordingPublisher(Action onFirstPublish, Action? beforeEachPublish = null) : IChatPublisher
     {
         public List<bool> Typing { get; } = [];
 
         public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection? except = null)
         {
+            beforeEachPublish?.Invoke();
             using var json = JsonDocument.Parse(frame.Payload);
-            Typing.Add(json.RootElement.GetProperty("isTyping").GetBoolean());
+            lock (Typing)
+            {
+                Typing.Add(json.RootElement.GetProperty("isTyping").GetBoolean());
+            }
             if (Typing.Count == 1)
             {
                 onFirstPublish();
