@@ -82,8 +82,11 @@ public sealed class ChatSessionRunner(
         }
         finally
         {
-            // Read before CloseAsync answers a client's close with a reason of its own.
             var decided = connection.CloseReason;
+            // Unless the gateway already chose a reason (shutdown, slow consumer, a protocol violation), this is the
+            // answer to the client's own close. Chosen before leaving, which waits on the database: a token that
+            // expires meanwhile must not turn the echo of the client's close into 1008.
+            connection.RequestClose(CloseReason.Normal);
             await LeaveAsync(connection);
             await CloseAsync(connection, socket, sending, receiving);
             metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost.Label : CloseReason.ClosedByClient));
@@ -431,10 +434,6 @@ public sealed class ChatSessionRunner(
     /// <summary>Flushes and closes: the writer sends what is queued and the close frame; a peer that does not finish in time is aborted.</summary>
     private async Task CloseAsync(ChatConnection connection, WebSocket socket, Task sending, Task receiving)
     {
-        // Unless the gateway already chose a reason (shutdown, slow consumer, a protocol violation), this is the
-        // answer to the client's own close.
-        connection.RequestClose(CloseReason.Normal);
-
         var both = Task.WhenAll(sending, receiving);
         if (await Task.WhenAny(both, Task.Delay(_limits.CloseTimeout)) != both)
         {

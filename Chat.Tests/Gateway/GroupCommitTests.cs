@@ -302,20 +302,20 @@ public sealed class GroupCommitTests : GatewayTest
             // This gateway's batch has inserted the phone's copy and waits to raise bob's unread count, which the
             // statement does last, so that copy stays uncommitted. A batch of one takes no sender lock.
             await phone.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "twice", content = "from the phone" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first gateway's batch waits");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the first gateway's batch waits");
 
             // The other gateway's writer is held on a batch of its own while two messages queue behind it. The
             // laptop's copy goes to another conversation, so its batch does not queue behind the first one's
             // conversation row.
             await c.SendAsync(new { type = "message", conversationId = elsewhere, clientMessageId = "hold", content = "elsewhere" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the other gateway's first batch waits");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 2, "the other gateway's first batch waits");
             await QueueAsync(otherWriter, laptop, second, "twice", "from the laptop", "the laptop's copy is queued");
             await QueueAsync(otherWriter, b, second, "bob-1", "from bob", "bob's message is queued");
         }
         // Both go in the other gateway's next batch, which takes its snapshot while the phone's copy is uncommitted,
         // inserts the laptop's copy, and waits on the key's unique index for the first batch's outcome.
         Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
-        await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await LockWaitersAsync() == 2, "the other gateway's second batch waits");
+        await Eventually.TrueAsync(async () => otherWriter.Queued == 0 && await Sql.LockWaitersAsync() == 2, "the other gateway's second batch waits");
         var batchesBefore = otherWriter.Batches;
         await bobsCount.DisposeAsync();
 
@@ -356,13 +356,13 @@ public sealed class GroupCommitTests : GatewayTest
         {
             // The writer is held on a batch of its own while the two messages queue behind it.
             await c.SendAsync(new { type = "message", conversationId = held, clientMessageId = "hold", content = "held" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the writer is held");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the writer is held");
             atPause = Writer.Batches;
             await QueueAsync(Writer, a, conversation, "twice", "from the socket", "alice's message is queued");
             await QueueAsync(Writer, b, conversation, "b-1", "from bob", "bob's message is queued");
         }
         Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
-        await Eventually.TrueAsync(async () => Writer.Queued == 0 && await LockWaitersAsync() == 1, "the batch waits on the key's index");
+        await Eventually.TrueAsync(async () => Writer.Queued == 0 && await Sql.LockWaitersAsync() == 1, "the batch waits on the key's index");
         await transaction.CommitAsync();
 
         var fromAlice = (await a.ReadThroughAnswerAsync("twice"))[^1];
@@ -399,7 +399,7 @@ public sealed class GroupCommitTests : GatewayTest
             var thereRow = await HoldRowAsync(holdThere);
             await carolHere.SendAsync(new { type = "message", conversationId = holdHere, clientMessageId = "hold-here", content = "hold" });
             await carolThere.SendAsync(new { type = "message", conversationId = holdThere, clientMessageId = "hold-there", content = "hold" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "both writers are held");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 2, "both writers are held");
             await QueueAsync(Writer, aliceHere, here, "k1", "fast", "k1 queued here");
             await QueueAsync(Writer, bobHere, here, "k2", "slow", "k2 queued here");
             await QueueAsync(otherWriter, bobThere, there, "k2", "fast", "k2 queued there");
@@ -443,14 +443,14 @@ public sealed class GroupCommitTests : GatewayTest
         {
             // This gateway's writer is held on a batch while alice's two messages queue behind it.
             await c.SendAsync(new { type = "message", conversationId = held, clientMessageId = "hold", content = "held" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the first batch waits");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the first batch waits");
             await QueueAsync(Writer, phone, first, "a-1", "to first", "alice's first message is queued");
             await QueueAsync(Writer, laptop, shared, "a-2", "to shared", "alice's messages are queued");
         }
         // Alice's batch begins, takes nothing until it has the row of `first` (the lower id), and meanwhile the
         // other gateway stores bob's message in `shared`.
         Assert.That((await c.AnswerAsync("hold")).Type(), Is.EqualTo("ack"));
-        await Eventually.TrueAsync(async () => Writer.Queued == 0 && await LockWaitersAsync() == 1, "alice's batch waits");
+        await Eventually.TrueAsync(async () => Writer.Queued == 0 && await Sql.LockWaitersAsync() == 1, "alice's batch waits");
         var fromBob = await b.SendMessageAsync(shared, "bob first", "b-1");
         Assert.That(fromBob.Long("seq"), Is.EqualTo(1));
         await firstRow.DisposeAsync();
@@ -474,9 +474,9 @@ public sealed class GroupCommitTests : GatewayTest
         await using (await HoldRowAsync(conversation))
         {
             adding = http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the add waits for the conversation's row");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the add waits for the conversation's row");
             await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "as-dave-joins", content = "hello" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the batch waits behind the add");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 2, "the batch waits behind the add");
         }
 
         Assert.That((await adding).StatusCode, Is.EqualTo(HttpStatusCode.Created));
@@ -503,9 +503,9 @@ public sealed class GroupCommitTests : GatewayTest
         await using (await HoldRowAsync(conversation))
         {
             removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the removal waits for the conversation's row");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the removal waits for the conversation's row");
             await c.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "as-carol-goes", content = "still here?" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the batch waits behind the removal");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 2, "the batch waits behind the removal");
         }
 
         Assert.That((await removing).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
@@ -528,9 +528,9 @@ public sealed class GroupCommitTests : GatewayTest
         await using (await HoldRowAsync(conversation))
         {
             await c.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "last-words", content = "goodbye" });
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 1, "the batch waits for the conversation's row");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the batch waits for the conversation's row");
             removing = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
-            await Eventually.TrueAsync(async () => await LockWaitersAsync() == 2, "the removal waits behind the batch");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 2, "the removal waits behind the batch");
         }
 
         Assert.That((await removing).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
@@ -569,23 +569,13 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     /// <summary>Locks a conversation's row, as a writer in the middle of its transaction does, until disposed.</summary>
-    private static async Task<IAsyncDisposable> HoldRowAsync(long conversationId)
-    {
-        var connection = await TestDatabase.DataSource.OpenConnectionAsync();
-        var transaction = await connection.BeginTransactionAsync();
-        await connection.ExecuteAsync("SELECT 1 FROM conversations WHERE id = @conversationId FOR UPDATE", new { conversationId }, transaction);
-        return connection;
-    }
+    private static Task<IAsyncDisposable> HoldRowAsync(long conversationId) =>
+        Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversationId FOR UPDATE", new { conversationId });
 
     /// <summary>Locks a participant's row, which a batch updates last (their unread count), until disposed.</summary>
-    private static async Task<IAsyncDisposable> HoldParticipantRowAsync(long conversationId, long userId)
-    {
-        var connection = await TestDatabase.DataSource.OpenConnectionAsync();
-        var transaction = await connection.BeginTransactionAsync();
-        await connection.ExecuteAsync("SELECT 1 FROM conversation_participants WHERE conversation_id = @conversationId AND user_id = @userId FOR UPDATE",
-            new { conversationId, userId }, transaction);
-        return connection;
-    }
+    private static Task<IAsyncDisposable> HoldParticipantRowAsync(long conversationId, long userId) =>
+        Sql.HoldAsync("SELECT 1 FROM conversation_participants WHERE conversation_id = @conversationId AND user_id = @userId FOR UPDATE",
+            new { conversationId, userId });
 
     /// <summary>The process id of a backend of the test database waiting for a lock, other than <paramref name="except"/>; 0 when none.</summary>
     private static Task<int> WaitingBackendAsync(IReadOnlyCollection<int> except) =>
@@ -593,9 +583,6 @@ public sealed class GroupCommitTests : GatewayTest
             SELECT COALESCE(min(pid), 0) FROM pg_stat_activity
             WHERE datname = current_database() AND wait_event_type = 'Lock' AND NOT pid = ANY(@except)
             """, new { except = except.ToArray() });
-
-    private static Task<long> LockWaitersAsync() =>
-        Sql.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
 
     [Test]
     public async Task Unread_counts_stay_exact_when_members_of_overlapping_conversations_send_concurrently()

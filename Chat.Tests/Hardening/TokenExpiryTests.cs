@@ -90,4 +90,30 @@ public sealed class TokenExpiryTests : GatewayTest
 
         await Eventually.TrueAsync(() => expiries.Count == before, "the closed connection's expiry was removed");
     }
+
+    [Test]
+    public async Task A_client_that_closes_as_its_token_expires_gets_its_own_close_answered_not_1008()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        var token = Gateway.TokenFor(alice.ExternalId, lifetime: TimeSpan.FromSeconds(4));
+        var expires = new JsonWebToken(token).ValidTo;
+        var a = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, token));
+        await a.ReadUntilReadyAsync();
+
+        // Leaving records the user's last-seen time: with their row held, the gateway is still leaving at exp.
+        Task closing;
+        await using (await Sql.HoldAsync("SELECT 1 FROM user_profiles WHERE id = @id FOR UPDATE", new { id = alice.Id }))
+        {
+            closing = a.CloseAsync();
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the gateway is leaving");
+            var pastExpiry = expires - DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            if (pastExpiry > TimeSpan.Zero)
+            {
+                await Task.Delay(pastExpiry);
+            }
+        }
+        await closing;
+
+        Assert.That((a.CloseStatus, a.CloseDescription), Is.EqualTo((WebSocketCloseStatus.NormalClosure, "bye")), "the answer to the client's close, not a token expiry");
+    }
 }

@@ -23,6 +23,22 @@ public static class Sql
         await connection.ExecuteAsync(sql, parameters);
     }
 
+    /// <summary>
+    /// Runs <paramref name="selectForUpdate"/> in a transaction that keeps its row locks until disposed, to hold
+    /// the gateway at a chosen point of its own SQL.
+    /// </summary>
+    public static async Task<IAsyncDisposable> HoldAsync(string selectForUpdate, object parameters)
+    {
+        var connection = await TestDatabase.DataSource.OpenConnectionAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync(selectForUpdate, parameters, transaction);
+        return connection;
+    }
+
+    /// <summary>Backends of the test database waiting for a lock.</summary>
+    public static Task<long> LockWaitersAsync() =>
+        ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+
     public static Task<long> MessageCountAsync(long conversationId) =>
         ScalarAsync<long>("SELECT count(*) FROM messages WHERE conversation_id = @conversationId", new { conversationId });
 
