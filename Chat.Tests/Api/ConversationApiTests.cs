@@ -1,3 +1,4 @@
+using Dapper;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -61,6 +62,34 @@ public sealed class ConversationApiTests : GatewayTest
         }
         Assert.That(ids, Has.Count.EqualTo(1));
         Assert.That(responses.Count(r => r.StatusCode == HttpStatusCode.Created), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_direct_conversation_committed_by_another_request_during_this_one_is_returned_not_made_twice()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        // Another request's conversation, not committed yet: this request's insert waits on the direct key and,
+        // once that commits, is skipped while its own snapshot cannot see the winner's row, so it must look again.
+        await using var other = await TestDatabase.DataSource.OpenConnectionAsync();
+        await using var transaction = await other.BeginTransactionAsync();
+        var winner = await other.ExecuteScalarAsync<long>(
+            "INSERT INTO conversations (is_group, direct_key) VALUES (false, @key) RETURNING id",
+            new { key = $"{Math.Min(alice.Id, bob.Id)}:{Math.Max(alice.Id, bob.Id)}" }, transaction);
+        await other.ExecuteAsync("INSERT INTO conversation_participants (conversation_id, user_id) VALUES (@winner, @alice), (@winner, @bob)",
+            new { winner, alice = alice.Id, bob = bob.Id }, transaction);
+
+        var creating = aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } });
+        await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the request waits on the direct key");
+        await transaction.CommitAsync();
+        var response = await creating;
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), "found, not created");
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(body.Long("conversationId"), Is.EqualTo(winner));
+        Assert.That(Members(body), Is.EquivalentTo(new[] { alice.ExternalId, bob.ExternalId }));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE user_id = @id", new { id = alice.Id }), Is.EqualTo(1),
+            "no second conversation");
     }
 
     [Test]
