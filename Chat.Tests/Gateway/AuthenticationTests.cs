@@ -97,6 +97,18 @@ public sealed class AuthenticationTests : GatewayTest
     }
 
     [Test]
+    public async Task A_token_expired_within_the_clock_skew_opens_no_socket_but_still_serves_a_request()
+    {
+        // Five seconds past exp, inside the default 30 s tolerance.
+        var justExpired = ChatTokens.Issue(Gateway.AuthOptions, $"late-{Guid.NewGuid():N}", null, null, TimeSpan.FromMinutes(1), DateTime.UtcNow.AddSeconds(-65));
+        using var http = new HttpClient { BaseAddress = Gateway.HttpAddress };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", justExpired);
+
+        Assert.That(await HandshakeStatusAsync(justExpired), Is.EqualTo(HttpStatusCode.Unauthorized), "its connection would be closed for expiry at once");
+        Assert.That((await http.GetAsync("/api/users/me")).StatusCode, Is.EqualTo(HttpStatusCode.OK), "a request is over before the tolerance is");
+    }
+
+    [Test]
     public async Task A_token_without_exp_gets_401()
     {
         var handler = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false };
