@@ -40,9 +40,11 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     private int _heldBytes;
     private IReadOnlyDictionary<long, long>? _replayedUpTo;
 
-    // A paced sender waiting for the writer to make room, and whether the writer has stopped for good.
+    // A paced sender waiting for the writer to make room, whether the writer has stopped for good, and whether a
+    // close is coming that paced senders must not hold off.
     private TaskCompletionSource? _spaceWaiter;
     private volatile bool _writerDone;
+    private volatile bool _pacingEnded;
 
     private readonly ChatMetrics? _metrics;
 
@@ -159,7 +161,8 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     /// that sends faster than it reads the answers is read at the pace it reads (its acks and errors fill at most
     /// half its queue) instead of being closed as a slow consumer.
     /// Throws <see cref="ChannelClosedException"/> when the writer has finished for good, or when a close was asked
-    /// for while it waited: a catch-up paced by a stalled client must not hold off a shutdown or a slow-consumer close.
+    /// for (or announced, <see cref="EndPacing"/>) while it waited: a catch-up or sync paced by a stalled client
+    /// must not hold off a shutdown, a token expiry or a slow-consumer close.
     /// </summary>
     public async ValueTask WaitForRoomAsync(int length, CancellationToken cancellationToken)
     {
@@ -169,7 +172,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
             Volatile.Write(ref _spaceWaiter, space);
             // The writer may have drained, or a close been asked for, between the check and publishing the waiter:
             // look again.
-            if (_writerDone || CloseReason is not null)
+            if (_writerDone || CloseReason is not null || _pacingEnded)
             {
                 throw new ChannelClosedException();
             }
@@ -249,6 +252,20 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         _queue.Enqueue(frame);
         ScheduleWriter();
     }
+
+    /// <summary>
+    /// A close is coming once the frame in hand is done (shutdown, token expiry): from now on a bulk reply that
+    /// would have to wait for the client to read gives up instead (<see cref="ChannelClosedException"/>), so that a
+    /// client that stopped reading in the middle of a sync cannot hold the close off. Frames that fit still go.
+    /// </summary>
+    public void EndPacing()
+    {
+        _pacingEnded = true;
+        Interlocked.Exchange(ref _spaceWaiter, null)?.TrySetResult();
+    }
+
+    /// <summary>Bytes queued and not yet written to the socket (for tests and diagnostics).</summary>
+    internal long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
     /// <summary>
     /// Asks for the socket to be closed with <paramref name="reason"/>: the queue stops taking frames, the writer

@@ -479,6 +479,12 @@ public sealed class ChatSessionRunner(
                 {
                     Act(reason);
                 }
+                else
+                {
+                    // The frame in hand is finished, but a sync it is sending to a client that stopped reading
+                    // gives up instead of waiting for it (until the keep-alive's timeout, or for good).
+                    connection.EndPacing();
+                }
             }
         }
 

@@ -1,3 +1,5 @@
+using Chat.Core.Connections;
+using Chat.Core.Protocol;
 using System.Net;
 using System.Net.WebSockets;
 using Chat.Tests.Infrastructure;
@@ -111,5 +113,44 @@ public sealed class ShutdownTests
         {
             await client.DisposeAsync();
         }
+    }
+
+    [Test]
+    public async Task A_sync_held_up_by_a_client_that_stopped_reading_does_not_hold_off_the_shutdown()
+    {
+        const int Messages = 100;
+        const int ContentLength = 100_000;
+        await using var gateway = new TestGateway(new()
+        {
+            ["Chat:Limits:MaxFrameBytes"] = "262144",
+            ["Chat:Limits:MaxContentLength"] = ContentLength.ToString(),
+            ["Chat:Limits:CloseTimeout"] = "00:00:01",
+            // Far beyond the test: it is not the keep-alive that ends the stalled socket.
+            ["Chat:Limits:KeepAliveInterval"] = "00:10:00",
+        }).Start();
+        var (alice, sam) = (await gateway.CreateUserAsync(), await gateway.CreateUserAsync("stalled"));
+        var conversation = await gateway.CreateConversationAsync(alice, sam);
+        await using (var a = await gateway.ConnectAsync(alice))
+        {
+            for (var i = 0; i < Messages; i++)
+            {
+                Assert.That((await a.SendMessageAsync(conversation, new string('x', ContentLength), $"big-{i}")).Type(), Is.EqualTo("ack"));
+            }
+        }
+        // A small receive buffer, so that the 10 MB reply backs up into the gateway's queue at once.
+        await using var s = await ChatTestClient.ConnectAsync(gateway.WebSocketAddress, gateway.TokenFor(sam.ExternalId), "catchup=false", receiveBufferBytes: 4096);
+        await s.ReadUntilReadyAsync();
+        var registry = gateway.Services.GetRequiredService<ConnectionRegistry>();
+        var connection = registry.Connections().Single(c => c.UserId == sam.Id);
+
+        s.PauseReading();
+        await s.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = 0, limit = Messages });
+        // Three of its frames wait in the queue's paced half: the sync waits for room the client never makes.
+        await Eventually.TrueAsync(() => connection.QueuedBytes > 3 * ContentLength, "the sync waits for the stalled client");
+        gateway.Services.GetRequiredService<IHostApplicationLifetime>().StopApplication();
+
+        // The close frame cannot reach a client that does not read either: the socket goes after CloseTimeout.
+        await Eventually.TrueAsync(() => registry.PresenceOf(sam.Id) == PresenceStatus.Offline, "the stalled socket is let go", TimeSpan.FromSeconds(5));
+        s.ResumeReading();
     }
 }
