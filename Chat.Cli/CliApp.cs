@@ -49,7 +49,7 @@ public static class CliApp
             return Group(args, output, error);
         }
         var rest = args[command.Words.Length..];
-        if (rest.Any(a => a is "-h" or "--help"))
+        if (Arguments.AsksForHelp(rest))
         {
             output.WriteLine(command.Help);
             return Ok;

@@ -17,6 +17,17 @@ public sealed class CliUsageTests
         Assert.That(result.Output, Does.StartWith($"Usage: chat {command}").And.Contain(option));
     }
 
+    [TestCase("history", "5 --before --help")]
+    [TestCase("token", "alice --name --help")]
+    [TestCase("conversations list", "--as a --limit -h")]
+    public async Task Help_is_printed_even_where_an_option_expects_its_value(string command, string arguments)
+    {
+        var result = await CliRun.RunAsync([.. command.Split(' '), .. arguments.Split(' ')]);
+
+        Assert.That(result.Exit, Is.EqualTo(0), result.ToString());
+        Assert.That(result.Output, Does.StartWith($"Usage: chat {command} "));
+    }
+
     [Test]
     public async Task Chat_help_lists_every_command()
     {
@@ -39,6 +50,8 @@ public sealed class CliUsageTests
     [TestCase(new[] { "conversations", "list", "--as", "a", "--limit", "0" }, "--limit '0' is not an integer from 1 to 100")]
     [TestCase(new[] { "conversations", "list", "--as", "a", "--colour", "red" }, "unknown option --colour")]
     [TestCase(new[] { "conversations", "list", "--as" }, "--as needs a value")]
+    [TestCase(new[] { "token", "alice", "--name", "--ttl", "1h" }, "--name needs a value: '--ttl' looks like an option (write --name=--ttl if it is the value)")]
+    [TestCase(new[] { "history", "5", "--before", "--as", "a" }, "--before needs a value: '--as' looks like an option")]
     [TestCase(new[] { "conversations", "create", "--as", "a" }, "name at least one member")]
     [TestCase(new[] { "history", "--as", "a" }, "the conversation id is missing")]
     [TestCase(new[] { "history", "x1", "--as", "a" }, "the conversation id 'x1' is not a positive integer")]
