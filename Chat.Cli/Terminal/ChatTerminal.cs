@@ -14,17 +14,23 @@ namespace Chat.Cli.Terminal;
 /// </summary>
 internal sealed class ChatTerminal
 {
-    public const string Commands = """
+    /// <summary>The slash commands as their help shows them; a command given the wrong arguments answers with its row.</summary>
+    private static readonly (string Syntax, string Description)[] SlashCommands =
+    [
+        ("/list", "your conversations, with unread counts"),
+        ("/open <conversationId>", "show a conversation's members and recent messages; lines you type go to it"),
+        ("/sync [<seq>]", "replay the open conversation's messages after <seq> (default: the last one shown)"),
+        ("/edit <seq> <text>", "change one of your messages in the open conversation"),
+        ("/delete <seq>", "delete one of your messages in the open conversation"),
+        ("/status <status>", "online, away, busy or offline"),
+        ("/help", "this list"),
+        ("/quit", "close the connection and leave (also Ctrl-D)"),
+        ("//<text>", "send a message that starts with a slash: //etc sends /etc"),
+    ];
+
+    public static string Commands => $"""
         Commands:
-          /list                       your conversations, with unread counts
-          /open <conversationId>      show a conversation's members and recent messages; lines you type go to it
-          /sync [<seq>]               replay the open conversation's messages after <seq> (default: the last one shown)
-          /edit <seq> <text>          change one of your messages in the open conversation
-          /delete <seq>               delete one of your messages in the open conversation
-          /status <status>            online, away, busy or offline
-          /help                       this list
-          /quit                       close the connection and leave (also Ctrl-D)
-          //<text>                    send a message that starts with a slash: //etc sends /etc
+        {HelpText.Table(SlashCommands)}
         Anything else is sent as a message to the open conversation.
         """;
 
