@@ -206,31 +206,44 @@ internal sealed class ChatTerminal
             // The escape for a message that starts with a slash: "//etc" sends "/etc".
             return SendMessageAsync(line[1..], cancellation);
         }
-        var parts = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
-        switch (parts[0])
+        // Each command takes exactly what its syntax says: an extra word ('/sync 1 2') or a malformed one ('/open x')
+        // gets the usage line rather than a guess at what was meant.
+        var (name, rest) = FirstWord(line);
+        switch (name)
         {
-            case "/help":
+            case "/help" when rest.Length == 0:
                 _output.WriteLine(Commands);
                 return Task.CompletedTask;
-            case "/list":
+            case "/list" when rest.Length == 0:
                 return ListAsync(cancellation);
-            case "/open" when parts.Length == 2 && Number(parts[1]) is { } id:
+            case "/open" when Number(rest, 1) is { } id:
                 return OpenAsync(id, cancellation);
-            case "/sync" when parts.Length == 1 || Number(parts[1]) is not null:
-                return SyncAsync(parts.Length == 2 ? Number(parts[1]) : null, cancellation);
-            case "/edit" when parts.Length == 3 && Number(parts[1]) is { } seq:
-                return ChangeAsync("edit", seq, parts[2], cancellation);
-            case "/delete" when parts.Length == 2 && Number(parts[1]) is { } seq:
+            case "/sync" when rest.Length == 0:
+                return SyncAsync(null, cancellation);
+            case "/sync" when Number(rest, 0) is { } after:
+                return SyncAsync(after, cancellation);
+            case "/edit" when FirstWord(rest) is (var seqText, { Length: > 0 } text) && Number(seqText, 1) is { } seq:
+                return ChangeAsync("edit", seq, text, cancellation);
+            case "/delete" when Number(rest, 1) is { } seq:
                 return ChangeAsync("delete", seq, null, cancellation);
-            case "/status" when parts.Length == 2 && parts[1] is "online" or "away" or "busy" or "offline":
-                return _socket.SendAsync(new { type = "presence", presenceStatus = parts[1] }, cancellation);
-            case "/open" or "/sync" or "/edit" or "/delete" or "/status":
-                Problem($"usage: {Commands.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith(parts[0] + " ", StringComparison.Ordinal) || l == parts[0])}");
-                return Task.CompletedTask;
+            case "/status" when rest is "online" or "away" or "busy" or "offline":
+                return _socket.SendAsync(new { type = "presence", presenceStatus = rest }, cancellation);
             default:
-                Problem($"unknown command {parts[0]}; /help lists the commands.");
+                var usage = SlashCommands.FirstOrDefault(c => FirstWord(c.Syntax).Word == name);
+                Problem(usage.Syntax is null ? $"unknown command {name}; /help lists the commands." : $"usage: {usage.Syntax}: {usage.Description}");
                 return Task.CompletedTask;
         }
+    }
+
+    /// <summary>The first word of <paramref name="text"/> and what follows it, without the whitespace between them.</summary>
+    private static (string Word, string After) FirstWord(string text)
+    {
+        var end = 0;
+        while (end < text.Length && !char.IsWhiteSpace(text[end]))
+        {
+            end++;
+        }
+        return (text[..end], text[end..].TrimStart());
     }
 
     private async Task ListAsync(CancellationToken cancellation)
@@ -478,6 +491,7 @@ internal sealed class ChatTerminal
         public TaskCompletionSource Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private static long? Number(string text) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 0 ? value : null;
+    /// <summary>The whole of <paramref name="text"/> as an integer of at least <paramref name="minimum"/>, else null.</summary>
+    private static long? Number(string text, long minimum) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= minimum ? value : null;
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Chat.Cli;
 using Chat.Tests.Infrastructure;
 
@@ -15,6 +16,18 @@ public sealed class ConnectCommandTests : GatewayTest
         string[] args = ["connect", "--as", user.ExternalId, "--name", name ?? user.Name, "--url", (gateway ?? Gateway).HttpAddress.ToString()];
         var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
         return (keyboard, screen, exit);
+    }
+
+    /// <summary>Alice in <c>chat connect</c>, with a new conversation with Bob open and still empty.</summary>
+    private async Task<(TestUser Alice, TestUser Bob, long ConversationId, TypedInput Keyboard, Screen Screen, Task<int> Exit)> StartInNewConversationAsync()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+        keyboard.Type($"/open {conversationId}");
+        await screen.WaitForAsync("* no messages yet.");
+        return (alice, bob, conversationId, keyboard, screen, exit);
     }
 
     private static async Task<int> ExitAsync(Task<int> exit)
@@ -108,15 +121,51 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task Every_slash_command_refuses_extra_or_malformed_arguments_with_its_usage()
+    {
+        var (_, _, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
+        keyboard.Type("hello");
+        await screen.WaitForAsync("you: hello");
+
+        (string Line, string Usage)[] refused =
+        [
+            ("/list all", "/list"),
+            ("/help me", "/help"),
+            ("/quit now", "/quit"),
+            ("/open", "/open <conversationId>"),
+            ("/open 0", "/open <conversationId>"),
+            ($"/open {conversationId} 2", "/open <conversationId>"),
+            ("/sync 1 2", "/sync [<seq>]"),
+            ("/sync x", "/sync [<seq>]"),
+            ("/edit 1", "/edit <seq> <text>"),
+            ("/edit x hello", "/edit <seq> <text>"),
+            ("/edit 0 hello", "/edit <seq> <text>"),
+            ("/delete", "/delete <seq>"),
+            ("/delete 1 2", "/delete <seq>"),
+            ("/status", "/status <status>"),
+            ("/status away now", "/status <status>"),
+            ("/status sleepy", "/status <status>"),
+        ];
+        foreach (var (line, usage) in refused)
+        {
+            keyboard.Type(line);
+            // A line that acted instead prints no '!' line of its own: the next one's would be taken for it, and the
+            // last wait would time out.
+            Assert.That(await screen.WaitForAsync("! "), Does.StartWith($"! usage: {usage}: "), line);
+        }
+        keyboard.Type("/sync");
+        await screen.WaitForAsync("synced up to #1");
+
+        Assert.That(Regex.Count(screen.ToString(), "synced up to"), Is.EqualTo(1), "only the last /sync replayed anything");
+        keyboard.Type("/quit");
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_line_starting_with_two_slashes_is_sent_as_a_message_starting_with_one()
     {
-        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
-        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
         var bobSocket = await ConnectAsync(bob);
-        var (keyboard, screen, exit) = Start(alice);
-        await screen.WaitForAsync("* connected.");
-        keyboard.Type($"/open {conversationId}");
-        await screen.WaitForAsync("* no messages yet.");
 
         keyboard.Type("//etc/hosts is the file");
 
