@@ -36,6 +36,9 @@ internal sealed class ChatTerminal
 
     private const int RecentMessages = 20;
 
+    /// <summary>The largest page <c>GET /api/conversations</c> gives.</summary>
+    private const int ConversationsPage = 100;
+
     /// <summary>How long a typed line waits for the gateway's answer before the next line is read.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
@@ -248,8 +251,19 @@ internal sealed class ChatTerminal
 
     private async Task ListAsync(CancellationToken cancellation)
     {
-        var page = (await _api.GetAsync("api/conversations?limit=100", cancellation)).Expect(200);
-        var items = page.Items("items").ToList();
+        // Every conversation, a page at a time. One whose activity changes between two pages may come on both (it is
+        // listed once) or on neither (its next message shows it).
+        var items = new List<JsonElement>();
+        var listed = new HashSet<long>();
+        string? cursor = null;
+        do
+        {
+            var path = ChatApi.WithQuery("api/conversations", ("cursor", cursor), ("limit", ConversationsPage));
+            var page = (await _api.GetAsync(path, cancellation)).Expect(200);
+            items.AddRange(page.Items("items").Where(c => c.Long("conversationId") is { } id && listed.Add(id)));
+            cursor = page.Str("nextCursor");
+        }
+        while (cursor is not null);
         if (items.Count == 0)
         {
             Note("no conversations yet: create one with 'chat conversations create'.");

@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Chat.Cli;
+using Chat.Data.Conversations;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Chat.Tests.Cli;
 
@@ -158,6 +160,30 @@ public sealed class ConnectCommandTests : GatewayTest
 
         Assert.That(Regex.Count(screen.ToString(), "synced up to"), Is.EqualTo(1), "only the last /sync replayed anything");
         keyboard.Type("/quit");
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task The_list_shows_every_conversation_not_only_the_first_page()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversations = Gateway.Services.GetRequiredService<ConversationRepository>();
+        var ids = new List<long>();
+        // More than the largest page the API gives (100).
+        for (var i = 0; i < 130; i++)
+        {
+            var created = await conversations.CreateAsync($"topic {i}", isGroup: true, directKey: null, [alice.Id, bob.Id], CancellationToken.None);
+            ids.Add(created.ConversationId);
+        }
+
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* 130 conversations, 0 unread messages.");
+        await screen.WaitForAsync("* connected.");
+
+        var rows = screen.ToString().Split('\n').Where(l => Regex.IsMatch(l, @"^\d+ +topic \d+ +0\s*$")).ToList();
+        Assert.That(rows.Select(r => long.Parse(r.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)), Is.EquivalentTo(ids),
+            "every conversation once, the oldest (on the second page) included");
+        keyboard.End();
         Assert.That(await ExitAsync(exit), Is.EqualTo(0));
     }
 
