@@ -387,6 +387,10 @@ internal sealed class ChatTerminal
         var conversationId = frame.Long("conversationId") ?? 0;
         switch (frame.Type())
         {
+            // A live copy of a message already shown: the history page of /open, fetched while it was being delivered,
+            // had it. A /sync replay (isCatchup) is shown again, since it was asked for.
+            case "message" when frame.Bool("isCatchup") == false && frame.Long("seq") is { } seq && _messageIds.ContainsKey((conversationId, seq)):
+                break;
             case "message":
                 Track(frame);
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame)}");
@@ -476,7 +480,10 @@ internal sealed class ChatTerminal
         }
     }
 
-    /// <summary>Keeps a message's seq and id, so that /edit, /delete and /sync can name messages by seq.</summary>
+    /// <summary>
+    /// Keeps a message's seq and id, so that /edit, /delete and /sync can name messages by seq, and a live copy of a
+    /// message already shown is not shown twice.
+    /// </summary>
     private void Track(JsonElement message)
     {
         if (message.Long("conversationId") is { } conversationId && message.Long("seq") is { } seq && message.Long("messageId") is { } messageId)

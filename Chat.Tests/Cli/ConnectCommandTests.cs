@@ -4,6 +4,8 @@ using System.Text.RegularExpressions;
 using Chat.Cli;
 using Chat.Data.Conversations;
 using Chat.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Chat.Tests.Cli;
@@ -188,6 +190,38 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_message_that_arrives_while_open_fetches_the_history_is_shown_once()
+    {
+        var history = new HeldRequests("/messages");
+        await using var gateway = new TestGateway(services: s => s.AddSingleton<IStartupFilter>(history)).Start();
+        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
+        var conversationId = await gateway.CreateConversationAsync(alice, bob);
+        await using var bobSocket = await gateway.ConnectAsync(bob);
+        var (keyboard, screen, exit) = Start(alice, gateway: gateway);
+        await screen.WaitForAsync("* connected.");
+        try
+        {
+            keyboard.Type($"/open {conversationId}");
+            await history.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
+            // Stored before the history page is read, and delivered while /open holds the screen: the page has it,
+            // and its live copy follows.
+            await bobSocket.SendMessageAsync(conversationId, "are you there?");
+        }
+        finally
+        {
+            history.Release();
+        }
+        Assert.That(await screen.WaitForAsync("are you there?"), Does.Match($@"^#1  .*: are you there\?$"), "shown by the history page");
+        // Delivered after the first one on the same socket: once it shows, the first one's live copy has been handled.
+        await bobSocket.SendMessageAsync(conversationId, "hello?");
+        await screen.WaitForAsync("hello?");
+
+        Assert.That(Regex.Count(screen.ToString(), Regex.Escape("are you there?")), Is.EqualTo(1), screen.ToString());
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_line_starting_with_two_slashes_is_sent_as_a_message_starting_with_one()
     {
         var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
@@ -245,6 +279,31 @@ public sealed class ConnectCommandTests : GatewayTest
 
         Assert.That(await ExitAsync(exit), Is.EqualTo(1));
         await screen.WaitForAsync("! the gateway closed the connection (1001 server shutting down).");
+    }
+
+    /// <summary>Holds the gateway's requests whose path ends with <paramref name="suffix"/> until the test lets them go.</summary>
+    private sealed class HeldRequests(string suffix) : IStartupFilter
+    {
+        private readonly TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Arrived => _arrived.Task;
+
+        public void Release() => _released.TrySetResult();
+
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, following) =>
+            {
+                if (context.Request.Path.Value?.EndsWith(suffix, StringComparison.Ordinal) == true)
+                {
+                    _arrived.TrySetResult();
+                    await _released.Task;
+                }
+                await following(context);
+            });
+            next(app);
+        };
     }
 
     private sealed class DisposableHttp(HttpClient client) : IAsyncDisposable
