@@ -26,7 +26,7 @@ public static class CliApp
         Usage: chat <command> [options]
 
         Commands:
-        {string.Join(Environment.NewLine, Commands.Select(c => $"  {c.Name,-24} {c.Summary}"))}
+        {HelpText.Table(Commands.Select(c => (c.Name, c.Summary)))}
 
         Run 'chat <command> --help' for a command's options.
         """;
@@ -49,7 +49,7 @@ public static class CliApp
             return Group(args, output, error);
         }
         var rest = args[command.Words.Length..];
-        if (rest.Any(a => a is "-h" or "--help"))
+        if (Arguments.AsksForHelp(rest))
         {
             output.WriteLine(command.Help);
             return Ok;
@@ -86,7 +86,7 @@ public static class CliApp
             error.WriteLine($"chat: unknown command '{args[0]}'. Run 'chat --help' for the list.");
             return Usage;
         }
-        var list = string.Join(Environment.NewLine, members.Select(c => $"  chat {c.Name,-22} {c.Summary}"));
+        var list = HelpText.Table(members.Select(c => ("chat " + c.Name, c.Summary)));
         if (args.Length > 1 && args[1] is "-h" or "--help")
         {
             output.WriteLine($"Commands:{Environment.NewLine}{list}{Environment.NewLine}{Environment.NewLine}Run 'chat {args[0]} <command> --help' for a command's options.");

@@ -12,14 +12,15 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
     /// <summary>The options every command that talks to the gateway takes.</summary>
     public static readonly string[] Options = ["--url", "--as", "--token", "--key", "--name"];
 
-    /// <summary>Their help, indented as in the commands' help texts.</summary>
-    public const string OptionsHelp = """
-          --url <url>       the gateway (default: the environment variable CHAT_URL, else http://127.0.0.1:8080)
-          --as <id>         act as this external user id, with a token signed by --key
-          --token <token>   act with this access token instead of --as
-          --key <key>       signing key for --as; default: Chat__Auth__SigningKey, else the development key
-          --name <name>     display name for --as (the token's 'name' claim)
-        """;
+    /// <summary>Their help rows, for a command's option list (<see cref="HelpText.Table"/>).</summary>
+    public static readonly (string Term, string Description)[] OptionsHelp =
+    [
+        ("--url <url>", "the gateway (default: the environment variable CHAT_URL, else http://127.0.0.1:8080)"),
+        ("--as <id>", "act as this external user id, with a token signed by --key"),
+        ("--token <token>", "act with this access token instead of --as"),
+        ("--key <key>", "signing key for --as; default: Chat__Auth__SigningKey, else the development key"),
+        ("--name <name>", "display name for --as (the token's 'name' claim)"),
+    ];
 
     private static readonly TimeSpan TokenLifetime = TimeSpan.FromHours(1);
 

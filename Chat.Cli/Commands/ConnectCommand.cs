@@ -7,7 +7,7 @@ namespace Chat.Cli.Commands;
 /// <summary><c>chat connect</c>: an interactive chat in the terminal over one WebSocket.</summary>
 internal static class ConnectCommand
 {
-    private const string Help = $"""
+    private static string Help => $"""
         Usage: chat connect (--as <id> | --token <token>) [--url <url>] [--name <name>]
 
         An interactive chat: lists your conversations, then prints messages, typing, presence, read receipts,
@@ -17,7 +17,7 @@ internal static class ConnectCommand
         {ChatTerminal.Commands}
 
         Options:
-        {GatewayTarget.OptionsHelp}
+        {HelpText.Table(GatewayTarget.OptionsHelp)}
         """;
 
     public static readonly Command Command = new("connect", "chat interactively in the terminal (WebSocket)", Help, GatewayTarget.Options, [], RunAsync);

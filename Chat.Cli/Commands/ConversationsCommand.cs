@@ -7,29 +7,31 @@ namespace Chat.Cli.Commands;
 /// <summary><c>chat conversations create|list</c>: thin wrappers over <c>POST</c> and <c>GET /api/conversations</c>.</summary>
 internal static class ConversationsCommand
 {
-    private const string CreateHelp = $"""
+    private static string CreateHelp => $"""
         Usage: chat conversations create [--title <title>] [--group] <externalId>... (--as <id> | --token <token>) [--url <url>] [--json]
 
         Creates a conversation between you and the users <externalId>... (POST /api/conversations). Users who have
         never connected get a profile named after their external id. A direct conversation between the same two
         people is created once: asking again shows the existing one.
 
-          --title <title>   the conversation's title (at most 200 characters)
-          --group           a group even with one other member (default: a group when there are two or more others)
-          --json            print the gateway's JSON answer as it is
-        {GatewayTarget.OptionsHelp}
+        {HelpText.Table([
+            ("--title <title>", "the conversation's title (at most 200 characters)"),
+            ("--group", "a group even with one other member (default: a group when there are two or more others)"),
+            ("--json", "print the gateway's JSON answer as it is"),
+            .. GatewayTarget.OptionsHelp])}
         """;
 
-    private const string ListHelp = $"""
+    private static string ListHelp => $"""
         Usage: chat conversations list [--cursor <cursor>] [--limit <1-100>] (--as <id> | --token <token>) [--url <url>] [--json]
 
         Lists your conversations, newest activity first (GET /api/conversations), with their members, your unread
         count and the last message.
 
-          --cursor <cursor>   the next page: the cursor printed at the end of the previous one
-          --limit <n>         conversations per page, 1 to 100 (default 50)
-          --json              print the gateway's JSON answer as it is
-        {GatewayTarget.OptionsHelp}
+        {HelpText.Table([
+            ("--cursor <cursor>", "the next page: the cursor printed at the end of the previous one"),
+            ("--limit <n>", "conversations per page, 1 to 100 (default 50)"),
+            ("--json", "print the gateway's JSON answer as it is"),
+            .. GatewayTarget.OptionsHelp])}
         """;
 
     public static readonly Command Create = new("conversations create", "create a conversation (HTTP)", CreateHelp,

@@ -6,18 +6,19 @@ namespace Chat.Cli.Commands;
 /// <summary><c>chat history</c>: a page of a conversation's messages (<c>GET /api/conversations/{id}/messages</c>).</summary>
 internal static class HistoryCommand
 {
-    private const string Help = $"""
+    private static string Help => $"""
         Usage: chat history <conversationId> [--before <seq>] [--after <seq>] [--limit <1-100>] (--as <id> | --token <token>) [--url <url>] [--json]
 
         Prints a page of the conversation's messages in seq order: the newest ones, the ones before --before
         (scrolling back), or the ones after --after (reading forward). Deleted messages show as (deleted), edited
         ones end with (edited).
 
-          --before <seq>   only messages with a lower seq; the last page of them
-          --after <seq>    only messages with a higher seq; the first page of them
-          --limit <n>      messages per page, 1 to 100 (default 50)
-          --json           print the gateway's JSON answer as it is
-        {GatewayTarget.OptionsHelp}
+        {HelpText.Table([
+            ("--before <seq>", "only messages with a lower seq; the last page of them"),
+            ("--after <seq>", "only messages with a higher seq; the first page of them"),
+            ("--limit <n>", "messages per page, 1 to 100 (default 50)"),
+            ("--json", "print the gateway's JSON answer as it is"),
+            .. GatewayTarget.OptionsHelp])}
         """;
 
     public static readonly Command Command = new("history", "print a page of a conversation's messages (HTTP)", Help,

@@ -7,7 +7,7 @@ namespace Chat.Cli.Commands;
 /// <summary><c>chat smoke</c>: checks a running gateway end to end, over HTTP and WebSockets, with users made for the run.</summary>
 internal static class SmokeCommand
 {
-    private const string Help = """
+    private static string Help => $"""
         Usage: chat smoke [--url <url>] [--key <signing key>] [--timeout <duration>]
 
         Checks a running gateway end to end with four users made for this run (external ids smoke-<run>-alice, -bob,
@@ -30,10 +30,10 @@ internal static class SmokeCommand
         One line per check: 'ok   <check>  <milliseconds>' or 'FAIL <check>: <why>'; a check that needs a failed one
         is skipped. Exits 0 only when every check passes, else 1. The run leaves its users and conversation behind.
 
-          --url <url>         the gateway (default: the environment variable CHAT_URL, else http://127.0.0.1:8080)
-          --key <key>         the key that signs the users' tokens; default: Chat__Auth__SigningKey, else the
-                              development key (accepted only by a gateway in Development)
-          --timeout <time>    how long one check may take: 90s, 1m, hh:mm:ss (default 5s)
+        {HelpText.Table([
+            ("--url <url>", "the gateway (default: the environment variable CHAT_URL, else http://127.0.0.1:8080)"),
+            ("--key <key>", "the key that signs the users' tokens; default: Chat__Auth__SigningKey, else the\ndevelopment key (accepted only by a gateway in Development)"),
+            ("--timeout <time>", "how long one check may take: 90s, 1m, hh:mm:ss (default 5s)")])}
         """;
 
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);

@@ -7,16 +7,16 @@ namespace Chat.Cli.Commands;
 /// <summary><c>chat token</c>: mints an access token for development and for operators' checks.</summary>
 internal static class TokenCommand
 {
-    private const string Help = """
+    private static string Help => $"""
         Usage: chat token <externalId> [--name <display name>] [--picture <url>] [--ttl <duration>] [--key <signing key>]
 
         Prints an HS256 access token for the user <externalId> (the token's 'sub').
 
-          --name      display name (the 'name' claim); defaults to the external id
-          --picture   avatar URL (the 'picture' claim)
-          --ttl       lifetime: 90s, 30m, 1h, 7d or hh:mm:ss (default 1h)
-          --key       signing key; default: the environment variable Chat__Auth__SigningKey,
-                      else the documented development key (accepted only by a gateway in Development)
+        {HelpText.Table([
+            ("--name <name>", "display name (the 'name' claim); defaults to the external id"),
+            ("--picture <url>", "avatar URL (the 'picture' claim)"),
+            ("--ttl <duration>", "lifetime: 90s, 30m, 1h, 7d or hh:mm:ss (default 1h)"),
+            ("--key <key>", "signing key; default: the environment variable Chat__Auth__SigningKey,\nelse the documented development key (accepted only by a gateway in Development)")])}
 
         Issuer and audience come from Chat__Auth__Issuer and Chat__Auth__Audience when set.
         """;

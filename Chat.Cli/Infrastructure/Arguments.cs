@@ -3,8 +3,8 @@ using System.Globalization;
 namespace Chat.Cli.Infrastructure;
 
 /// <summary>
-/// A command's arguments: <c>--option value</c> (or <c>--option=value</c>), <c>--flag</c>, and positionals.
-/// Unknown options and missing values are usage errors, so a typo never passes silently.
+/// A command's arguments: <c>--option value</c> (or <c>--option=value</c>), <c>--flag</c>, and positionals; after
+/// <c>--</c>, only positionals. Unknown options and missing values are usage errors, so a typo never passes silently.
 /// </summary>
 internal sealed class Arguments
 {
@@ -19,6 +19,13 @@ internal sealed class Arguments
     }
 
     public IReadOnlyList<string> Positionals { get; }
+
+    /// <summary>
+    /// Whether <c>-h</c> or <c>--help</c> stands as an argument of its own before any <c>--</c>: then the command
+    /// prints its help whatever else the line holds, even where an option expected its value
+    /// (<c>--before --help</c>). After <c>--</c> it is a positional like any other.
+    /// </summary>
+    public static bool AsksForHelp(IEnumerable<string> args) => args.TakeWhile(a => a != "--").Any(a => a is "-h" or "--help");
 
     /// <summary>Parses <paramref name="args"/>; <paramref name="options"/> take a value, <paramref name="flags"/> do not.</summary>
     public static Arguments Parse(IEnumerable<string> args, IReadOnlyCollection<string> options, IReadOnlyCollection<string> flags)
@@ -58,13 +65,19 @@ internal sealed class Arguments
                 {
                     value = arg[(equals + 1)..];
                 }
-                else if (items.MoveNext())
+                else if (!items.MoveNext())
                 {
-                    value = items.Current;
+                    throw new UsageException($"{name} needs a value.");
+                }
+                else if (items.Current.StartsWith("--", StringComparison.Ordinal))
+                {
+                    // '--name --ttl 1h' forgot the name: taking '--ttl' for it would hide the mistake (and make '1h'
+                    // a positional). A value that does start with two dashes is given with '='.
+                    throw new UsageException($"{name} needs a value: '{items.Current}' looks like an option (write {name}={items.Current} if it is the value).");
                 }
                 else
                 {
-                    throw new UsageException($"{name} needs a value.");
+                    value = items.Current;
                 }
                 if (!values.TryAdd(name, value))
                 {

@@ -14,21 +14,30 @@ namespace Chat.Cli.Terminal;
 /// </summary>
 internal sealed class ChatTerminal
 {
-    public const string Commands = """
+    /// <summary>The slash commands as their help shows them; a command given the wrong arguments answers with its row.</summary>
+    private static readonly (string Syntax, string Description)[] SlashCommands =
+    [
+        ("/list", "your conversations, with unread counts"),
+        ("/open <conversationId>", "show a conversation's members and recent messages; lines you type go to it"),
+        ("/sync [<seq>]", "replay the open conversation's messages after <seq> (default: the last one shown)"),
+        ("/edit <seq> <text>", "change one of your messages in the open conversation"),
+        ("/delete <seq>", "delete one of your messages in the open conversation"),
+        ("/status <status>", "online, away, busy or offline"),
+        ("/help", "this list"),
+        ("/quit", "close the connection and leave (also Ctrl-D)"),
+        ("//<text>", "send a message that starts with a slash: //etc sends /etc"),
+    ];
+
+    public static string Commands => $"""
         Commands:
-          /list                       your conversations, with unread counts
-          /open <conversationId>      show a conversation's members and recent messages; lines you type go to it
-          /sync [<seq>]               replay the open conversation's messages after <seq> (default: the last one shown)
-          /edit <seq> <text>          change one of your messages in the open conversation
-          /delete <seq>               delete one of your messages in the open conversation
-          /status <status>            online, away, busy or offline
-          /help                       this list
-          /quit                       close the connection and leave (also Ctrl-D)
-          //<text>                    send a message that starts with a slash: //etc sends /etc
+        {HelpText.Table(SlashCommands)}
         Anything else is sent as a message to the open conversation.
         """;
 
     private const int RecentMessages = 20;
+
+    /// <summary>The largest page <c>GET /api/conversations</c> gives.</summary>
+    private const int ConversationsPage = 100;
 
     /// <summary>How long a typed line waits for the gateway's answer before the next line is read.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
@@ -200,37 +209,61 @@ internal sealed class ChatTerminal
             // The escape for a message that starts with a slash: "//etc" sends "/etc".
             return SendMessageAsync(line[1..], cancellation);
         }
-        var parts = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
-        switch (parts[0])
+        // Each command takes exactly what its syntax says: an extra word ('/sync 1 2') or a malformed one ('/open x')
+        // gets the usage line rather than a guess at what was meant.
+        var (name, rest) = FirstWord(line);
+        switch (name)
         {
-            case "/help":
+            case "/help" when rest.Length == 0:
                 _output.WriteLine(Commands);
                 return Task.CompletedTask;
-            case "/list":
+            case "/list" when rest.Length == 0:
                 return ListAsync(cancellation);
-            case "/open" when parts.Length == 2 && Number(parts[1]) is { } id:
+            case "/open" when Number(rest, 1) is { } id:
                 return OpenAsync(id, cancellation);
-            case "/sync" when parts.Length == 1 || Number(parts[1]) is not null:
-                return SyncAsync(parts.Length == 2 ? Number(parts[1]) : null, cancellation);
-            case "/edit" when parts.Length == 3 && Number(parts[1]) is { } seq:
-                return ChangeAsync("edit", seq, parts[2], cancellation);
-            case "/delete" when parts.Length == 2 && Number(parts[1]) is { } seq:
+            case "/sync" when rest.Length == 0:
+                return SyncAsync(null, cancellation);
+            case "/sync" when Number(rest, 0) is { } after:
+                return SyncAsync(after, cancellation);
+            case "/edit" when FirstWord(rest) is (var seqText, { Length: > 0 } text) && Number(seqText, 1) is { } seq:
+                return ChangeAsync("edit", seq, text, cancellation);
+            case "/delete" when Number(rest, 1) is { } seq:
                 return ChangeAsync("delete", seq, null, cancellation);
-            case "/status" when parts.Length == 2 && parts[1] is "online" or "away" or "busy" or "offline":
-                return _socket.SendAsync(new { type = "presence", presenceStatus = parts[1] }, cancellation);
-            case "/open" or "/sync" or "/edit" or "/delete" or "/status":
-                Problem($"usage: {Commands.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith(parts[0] + " ", StringComparison.Ordinal) || l == parts[0])}");
-                return Task.CompletedTask;
+            case "/status" when rest is "online" or "away" or "busy" or "offline":
+                return _socket.SendAsync(new { type = "presence", presenceStatus = rest }, cancellation);
             default:
-                Problem($"unknown command {parts[0]}; /help lists the commands.");
+                var usage = SlashCommands.FirstOrDefault(c => FirstWord(c.Syntax).Word == name);
+                Problem(usage.Syntax is null ? $"unknown command {name}; /help lists the commands." : $"usage: {usage.Syntax}: {usage.Description}");
                 return Task.CompletedTask;
         }
     }
 
+    /// <summary>The first word of <paramref name="text"/> and what follows it, without the whitespace between them.</summary>
+    private static (string Word, string After) FirstWord(string text)
+    {
+        var end = 0;
+        while (end < text.Length && !char.IsWhiteSpace(text[end]))
+        {
+            end++;
+        }
+        return (text[..end], text[end..].TrimStart());
+    }
+
     private async Task ListAsync(CancellationToken cancellation)
     {
-        var page = (await _api.GetAsync("api/conversations?limit=100", cancellation)).Expect(200);
-        var items = page.Items("items").ToList();
+        // Every conversation, a page at a time. One whose activity changes between two pages may come on both (it is
+        // listed once) or on neither (its next message shows it).
+        var items = new List<JsonElement>();
+        var listed = new HashSet<long>();
+        string? cursor = null;
+        do
+        {
+            var path = ChatApi.WithQuery("api/conversations", ("cursor", cursor), ("limit", ConversationsPage));
+            var page = (await _api.GetAsync(path, cancellation)).Expect(200);
+            items.AddRange(page.Items("items").Where(c => c.Long("conversationId") is { } id && listed.Add(id)));
+            cursor = page.Str("nextCursor");
+        }
+        while (cursor is not null);
         if (items.Count == 0)
         {
             Note("no conversations yet: create one with 'chat conversations create'.");
@@ -354,6 +387,10 @@ internal sealed class ChatTerminal
         var conversationId = frame.Long("conversationId") ?? 0;
         switch (frame.Type())
         {
+            // A live copy of a message already shown: the history page of /open, fetched while it was being delivered,
+            // had it. A /sync replay (isCatchup) is shown again, since it was asked for.
+            case "message" when frame.Bool("isCatchup") == false && frame.Long("seq") is { } seq && _messageIds.ContainsKey((conversationId, seq)):
+                break;
             case "message":
                 Track(frame);
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame)}");
@@ -443,7 +480,10 @@ internal sealed class ChatTerminal
         }
     }
 
-    /// <summary>Keeps a message's seq and id, so that /edit, /delete and /sync can name messages by seq.</summary>
+    /// <summary>
+    /// Keeps a message's seq and id, so that /edit, /delete and /sync can name messages by seq, and a live copy of a
+    /// message already shown is not shown twice.
+    /// </summary>
     private void Track(JsonElement message)
     {
         if (message.Long("conversationId") is { } conversationId && message.Long("seq") is { } seq && message.Long("messageId") is { } messageId)
@@ -472,6 +512,7 @@ internal sealed class ChatTerminal
         public TaskCompletionSource Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private static long? Number(string text) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 0 ? value : null;
+    /// <summary>The whole of <paramref name="text"/> as an integer of at least <paramref name="minimum"/>, else null.</summary>
+    private static long? Number(string text, long minimum) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= minimum ? value : null;
 }

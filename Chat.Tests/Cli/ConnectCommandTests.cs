@@ -1,7 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Chat.Cli;
+using Chat.Data.Conversations;
 using Chat.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Chat.Tests.Cli;
 
@@ -15,6 +20,18 @@ public sealed class ConnectCommandTests : GatewayTest
         string[] args = ["connect", "--as", user.ExternalId, "--name", name ?? user.Name, "--url", (gateway ?? Gateway).HttpAddress.ToString()];
         var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
         return (keyboard, screen, exit);
+    }
+
+    /// <summary>Alice in <c>chat connect</c>, with a new conversation with Bob open and still empty.</summary>
+    private async Task<(TestUser Alice, TestUser Bob, long ConversationId, TypedInput Keyboard, Screen Screen, Task<int> Exit)> StartInNewConversationAsync()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+        keyboard.Type($"/open {conversationId}");
+        await screen.WaitForAsync("* no messages yet.");
+        return (alice, bob, conversationId, keyboard, screen, exit);
     }
 
     private static async Task<int> ExitAsync(Task<int> exit)
@@ -108,15 +125,107 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
-    public async Task A_line_starting_with_two_slashes_is_sent_as_a_message_starting_with_one()
+    public async Task Every_slash_command_refuses_extra_or_malformed_arguments_with_its_usage()
+    {
+        var (_, _, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
+        keyboard.Type("hello");
+        await screen.WaitForAsync("you: hello");
+
+        (string Line, string Usage)[] refused =
+        [
+            ("/list all", "/list"),
+            ("/help me", "/help"),
+            ("/quit now", "/quit"),
+            ("/open", "/open <conversationId>"),
+            ("/open 0", "/open <conversationId>"),
+            ($"/open {conversationId} 2", "/open <conversationId>"),
+            ("/sync 1 2", "/sync [<seq>]"),
+            ("/sync x", "/sync [<seq>]"),
+            ("/edit 1", "/edit <seq> <text>"),
+            ("/edit x hello", "/edit <seq> <text>"),
+            ("/edit 0 hello", "/edit <seq> <text>"),
+            ("/delete", "/delete <seq>"),
+            ("/delete 1 2", "/delete <seq>"),
+            ("/status", "/status <status>"),
+            ("/status away now", "/status <status>"),
+            ("/status sleepy", "/status <status>"),
+        ];
+        foreach (var (line, usage) in refused)
+        {
+            keyboard.Type(line);
+            // A line that acted instead prints no '!' line of its own: the next one's would be taken for it, and the
+            // last wait would time out.
+            Assert.That(await screen.WaitForAsync("! "), Does.StartWith($"! usage: {usage}: "), line);
+        }
+        keyboard.Type("/sync");
+        await screen.WaitForAsync("synced up to #1");
+
+        Assert.That(Regex.Count(screen.ToString(), "synced up to"), Is.EqualTo(1), "only the last /sync replayed anything");
+        keyboard.Type("/quit");
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task The_list_shows_every_conversation_not_only_the_first_page()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
-        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
-        var bobSocket = await ConnectAsync(bob);
+        var conversations = Gateway.Services.GetRequiredService<ConversationRepository>();
+        var ids = new List<long>();
+        // More than the largest page the API gives (100).
+        for (var i = 0; i < 130; i++)
+        {
+            var created = await conversations.CreateAsync($"topic {i}", isGroup: true, directKey: null, [alice.Id, bob.Id], CancellationToken.None);
+            ids.Add(created.ConversationId);
+        }
+
         var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* 130 conversations, 0 unread messages.");
         await screen.WaitForAsync("* connected.");
-        keyboard.Type($"/open {conversationId}");
-        await screen.WaitForAsync("* no messages yet.");
+
+        var rows = screen.ToString().Split('\n').Where(l => Regex.IsMatch(l, @"^\d+ +topic \d+ +0\s*$")).ToList();
+        Assert.That(rows.Select(r => long.Parse(r.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)), Is.EquivalentTo(ids),
+            "every conversation once, the oldest (on the second page) included");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_message_that_arrives_while_open_fetches_the_history_is_shown_once()
+    {
+        var history = new HeldRequests("/messages");
+        await using var gateway = new TestGateway(services: s => s.AddSingleton<IStartupFilter>(history)).Start();
+        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
+        var conversationId = await gateway.CreateConversationAsync(alice, bob);
+        await using var bobSocket = await gateway.ConnectAsync(bob);
+        var (keyboard, screen, exit) = Start(alice, gateway: gateway);
+        await screen.WaitForAsync("* connected.");
+        try
+        {
+            keyboard.Type($"/open {conversationId}");
+            await history.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
+            // Stored before the history page is read, and delivered while /open holds the screen: the page has it,
+            // and its live copy follows.
+            await bobSocket.SendMessageAsync(conversationId, "are you there?");
+        }
+        finally
+        {
+            history.Release();
+        }
+        Assert.That(await screen.WaitForAsync("are you there?"), Does.Match($@"^#1  .*: are you there\?$"), "shown by the history page");
+        // Delivered after the first one on the same socket: once it shows, the first one's live copy has been handled.
+        await bobSocket.SendMessageAsync(conversationId, "hello?");
+        await screen.WaitForAsync("hello?");
+
+        Assert.That(Regex.Count(screen.ToString(), Regex.Escape("are you there?")), Is.EqualTo(1), screen.ToString());
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_line_starting_with_two_slashes_is_sent_as_a_message_starting_with_one()
+    {
+        var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var bobSocket = await ConnectAsync(bob);
 
         keyboard.Type("//etc/hosts is the file");
 
@@ -170,6 +279,31 @@ public sealed class ConnectCommandTests : GatewayTest
 
         Assert.That(await ExitAsync(exit), Is.EqualTo(1));
         await screen.WaitForAsync("! the gateway closed the connection (1001 server shutting down).");
+    }
+
+    /// <summary>Holds the gateway's requests whose path ends with <paramref name="suffix"/> until the test lets them go.</summary>
+    private sealed class HeldRequests(string suffix) : IStartupFilter
+    {
+        private readonly TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Arrived => _arrived.Task;
+
+        public void Release() => _released.TrySetResult();
+
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, following) =>
+            {
+                if (context.Request.Path.Value?.EndsWith(suffix, StringComparison.Ordinal) == true)
+                {
+                    _arrived.TrySetResult();
+                    await _released.Task;
+                }
+                await following(context);
+            });
+            next(app);
+        };
     }
 
     private sealed class DisposableHttp(HttpClient client) : IAsyncDisposable

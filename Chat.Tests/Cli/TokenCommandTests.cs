@@ -44,6 +44,18 @@ public sealed class TokenCommandTests
         Assert.That(error, Does.Contain(explanation).And.Not.Contain("Chat:Auth:SigningKey"));
     }
 
+    [TestCase(new[] { "token", "alice", "--name=--alice--" }, "name", "--alice--")]
+    [TestCase(new[] { "token", "--", "--help" }, "sub", "--help")]
+    public async Task A_value_that_starts_with_two_dashes_is_given_after_an_equals_sign_or_after_a_double_dash(string[] args, string claim, string value)
+    {
+        var (exit, token, error) = await CliRun.RunAsync(args);
+
+        Assert.That(exit, Is.EqualTo(0), error);
+        var validation = await new JsonWebTokenHandler().ValidateTokenAsync(token,
+            ChatTokens.ValidationParameters(new ChatAuthOptions { SigningKey = ChatAuthOptions.DevelopmentSigningKey }));
+        Assert.That(validation.Claims[claim], Is.EqualTo(value));
+    }
+
     [Test]
     public async Task A_short_key_from_the_environment_is_named_by_its_variable()
     {
