@@ -41,8 +41,9 @@ public sealed class KeepAliveTests : GatewayTest
         a.Abort();
         TestContext.Out.WriteLine($"dropped after {dropped.TotalMilliseconds:F0} ms");
 
-        // One interval until the next ping, one timeout for its pong, and the heartbeat's own granularity.
-        Assert.That(dropped, Is.LessThan(Interval + Timeout + TimeSpan.FromSeconds(2)));
+        // One interval until the next ping and one timeout for its pong, each checked on a heartbeat of a quarter of
+        // the shorter (docs/protocol.md, section 15), and a second for a busy machine.
+        Assert.That(dropped, Is.LessThan((Interval + Timeout) * 1.25 + TimeSpan.FromSeconds(1)));
         Assert.That(registry.ConnectionCount, Is.EqualTo(1), "only bob's connection is left");
         Assert.That(registry.PresenceOf(alice.Id), Is.EqualTo(Chat.Core.Protocol.PresenceStatus.Offline));
         Assert.That(await ConnectionLimitTests.EventuallyAsync(() => Task.FromResult(Gateway.Services.GetRequiredService<UserConnectionLimiter>().UserCount), 1), Is.EqualTo(1),
