@@ -13,7 +13,7 @@ internal static class TokenCommand
         Prints an HS256 access token for the user <externalId> (the token's 'sub').
 
         {HelpText.Table([
-            ("--name <name>", "display name (the 'name' claim); defaults to the external id"),
+            ("--name <name>", "display name (the 'name' claim); without it, the gateway keeps\nthe name it has (the external id for a new user)"),
             ("--picture <url>", "avatar URL (the 'picture' claim)"),
             ("--ttl <duration>", "lifetime: 90s, 30m, 1h, 7d or hh:mm:ss (default 1h)"),
             ("--key <key>", "signing key; default: the environment variable Chat__Auth__SigningKey,\nelse the documented development key (accepted only by a gateway in Development)")])}
