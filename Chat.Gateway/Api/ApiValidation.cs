@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Chat.Core.Auth;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Chat.Gateway.Api;
@@ -145,21 +146,18 @@ internal sealed class ApiValidation
         return [.. values];
     }
 
-    /// <summary>
-    /// External ids name users as their identity provider's <c>sub</c> does. One that is blank, or starts or ends
-    /// with white space, is a client's mistake (a padded copy of a real id would make a second, empty profile).
-    /// </summary>
-    public string? RequiredExternalId(JsonElement body, string field, int maxLength) =>
-        RequiredString(body, field, maxLength) is { } value && IsExternalId(value, field) ? value : null;
+    /// <summary>An external id, by the rule its token's <c>sub</c> follows too (<see cref="ExternalIds"/>).</summary>
+    public string? RequiredExternalId(JsonElement body, string field) =>
+        RequiredString(body, field, ExternalIds.MaxLength) is { } value && IsExternalId(value, field) ? value : null;
 
-    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount, int maxLength) =>
-        RequiredStringArray(body, field, maxCount, maxLength) is { } values && values.All(v => IsExternalId(v, field)) ? values : null;
+    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount) =>
+        RequiredStringArray(body, field, maxCount, ExternalIds.MaxLength) is { } values && values.All(v => IsExternalId(v, field)) ? values : null;
 
     private bool IsExternalId(string value, string field)
     {
-        if (string.IsNullOrWhiteSpace(value) || char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1]))
+        if (ExternalIds.Problem(value) is { } problem)
         {
-            Add(field, $"{field} must not be blank or start or end with white space.");
+            Add(field, $"{field} {problem}.");
             return false;
         }
         return true;

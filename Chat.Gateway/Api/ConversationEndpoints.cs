@@ -18,7 +18,6 @@ namespace Chat.Gateway.Api;
 public static class ConversationEndpoints
 {
     public const int MaxMembersPerRequest = 100;
-    public const int MaxExternalIdLength = Chat.Core.Auth.ChatTokens.MaxExternalIdLength;
     public const int MaxTitleLength = 200;
     public const int MaxPageSize = 100;
     public const int DefaultPageSize = 50;
@@ -55,7 +54,7 @@ public static class ConversationEndpoints
         }
         var title = validation.OptionalString(body, "title", MaxTitleLength);
         var isGroup = validation.OptionalBool(body, "isGroup");
-        var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest, MaxExternalIdLength);
+        var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest);
         if (!validation.IsValid || memberIds is null)
         {
             return validation.Problem();
@@ -152,7 +151,7 @@ public static class ConversationEndpoints
         {
             return validation.Problem();
         }
-        var externalId = validation.RequiredExternalId(body, "externalId", MaxExternalIdLength);
+        var externalId = validation.RequiredExternalId(body, "externalId");
         if (!validation.IsValid || externalId is null)
         {
             return validation.Problem();

@@ -43,21 +43,27 @@ public sealed class HandshakeAuthenticator(IOptions<ChatAuthOptions> options)
         return null;
     }
 
-    /// <summary>The identity of a valid token; null for a missing, malformed, badly signed, unsigned or expired one.</summary>
-    public async Task<HandshakeIdentity?> AuthenticateAsync(HttpRequest request)
+    /// <summary>
+    /// The identity of a valid token; for a missing, malformed, badly signed, unsigned or expired one, or one whose
+    /// claims are refused, no identity and the <c>WWW-Authenticate</c> value to answer with.
+    /// </summary>
+    public async Task<HandshakeAuthentication> AuthenticateAsync(HttpRequest request)
     {
         if (TokenOf(request) is not { } token)
         {
-            return null;
+            return new(null, BearerChallenge.NoToken);
         }
         var result = await _handler.ValidateTokenAsync(token, _parameters);
         if (!result.IsValid)
         {
-            return null;
+            return new(null, BearerChallenge.InvalidToken());
         }
         var principal = new ClaimsPrincipal(result.ClaimsIdentity);
-        return ChatTokens.Identity(principal) is { } identity
-            ? new HandshakeIdentity(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, ChatTokens.ExpiresAt(principal))
-            : null;
+        return ChatTokens.Identity(principal, out var refusal) is { } identity
+            ? new(new HandshakeIdentity(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, ChatTokens.ExpiresAt(principal)), null)
+            : new(null, BearerChallenge.InvalidToken(refusal));
     }
 }
+
+/// <summary>A handshake's token: who it names, or, when it is refused, the challenge that says so.</summary>
+public readonly record struct HandshakeAuthentication(HandshakeIdentity? Identity, string? Challenge);
