@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Chat.Core.Auth;
+using Chat.Core.Protocol;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Chat.Gateway.Api;
@@ -24,9 +25,11 @@ internal sealed class ApiValidation
     /// <summary>Set when the body was larger than <see cref="MaxBodyBytes"/>: answer 413 rather than 400.</summary>
     public bool BodyTooLarge { get; private set; }
 
+    // A client that shows or logs only `detail` (the RFC 7807 member every problem has) still learns which field is
+    // wrong and why: every message names its field.
     public IResult Problem() => BodyTooLarge
         ? TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload Too Large", detail: $"Request bodies are at most {MaxBodyBytes} bytes.")
-        : TypedResults.ValidationProblem(_errors);
+        : TypedResults.ValidationProblem(_errors, detail: string.Join(" ", _errors.Values.SelectMany(messages => messages)));
 
     /// <summary>Reads the request body as one JSON object; null (with an error recorded) when it is not one.</summary>
     public async Task<JsonElement?> ReadObjectAsync(HttpRequest request, CancellationToken cancellationToken)
@@ -71,9 +74,9 @@ internal sealed class ApiValidation
         {
             return null;
         }
-        if (element.ValueKind != JsonValueKind.String || TryGetText(element) is not { } value)
+        if (Text(element, out var problem) is not { } value)
         {
-            Add(field, $"{field} must be a string.");
+            Add(field, $"{field} {problem}.");
             return null;
         }
         if (value.Length > maxLength)
@@ -114,8 +117,11 @@ internal sealed class ApiValidation
         return element.GetBoolean();
     }
 
-    /// <summary>An array of 1 to <paramref name="maxCount"/> non-empty strings of at most <paramref name="maxLength"/> characters.</summary>
-    public string[]? RequiredStringArray(JsonElement body, string field, int maxCount, int maxLength)
+    /// <summary>
+    /// An array of 1 to <paramref name="maxCount"/> non-empty strings of at most <paramref name="maxLength"/>
+    /// characters, each of which <paramref name="rule"/> (what is wrong with it, or null) accepts.
+    /// </summary>
+    public string[]? RequiredStringArray(JsonElement body, string field, int maxCount, int maxLength, Func<string, string?>? rule = null)
     {
         if (!body.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
@@ -136,32 +142,39 @@ internal sealed class ApiValidation
         var values = new List<string>(count);
         foreach (var item in element.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String || TryGetText(item) is not { Length: > 0 } value || value.Length > maxLength)
+            var value = Text(item, out var problem);
+            if (value is not null)
             {
-                Add(field, $"{field} must hold strings of 1 to {maxLength} characters.");
+                problem = value.Length is 0 || value.Length > maxLength ? $"must be 1 to {maxLength} characters" : rule?.Invoke(value);
+            }
+            if (problem is not null)
+            {
+                // The entry's index, so that the message finds it in a long list.
+                Add(field, $"{field}[{values.Count}] {problem}.");
                 return null;
             }
-            values.Add(value);
+            values.Add(value!);
         }
         return [.. values];
     }
 
     /// <summary>An external id, by the rule its token's <c>sub</c> follows too (<see cref="ExternalIds"/>).</summary>
-    public string? RequiredExternalId(JsonElement body, string field) =>
-        RequiredString(body, field, ExternalIds.MaxLength) is { } value && IsExternalId(value, field) ? value : null;
-
-    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount) =>
-        RequiredStringArray(body, field, maxCount, ExternalIds.MaxLength) is { } values && values.All(v => IsExternalId(v, field)) ? values : null;
-
-    private bool IsExternalId(string value, string field)
+    public string? RequiredExternalId(JsonElement body, string field)
     {
+        if (RequiredString(body, field, ExternalIds.MaxLength) is not { } value)
+        {
+            return null;
+        }
         if (ExternalIds.Problem(value) is { } problem)
         {
             Add(field, $"{field} {problem}.");
-            return false;
+            return null;
         }
-        return true;
+        return value;
     }
+
+    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount) =>
+        RequiredStringArray(body, field, maxCount, ExternalIds.MaxLength, ExternalIds.Problem);
 
     /// <summary>A route value that must be a positive 64-bit integer.</summary>
     public long Id(string? raw, string field)
@@ -189,17 +202,31 @@ internal sealed class ApiValidation
         return null;
     }
 
-    // An escaped lone surrogate is valid JSON but not text the database can store.
-    private static string? TryGetText(JsonElement element)
+    /// <summary>A JSON string's text; null, with what is wrong, for another JSON type or a string the database cannot store.</summary>
+    private static string? Text(JsonElement element, out string? problem)
     {
+        problem = null;
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            problem = "must be a string";
+            return null;
+        }
+        // An escaped lone surrogate ("\ud800") is valid JSON, but GetString refuses to decode it.
+        string value;
         try
         {
-            var value = element.GetString();
-            return value is not null && Chat.Core.Protocol.FrameReader.IsValidText(value) ? value : null;
+            value = element.GetString()!;
         }
         catch (InvalidOperationException)
         {
+            problem = FrameReader.ValidTextRule;
             return null;
         }
+        if (!FrameReader.IsValidText(value))
+        {
+            problem = FrameReader.ValidTextRule;
+            return null;
+        }
+        return value;
     }
 }

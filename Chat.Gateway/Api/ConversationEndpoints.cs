@@ -66,11 +66,11 @@ public static class ConversationEndpoints
         }
         else if (isGroup == false && others != 1)
         {
-            validation.Add("memberExternalIds", "A direct conversation (isGroup false) has exactly one member besides the caller.");
+            validation.Add("memberExternalIds", "memberExternalIds must name exactly one member besides the caller for a direct conversation (isGroup false).");
         }
         else if (others + 1 > limits.Value.MaxConversationMembers)
         {
-            validation.Add("memberExternalIds", $"A conversation has at most {limits.Value.MaxConversationMembers} members, the caller included.");
+            validation.Add("memberExternalIds", $"memberExternalIds names too many members: a conversation has at most {limits.Value.MaxConversationMembers} members, the caller included.");
         }
         if (!validation.IsValid)
         {
