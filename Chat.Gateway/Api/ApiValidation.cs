@@ -31,6 +31,10 @@ internal sealed class ApiValidation
         ? TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload Too Large", detail: $"Request bodies are at most {MaxBodyBytes} bytes.")
         : TypedResults.ValidationProblem(_errors, detail: string.Join(" ", _errors.Values.SelectMany(messages => messages)));
 
+    // A repeated property would otherwise be read as its last occurrence, silently: a client that sends two
+    // `memberExternalIds` believes it sent the first.
+    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
+
     /// <summary>Reads the request body as one JSON object; null (with an error recorded) when it is not one.</summary>
     public async Task<JsonElement?> ReadObjectAsync(HttpRequest request, CancellationToken cancellationToken)
     {
@@ -40,13 +44,23 @@ internal sealed class ApiValidation
         }
         if (request.ContentLength > MaxBodyBytes)
         {
-            BodyTooLarge = true;
-            Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
-            return null;
+            return TooLarge();
         }
+        // Buffered (at most MaxBodyBytes), so that a body refused for a repeated property can be read again to name it.
+        using var buffer = new MemoryStream();
         try
         {
-            using var document = await JsonDocument.ParseAsync(request.Body, default, cancellationToken);
+            await request.Body.CopyToAsync(buffer, cancellationToken);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // A chunked body that grew past the limit.
+            return TooLarge();
+        }
+        buffer.Position = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(buffer, StrictJson);
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
                 return document.RootElement.Clone();
@@ -54,17 +68,24 @@ internal sealed class ApiValidation
         }
         catch (JsonException e)
         {
-            Add("body", $"The body is not valid JSON: {e.Message}");
-            return null;
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            // A chunked body that grew past the limit.
-            BodyTooLarge = true;
-            Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
+            if (RepeatedProperty(buffer) is { } repeated)
+            {
+                Add(repeated, $"{repeated} appears more than once in the body; send each property once.");
+            }
+            else
+            {
+                Add("body", $"The body is not valid JSON: {e.Message}");
+            }
             return null;
         }
         Add("body", "The body must be a JSON object.");
+        return null;
+    }
+
+    private JsonElement? TooLarge()
+    {
+        BodyTooLarge = true;
+        Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
         return null;
     }
 
@@ -228,5 +249,56 @@ internal sealed class ApiValidation
             return null;
         }
         return value;
+    }
+
+    /// <summary>
+    /// The first property that an object of <paramref name="json"/> holds twice, as a path (<c>title</c>,
+    /// <c>a.b</c>, <c>a[0].b</c>); null when the body is not JSON at all or repeats nothing. Read again with
+    /// repeats allowed, since the parser that refuses them does not say which one it met.
+    /// </summary>
+    private static string? RepeatedProperty(MemoryStream json)
+    {
+        json.Position = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return RepeatedProperty(document.RootElement, "");
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string? RepeatedProperty(JsonElement element, string path)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in element.EnumerateObject())
+            {
+                var name = path.Length == 0 ? property.Name : $"{path}.{property.Name}";
+                if (!names.Add(property.Name))
+                {
+                    return name;
+                }
+                if (RepeatedProperty(property.Value, name) is { } inner)
+                {
+                    return inner;
+                }
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            var index = 0;
+            foreach (var item in element.EnumerateArray())
+            {
+                if (RepeatedProperty(item, $"{path}[{index++}]") is { } inner)
+                {
+                    return inner;
+                }
+            }
+        }
+        return null;
     }
 }

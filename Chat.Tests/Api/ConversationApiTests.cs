@@ -105,6 +105,7 @@ public sealed class ConversationApiTests : GatewayTest
     [TestCase("""{"memberExternalIds":["  "]}""", "memberExternalIds")]
     [TestCase("""{"memberExternalIds":["bob "]}""", "memberExternalIds")]
     [TestCase("""{"memberExternalIds":["bob"],"title":"\ud800"}""", "title")]
+    [TestCase("""{"memberExternalIds":["bob"],"title":"a","title":"b"}""", "title")]
     [TestCase("""[1,2]""", "body")]
     [TestCase("""{"memberExternalIds":""", "body")]
     public async Task An_invalid_body_answers_400_naming_the_field(string json, string field)
