@@ -15,6 +15,7 @@ try
     // The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
     // what that middleware keeps would stay alive as long as the socket.
     app.MapChatWebSocket("/ws");
+    app.UseProblemsForUnroutedRequests();
     app.UseAuthentication();
     app.UseAuthorization();
     app.MapHealthEndpoints();

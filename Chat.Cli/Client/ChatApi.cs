@@ -137,6 +137,13 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
     /// <summary>The parameters of the answer's <c>WWW-Authenticate</c> challenge (<c>error="invalid_token", error_description="..."</c>), when it had one.</summary>
     public string? AuthenticateParameters { get; init; }
 
+    /// <summary>
+    /// A 404 or 405 that no endpoint of the gateway made: a problem of type <c>about:blank</c> (the gateway's answer
+    /// to a path it does not serve), or no problem at all (another server). The gateway's own 404s, a conversation
+    /// or member not found, have another type.
+    /// </summary>
+    public bool NoEndpoint => Status is 404 or 405 && (Body.ValueKind != JsonValueKind.Object || Body.Str("type") == "about:blank");
+
     /// <summary>The body when the status is one of <paramref name="expected"/>; otherwise a failure that explains the status.</summary>
     public JsonElement Expect(params int[] expected) => expected.Contains(Status) ? Body : throw new CliFailure(Describe());
 
@@ -159,8 +166,7 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
         {
             401 when Described(AuthenticateParameters) is { } description => $"the gateway refused the token (HTTP 401): {description.TrimEnd('.')}",
             401 => "the gateway refused the token (HTTP 401): it is expired, not signed with the gateway's key (see --key and Chat__Auth__SigningKey), or one of its values is refused",
-            // The gateway's own 404s carry a problem body; a bare one is a path that no endpoint serves.
-            404 when !isProblem => $"{Url?.ToString() ?? "/" + Path} answered HTTP 404 with no problem body: is --url the address of a RealtimeChat gateway (with no extra path)?",
+            404 when NoEndpoint => $"{Url?.ToString() ?? "/" + Path} answered HTTP 404 from no endpoint: is --url the address of a RealtimeChat gateway (with no extra path)?",
             404 => $"not found (HTTP 404): {Method} /{Path}: no such conversation or member, or you are not a member",
             503 when isProblem && Body.Str("detail") is { Length: > 0 } => "the gateway is unavailable (HTTP 503)",
             503 => "the gateway is unavailable (HTTP 503): it is shutting down or cannot reach its database; retry later",

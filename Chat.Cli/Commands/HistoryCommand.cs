@@ -36,8 +36,8 @@ internal static class HistoryCommand
 
         var path = ChatApi.WithQuery($"api/conversations/{conversationId}/messages", ("afterSeq", after), ("beforeSeq", before), ("limit", limit));
         var response = await api.GetAsync(path, context.Cancellation);
-        // A 404 without a problem body is a wrong --url, which Expect explains.
-        if (response is { Status: 404, Body.ValueKind: System.Text.Json.JsonValueKind.Object })
+        // A 404 from no endpoint is a wrong --url, which Expect explains.
+        if (response is { Status: 404, NoEndpoint: false })
         {
             throw new CliFailure($"conversation {conversationId} not found (HTTP 404): it does not exist or you are not a member of it.");
         }

@@ -287,7 +287,7 @@ internal sealed class ChatTerminal
     private async Task OpenAsync(long conversationId, CancellationToken cancellation)
     {
         var detail = await _api.GetAsync($"api/conversations/{conversationId}", cancellation);
-        if (detail.Status == 404)
+        if (detail is { Status: 404, NoEndpoint: false })
         {
             Problem($"conversation {conversationId} not found, or you are not a member of it.");
             return;

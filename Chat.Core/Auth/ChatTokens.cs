@@ -15,8 +15,8 @@ public static class ChatTokens
     public const string PictureClaim = "picture";
     public const string ExpiryClaim = "exp";
 
-    /// <summary>Longest <c>sub</c> accepted: an external id, as the HTTP API names members by it.</summary>
-    public const int MaxExternalIdLength = 256;
+    /// <summary>Longest <c>sub</c> accepted: an external id (<see cref="ExternalIds"/>), as the HTTP API names members by it.</summary>
+    public const int MaxExternalIdLength = ExternalIds.MaxLength;
 
     /// <summary>Longest <c>name</c> accepted: it travels in every message frame of its user.</summary>
     public const int MaxNameLength = 200;
@@ -68,29 +68,34 @@ public static class ChatTokens
 
     /// <summary>
     /// The user a validated principal stands for: the external id, and the name and avatar when the token has them;
-    /// null when the token names nobody, or when one of the three is not text the database can store.
+    /// null when the token names nobody, or when one of the three is refused, with <paramref name="refusal"/> saying
+    /// why in a sentence fit for a <c>WWW-Authenticate</c> error_description.
     /// </summary>
-    public static (string ExternalId, string? DisplayName, string? AvatarUrl)? Identity(ClaimsPrincipal principal)
+    public static (string ExternalId, string? DisplayName, string? AvatarUrl)? Identity(ClaimsPrincipal principal, out string? refusal)
     {
         var externalId = principal.FindFirstValue(SubjectClaim);
-        if (string.IsNullOrWhiteSpace(externalId))
-        {
-            return null;
-        }
         var name = principal.FindFirstValue(NameClaim);
         var picture = principal.FindFirstValue(PictureClaim);
+        // The sub follows the HTTP API's rule for external ids, so that the API can name every user a token makes.
         // PostgreSQL refuses a NUL in text: the profile upsert would fail on every connection for as long as the
         // token lives, as a 503 the client retries. The token library already refuses a lone surrogate in a claim.
         // The lengths keep a profile (and every message frame that names its user) within reason.
-        if (!FrameReader.IsValidText(externalId) || externalId.Length > MaxExternalIdLength
-            || (name is not null && (!FrameReader.IsValidText(name) || name.Length > MaxNameLength))
-            || (picture is not null && (!FrameReader.IsValidText(picture) || picture.Length > MaxPictureLength)))
+        refusal = externalId is null ? "The token has no sub claim."
+            : ExternalIds.Problem(externalId) is { } problem ? $"The token's {SubjectClaim} {problem}."
+            : TextProblem(NameClaim, name, MaxNameLength) ?? TextProblem(PictureClaim, picture, MaxPictureLength);
+        if (refusal is not null)
         {
             return null;
         }
         // A blank claim is no claim: it keeps what is stored, rather than giving every later frame an empty name or avatar URL.
-        return (externalId, string.IsNullOrWhiteSpace(name) ? null : name, string.IsNullOrWhiteSpace(picture) ? null : picture);
+        return (externalId!, string.IsNullOrWhiteSpace(name) ? null : name, string.IsNullOrWhiteSpace(picture) ? null : picture);
     }
+
+    private static string? TextProblem(string claim, string? value, int maxLength) =>
+        value is null ? null
+        : !FrameReader.IsValidText(value) ? $"The token's {claim} {FrameReader.ValidTextRule}."
+        : value.Length > maxLength ? $"The token's {claim} must be at most {maxLength} characters."
+        : null;
 
     /// <summary>When a validated token expires (its <c>exp</c>), or null when it carries none.</summary>
     public static DateTimeOffset? ExpiresAt(ClaimsPrincipal principal) =>

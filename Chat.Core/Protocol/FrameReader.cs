@@ -263,6 +263,9 @@ public sealed class FrameReader(int maxContentLength)
         }
     }
 
+    /// <summary>What <see cref="IsValidText"/> asks, as the end of a sentence that names the value.</summary>
+    public const string ValidTextRule = "must be valid text: no NUL character and no unpaired surrogate";
+
     /// <summary>True when the string has no NUL (PostgreSQL text refuses it) and no unpaired surrogate.</summary>
     public static bool IsValidText(string value)
     {

@@ -2,6 +2,7 @@ using Chat.Core.Auth;
 using Chat.Core.Connections;
 using Chat.Data;
 using Chat.Data.Users;
+using Chat.Gateway.Auth;
 using Npgsql;
 
 namespace Chat.Gateway.Api;
@@ -17,10 +18,10 @@ internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller>
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (ChatTokens.Identity(http.User) is not { } identity)
+        if (ChatTokens.Identity(http.User, out var refusal) is not { } identity)
         {
             // A valid signature whose claims protocol §3 refuses: a bad token, answered as the JWT handler answers one.
-            http.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+            http.Response.Headers.WWWAuthenticate = BearerChallenge.InvalidToken(refusal);
             return TypedResults.Unauthorized();
         }
         try

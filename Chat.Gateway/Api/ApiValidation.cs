@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using Chat.Core.Auth;
+using Chat.Core.Protocol;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Chat.Gateway.Api;
@@ -23,9 +25,15 @@ internal sealed class ApiValidation
     /// <summary>Set when the body was larger than <see cref="MaxBodyBytes"/>: answer 413 rather than 400.</summary>
     public bool BodyTooLarge { get; private set; }
 
+    // A client that shows or logs only `detail` (the RFC 7807 member every problem has) still learns which field is
+    // wrong and why: every message names its field.
     public IResult Problem() => BodyTooLarge
         ? TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload Too Large", detail: $"Request bodies are at most {MaxBodyBytes} bytes.")
-        : TypedResults.ValidationProblem(_errors);
+        : TypedResults.ValidationProblem(_errors, detail: string.Join(" ", _errors.Values.SelectMany(messages => messages)));
+
+    // A repeated property would otherwise be read as its last occurrence, silently: a client that sends two
+    // `memberExternalIds` believes it sent the first.
+    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
 
     /// <summary>Reads the request body as one JSON object; null (with an error recorded) when it is not one.</summary>
     public async Task<JsonElement?> ReadObjectAsync(HttpRequest request, CancellationToken cancellationToken)
@@ -36,13 +44,23 @@ internal sealed class ApiValidation
         }
         if (request.ContentLength > MaxBodyBytes)
         {
-            BodyTooLarge = true;
-            Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
-            return null;
+            return TooLarge();
         }
+        // Buffered (at most MaxBodyBytes), so that a body refused for a repeated property can be read again to name it.
+        using var buffer = new MemoryStream();
         try
         {
-            using var document = await JsonDocument.ParseAsync(request.Body, default, cancellationToken);
+            await request.Body.CopyToAsync(buffer, cancellationToken);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // A chunked body that grew past the limit.
+            return TooLarge();
+        }
+        buffer.Position = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(buffer, StrictJson);
             if (document.RootElement.ValueKind == JsonValueKind.Object)
             {
                 return document.RootElement.Clone();
@@ -50,17 +68,24 @@ internal sealed class ApiValidation
         }
         catch (JsonException e)
         {
-            Add("body", $"The body is not valid JSON: {e.Message}");
-            return null;
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            // A chunked body that grew past the limit.
-            BodyTooLarge = true;
-            Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
+            if (RepeatedProperty(buffer) is { } repeated)
+            {
+                Add(repeated, $"{repeated} appears more than once in the body; send each property once.");
+            }
+            else
+            {
+                Add("body", $"The body is not valid JSON: {e.Message}");
+            }
             return null;
         }
         Add("body", "The body must be a JSON object.");
+        return null;
+    }
+
+    private JsonElement? TooLarge()
+    {
+        BodyTooLarge = true;
+        Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
         return null;
     }
 
@@ -70,9 +95,9 @@ internal sealed class ApiValidation
         {
             return null;
         }
-        if (element.ValueKind != JsonValueKind.String || TryGetText(element) is not { } value)
+        if (Text(element, out var problem) is not { } value)
         {
-            Add(field, $"{field} must be a string.");
+            Add(field, $"{field} {problem}.");
             return null;
         }
         if (value.Length > maxLength)
@@ -113,8 +138,11 @@ internal sealed class ApiValidation
         return element.GetBoolean();
     }
 
-    /// <summary>An array of 1 to <paramref name="maxCount"/> non-empty strings of at most <paramref name="maxLength"/> characters.</summary>
-    public string[]? RequiredStringArray(JsonElement body, string field, int maxCount, int maxLength)
+    /// <summary>
+    /// An array of 1 to <paramref name="maxCount"/> non-empty strings of at most <paramref name="maxLength"/>
+    /// characters, each of which <paramref name="rule"/> (what is wrong with it, or null) accepts.
+    /// </summary>
+    public string[]? RequiredStringArray(JsonElement body, string field, int maxCount, int maxLength, Func<string, string?>? rule = null)
     {
         if (!body.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
@@ -135,35 +163,39 @@ internal sealed class ApiValidation
         var values = new List<string>(count);
         foreach (var item in element.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String || TryGetText(item) is not { Length: > 0 } value || value.Length > maxLength)
+            var value = Text(item, out var problem);
+            if (value is not null)
             {
-                Add(field, $"{field} must hold strings of 1 to {maxLength} characters.");
+                problem = value.Length is 0 || value.Length > maxLength ? $"must be 1 to {maxLength} characters" : rule?.Invoke(value);
+            }
+            if (problem is not null)
+            {
+                // The entry's index, so that the message finds it in a long list.
+                Add(field, $"{field}[{values.Count}] {problem}.");
                 return null;
             }
-            values.Add(value);
+            values.Add(value!);
         }
         return [.. values];
     }
 
-    /// <summary>
-    /// External ids name users as their identity provider's <c>sub</c> does. One that is blank, or starts or ends
-    /// with white space, is a client's mistake (a padded copy of a real id would make a second, empty profile).
-    /// </summary>
-    public string? RequiredExternalId(JsonElement body, string field, int maxLength) =>
-        RequiredString(body, field, maxLength) is { } value && IsExternalId(value, field) ? value : null;
-
-    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount, int maxLength) =>
-        RequiredStringArray(body, field, maxCount, maxLength) is { } values && values.All(v => IsExternalId(v, field)) ? values : null;
-
-    private bool IsExternalId(string value, string field)
+    /// <summary>An external id, by the rule its token's <c>sub</c> follows too (<see cref="ExternalIds"/>).</summary>
+    public string? RequiredExternalId(JsonElement body, string field)
     {
-        if (string.IsNullOrWhiteSpace(value) || char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1]))
+        if (RequiredString(body, field, ExternalIds.MaxLength) is not { } value)
         {
-            Add(field, $"{field} must not be blank or start or end with white space.");
-            return false;
+            return null;
         }
-        return true;
+        if (ExternalIds.Problem(value) is { } problem)
+        {
+            Add(field, $"{field} {problem}.");
+            return null;
+        }
+        return value;
     }
+
+    public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount) =>
+        RequiredStringArray(body, field, maxCount, ExternalIds.MaxLength, ExternalIds.Problem);
 
     /// <summary>A route value that must be a positive 64-bit integer.</summary>
     public long Id(string? raw, string field)
@@ -191,17 +223,82 @@ internal sealed class ApiValidation
         return null;
     }
 
-    // An escaped lone surrogate is valid JSON but not text the database can store.
-    private static string? TryGetText(JsonElement element)
+    /// <summary>A JSON string's text; null, with what is wrong, for another JSON type or a string the database cannot store.</summary>
+    private static string? Text(JsonElement element, out string? problem)
     {
+        problem = null;
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            problem = "must be a string";
+            return null;
+        }
+        // An escaped lone surrogate ("\ud800") is valid JSON, but GetString refuses to decode it.
+        string value;
         try
         {
-            var value = element.GetString();
-            return value is not null && Chat.Core.Protocol.FrameReader.IsValidText(value) ? value : null;
+            value = element.GetString()!;
         }
         catch (InvalidOperationException)
         {
+            problem = FrameReader.ValidTextRule;
             return null;
         }
+        if (!FrameReader.IsValidText(value))
+        {
+            problem = FrameReader.ValidTextRule;
+            return null;
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// The first property that an object of <paramref name="json"/> holds twice, as a path (<c>title</c>,
+    /// <c>a.b</c>, <c>a[0].b</c>); null when the body is not JSON at all or repeats nothing. Read again with
+    /// repeats allowed, since the parser that refuses them does not say which one it met.
+    /// </summary>
+    private static string? RepeatedProperty(MemoryStream json)
+    {
+        json.Position = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return RepeatedProperty(document.RootElement, "");
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string? RepeatedProperty(JsonElement element, string path)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in element.EnumerateObject())
+            {
+                var name = path.Length == 0 ? property.Name : $"{path}.{property.Name}";
+                if (!names.Add(property.Name))
+                {
+                    return name;
+                }
+                if (RepeatedProperty(property.Value, name) is { } inner)
+                {
+                    return inner;
+                }
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            var index = 0;
+            foreach (var item in element.EnumerateArray())
+            {
+                if (RepeatedProperty(item, $"{path}[{index++}]") is { } inner)
+                {
+                    return inner;
+                }
+            }
+        }
+        return null;
     }
 }

@@ -18,7 +18,6 @@ namespace Chat.Gateway.Api;
 public static class ConversationEndpoints
 {
     public const int MaxMembersPerRequest = 100;
-    public const int MaxExternalIdLength = Chat.Core.Auth.ChatTokens.MaxExternalIdLength;
     public const int MaxTitleLength = 200;
     public const int MaxPageSize = 100;
     public const int DefaultPageSize = 50;
@@ -55,7 +54,7 @@ public static class ConversationEndpoints
         }
         var title = validation.OptionalString(body, "title", MaxTitleLength);
         var isGroup = validation.OptionalBool(body, "isGroup");
-        var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest, MaxExternalIdLength);
+        var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest);
         if (!validation.IsValid || memberIds is null)
         {
             return validation.Problem();
@@ -67,11 +66,11 @@ public static class ConversationEndpoints
         }
         else if (isGroup == false && others != 1)
         {
-            validation.Add("memberExternalIds", "A direct conversation (isGroup false) has exactly one member besides the caller.");
+            validation.Add("memberExternalIds", "memberExternalIds must name exactly one member besides the caller for a direct conversation (isGroup false).");
         }
         else if (others + 1 > limits.Value.MaxConversationMembers)
         {
-            validation.Add("memberExternalIds", $"A conversation has at most {limits.Value.MaxConversationMembers} members, the caller included.");
+            validation.Add("memberExternalIds", $"memberExternalIds names too many members: a conversation has at most {limits.Value.MaxConversationMembers} members, the caller included.");
         }
         if (!validation.IsValid)
         {
@@ -152,7 +151,7 @@ public static class ConversationEndpoints
         {
             return validation.Problem();
         }
-        var externalId = validation.RequiredExternalId(body, "externalId", MaxExternalIdLength);
+        var externalId = validation.RequiredExternalId(body, "externalId");
         if (!validation.IsValid || externalId is null)
         {
             return validation.Problem();

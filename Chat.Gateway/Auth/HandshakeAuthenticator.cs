@@ -44,29 +44,33 @@ public sealed class HandshakeAuthenticator(IOptions<ChatAuthOptions> options, Ti
     }
 
     /// <summary>
-    /// The identity of a valid token; null for a missing, malformed, badly signed, unsigned or expired one. A token
-    /// past its <c>exp</c> by this server's clock is refused even within <c>ClockSkew</c>: the connection would be
-    /// closed for its expiry at once, so the client is told to get a new token before it opens one.
+    /// The identity of a valid token; for a missing, malformed, badly signed, unsigned or expired one, or one whose
+    /// claims are refused, no identity and the <c>WWW-Authenticate</c> value to answer with. A token past its
+    /// <c>exp</c> by this server's clock is refused even within <c>ClockSkew</c>: the connection would be closed for
+    /// its expiry at once, so the client is told to get a new token before it opens one.
     /// </summary>
-    public async Task<HandshakeIdentity?> AuthenticateAsync(HttpRequest request)
+    public async Task<HandshakeAuthentication> AuthenticateAsync(HttpRequest request)
     {
         if (TokenOf(request) is not { } token)
         {
-            return null;
+            return new(null, BearerChallenge.NoToken);
         }
         var result = await _handler.ValidateTokenAsync(token, _parameters);
         if (!result.IsValid)
         {
-            return null;
+            return new(null, BearerChallenge.InvalidToken());
         }
         var principal = new ClaimsPrincipal(result.ClaimsIdentity);
         var expiresAt = ChatTokens.ExpiresAt(principal);
         if (expiresAt <= time.GetUtcNow())
         {
-            return null;
+            return new(null, BearerChallenge.InvalidToken("The token has expired."));
         }
-        return ChatTokens.Identity(principal) is { } identity
-            ? new HandshakeIdentity(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, expiresAt)
-            : null;
+        return ChatTokens.Identity(principal, out var refusal) is { } identity
+            ? new(new HandshakeIdentity(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, expiresAt), null)
+            : new(null, BearerChallenge.InvalidToken(refusal));
     }
 }
+
+/// <summary>A handshake's token: who it names, or, when it is refused, the challenge that says so.</summary>
+public readonly record struct HandshakeAuthentication(HandshakeIdentity? Identity, string? Challenge);

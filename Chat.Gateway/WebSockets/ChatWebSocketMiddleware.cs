@@ -72,12 +72,11 @@ public sealed partial class ChatWebSocketMiddleware(
         }
 
         // Authentication comes before anything else is revealed: no upgrade without a valid token.
-        if (await authenticator.AuthenticateAsync(context.Request) is not { } identity)
+        var authentication = await authenticator.AuthenticateAsync(context.Request);
+        if (authentication.Identity is not { } identity)
         {
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-            context.Response.Headers.WWWAuthenticate = HandshakeAuthenticator.TokenOf(context.Request) is null
-                ? "Bearer"
-                : "Bearer error=\"invalid_token\"";
+            context.Response.Headers.WWWAuthenticate = authentication.Challenge;
             return null;
         }
 

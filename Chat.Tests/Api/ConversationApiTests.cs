@@ -133,6 +133,8 @@ public sealed class ConversationApiTests : GatewayTest
     [TestCase("""{"memberExternalIds":["bob","carol"],"isGroup":false}""", "memberExternalIds")]
     [TestCase("""{"memberExternalIds":["  "]}""", "memberExternalIds")]
     [TestCase("""{"memberExternalIds":["bob "]}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":["bob"],"title":"\ud800"}""", "title")]
+    [TestCase("""{"memberExternalIds":["bob"],"title":"a","title":"b"}""", "title")]
     [TestCase("""[1,2]""", "body")]
     [TestCase("""{"memberExternalIds":""", "body")]
     public async Task An_invalid_body_answers_400_naming_the_field(string json, string field)
@@ -146,6 +148,7 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.That(problem.GetProperty("errors").TryGetProperty(field, out _), Is.True, problem.ToString());
+        Assert.That(problem.Str("detail"), Does.Contain(field), "the detail names the field too");
     }
 
     [Test]
@@ -224,6 +227,7 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.That(problem.GetProperty("errors").TryGetProperty(field, out _), Is.True, problem.ToString());
+        Assert.That(problem.Str("detail"), Does.Contain(field), "the detail names the parameter too");
     }
 
     [Test]

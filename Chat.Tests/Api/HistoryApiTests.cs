@@ -67,6 +67,8 @@ public sealed class HistoryApiTests : GatewayTest
         var response = await http.GetAsync($"/api/conversations/{_conversation}/messages?{query}");
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
-        Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty(field, out _), Is.True);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(problem.GetProperty("errors").TryGetProperty(field, out _), Is.True);
+        Assert.That(problem.Str("detail"), Does.Contain(field), "the detail names the parameter too");
     }
 }

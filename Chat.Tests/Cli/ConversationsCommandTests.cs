@@ -162,8 +162,8 @@ public sealed partial class ConversationsCommandTests : GatewayTest
         var history = await CliRun.RunAsync("history", "3", "--as", "alice", "--url", url);
 
         Assert.That(list.Exit, Is.EqualTo(1));
-        Assert.That(list.Error, Is.EqualTo($"chat conversations list: {url}/api/conversations answered HTTP 404 with no problem body: is --url the address of a RealtimeChat gateway (with no extra path)?"));
-        Assert.That(history.Error, Does.Contain($"{url}/api/conversations/3/messages answered HTTP 404 with no problem body"));
+        Assert.That(list.Error, Is.EqualTo($"chat conversations list: {url}/api/conversations answered HTTP 404 from no endpoint: is --url the address of a RealtimeChat gateway (with no extra path)?"));
+        Assert.That(history.Error, Does.Contain($"{url}/api/conversations/3/messages answered HTTP 404 from no endpoint"));
     }
 
     [Test]

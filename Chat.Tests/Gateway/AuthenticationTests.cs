@@ -148,8 +148,64 @@ public sealed class AuthenticationTests : GatewayTest
 
         Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
         var api = await http.GetAsync("/api/users/me");
-        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, "Bearer error=\"invalid_token\"")));
+        // A NUL is refused by the gateway, which says so in an error_description; a lone surrogate by the token library.
+        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized,
+            escaped == @"\u0000" ? $"Bearer error=\"invalid_token\", error_description=\"The token's {claim} must be valid text: no NUL character and no unpaired surrogate.\"" : "Bearer error=\"invalid_token\"")));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
+    }
+
+    // The HTTP API refuses such an external id as a member, so a profile made from this sub could never be added
+    // to a conversation by its id; both follow one rule (ExternalIds).
+    [TestCase(" {0}", "must not start or end with white space")]
+    [TestCase("{0}\t", "must not start or end with white space")]
+    [TestCase("{0}\u00a0", "must not start or end with white space")]
+    [TestCase("{0}\nsecond line", "must not hold control characters")]
+    [TestCase("{0}\u0007", "must not hold control characters")]
+    public async Task A_token_whose_subject_the_api_could_not_name_gets_401_with_a_description_from_the_socket_and_the_api_and_stores_nothing(string sub, string problem)
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        var token = ChatTokens.Issue(Gateway.AuthOptions, string.Format(sub, $"user-{marker}"), "Name", null, TimeSpan.FromHours(1));
+        using var http = Gateway.CreateHttpClient();
+        using var handshake = new HttpRequestMessage(HttpMethod.Get, "/ws");
+        handshake.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/users/me");
+        request.Headers.Authorization = handshake.Headers.Authorization;
+
+        using var socket = await http.SendAsync(handshake);
+        using var api = await http.SendAsync(request);
+
+        var challenge = $"Bearer error=\"invalid_token\", error_description=\"The token's sub {problem}.\"";
+        Assert.That((socket.StatusCode, socket.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
+    }
+
+    [TestCase("{0}")]
+    [TestCase("inner space {0}")]
+    [TestCase("https://idp.example/users/{0}")]
+    [TestCase("ünïcödé 😀 {0}")]
+    [TestCase(" {0}")]
+    [TestCase("{0} ")]
+    [TestCase("\u3000{0}")]
+    [TestCase("{0}\u0001inner")]
+    [TestCase("{0}\u007f")]
+    [TestCase("{0}\u0085")]
+    public async Task A_subject_is_accepted_in_a_token_exactly_when_the_api_accepts_it_as_a_member(string id)
+    {
+        var externalId = string.Format(id, Guid.NewGuid().ToString("N"));
+        var caller = await Gateway.CreateUserAsync();
+        using var callerHttp = Gateway.CreateHttpClient(caller.ExternalId);
+        using var subject = new HttpClient { BaseAddress = Gateway.HttpAddress };
+        subject.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Gateway.TokenFor(externalId));
+
+        var asToken = await subject.GetAsync("/api/users/me");
+        var asMember = await callerHttp.PostAsync("/api/conversations",
+            new StringContent(System.Text.Json.JsonSerializer.Serialize(new { memberExternalIds = new[] { externalId } }), Encoding.UTF8, "application/json"));
+
+        Assert.That(asMember.StatusCode, Is.AnyOf(HttpStatusCode.Created, HttpStatusCode.BadRequest));
+        Assert.That(asToken.StatusCode == HttpStatusCode.OK, Is.EqualTo(asMember.StatusCode == HttpStatusCode.Created),
+            $"token: {asToken.StatusCode}, member: {asMember.StatusCode} {await asMember.Content.ReadAsStringAsync()}");
     }
 
     [TestCase("sub", ChatTokens.MaxExternalIdLength)]

@@ -1,0 +1,49 @@
+using Chat.Core.Protocol;
+
+namespace Chat.Core.Auth;
+
+/// <summary>
+/// What an external id may be. A user's external id is their token's <c>sub</c>, and the HTTP API names members by
+/// it (in request bodies and in paths), so the token and the API check it with this one rule: a profile that a
+/// token creates can always be named by the API, and an id that the API refuses never gets a profile.
+/// </summary>
+public static class ExternalIds
+{
+    /// <summary>Longest external id, in UTF-16 code units.</summary>
+    public const int MaxLength = 256;
+
+    /// <summary>
+    /// Why <paramref name="value"/> is not an external id, as the end of a sentence that names it ("must not be
+    /// blank"); null when it is one.
+    /// </summary>
+    /// <remarks>
+    /// White space at either end is a copy-and-paste mistake, not a name: " alice" would be a second, empty
+    /// profile beside "alice", which clients trim without noticing. A control character is never part of a name
+    /// anyone types, and would go as it is into log lines and terminals. A NUL or an unpaired surrogate cannot be
+    /// stored by PostgreSQL.
+    /// </remarks>
+    public static string? Problem(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return "must not be blank";
+        }
+        if (value.Length > MaxLength)
+        {
+            return $"must be at most {MaxLength} characters";
+        }
+        if (!FrameReader.IsValidText(value))
+        {
+            return FrameReader.ValidTextRule;
+        }
+        if (char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1]))
+        {
+            return "must not start or end with white space";
+        }
+        if (value.Any(char.IsControl))
+        {
+            return "must not hold control characters";
+        }
+        return null;
+    }
+}

@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Api;
+
+/// <summary>What the API answers to a request it cannot take: a 400 whose detail says what to fix.</summary>
+public sealed class BadRequestTests : GatewayTest
+{
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    [Test]
+    public async Task A_400_has_a_detail_made_of_every_fields_message()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync("/api/conversations", Json("""{"memberExternalIds":["bob", " carol"],"isGroup":"yes"}"""));
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(problem.Errors("isGroup"), Is.EqualTo(new[] { "isGroup must be true or false." }));
+        Assert.That(problem.Errors("memberExternalIds"), Is.EqualTo(new[] { "memberExternalIds[1] must not start or end with white space." }));
+        Assert.That(problem.Str("detail"), Is.EqualTo("isGroup must be true or false. memberExternalIds[1] must not start or end with white space."));
+    }
+
+    [TestCase(@"\ud800")]
+    [TestCase(@"x\udc00y")]
+    [TestCase(@"nul \u0000")]
+    public async Task A_title_that_is_not_valid_text_is_named_as_such_not_as_a_wrong_type(string escaped)
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync("/api/conversations", Json($$"""{"memberExternalIds":["{{bob.ExternalId}}"],"title":"{{escaped}}"}"""));
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(problem.Errors("title"), Is.EqualTo(new[] { "title must be valid text: no NUL character and no unpaired surrogate." }));
+    }
+
+    [TestCase("""{"memberExternalIds":["m"],"title":"first","title":"second"}""", "title")]
+    [TestCase("""{"memberExternalIds":["m"],"t\u0069tle":"escaped","title":"plain"}""", "title")]
+    [TestCase("""{"memberExternalIds":["m"],"memberExternalIds":["n","o"]}""", "memberExternalIds")]
+    [TestCase("""{"memberExternalIds":["m"],"extra":{"a":1,"a":2}}""", "extra.a")]
+    public async Task Creating_a_conversation_with_a_property_sent_twice_answers_400_naming_it_and_creates_nothing(string json, string repeated)
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync("/api/conversations", Json(json));
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(problem.Errors(repeated), Is.EqualTo(new[] { $"{repeated} appears more than once in the body; send each property once." }));
+        Assert.That(problem.Str("detail"), Does.Contain(repeated));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE user_id = @user", new { user = alice.Id }), Is.Zero);
+    }
+
+    [Test]
+    public async Task Adding_a_member_with_the_external_id_sent_twice_answers_400_naming_it_and_adds_nobody()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync($"/api/conversations/{conversation}/members", Json("""{"externalId":"dave","externalId":"erin"}"""));
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(problem.Errors("externalId"), Is.EqualTo(new[] { "externalId appears more than once in the body; send each property once." }));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation", new { conversation }), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task A_body_that_is_not_JSON_is_still_reported_as_such_and_not_as_a_repeated_property()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync("/api/conversations", Json("""{"title":"a","title":"""));
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(problem.Errors("body").Single(), Does.StartWith("The body is not valid JSON: "));
+    }
+}
