@@ -51,17 +51,19 @@ public sealed class FrameReader(int maxContentLength)
             return Fail(ErrorCodes.BadRequest, "A frame must be a JSON object.");
         }
 
-        // Read first so that every later error can name the message it refers to.
-        string? clientMessageId = root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
-            ? SafeString(idElement)
-            : null;
-
         if (!root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
         {
-            return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.", clientMessageId);
+            return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.");
         }
 
         var type = SafeString(typeElement);
+        // Read before the other fields so that every later error can name the message it refers to. Only a message
+        // has a key: on any other frame, or on one of no known type, the field means nothing to the server, and an
+        // error names only what its frame's type defines.
+        string? clientMessageId = type == "message" && root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
+            ? SafeString(idElement)
+            : null;
+
         try
         {
             return type switch
@@ -73,17 +75,19 @@ public sealed class FrameReader(int maxContentLength)
                 "sync" => new FrameReadResult(ReadSync(root)),
                 "edit" => new FrameReadResult(new EditFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"), ReadContent(root))),
                 "delete" => new FrameReadResult(new DeleteFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
-                null => Fail(ErrorCodes.BadRequest, "type is not valid text.", clientMessageId),
-                var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}.", clientMessageId),
+                null => Fail(ErrorCodes.BadRequest, "type is not valid text."),
+                var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}."),
             };
         }
         catch (FieldException e)
         {
             // Only the known types throw: name the frame and whatever valid target it has, as the handlers' errors do.
+            // A target is named only when the frame's type has one: a presence frame that happens to carry a
+            // conversationId is not about that conversation.
             return new FrameReadResult(new FrameError(ErrorCodes.BadRequest, e.Message, clientMessageId)
             {
                 FrameType = type,
-                ConversationId = ValidIdOrNull(root, "conversationId"),
+                ConversationId = type is "message" or "typing" or "read" or "sync" or "edit" or "delete" ? ValidIdOrNull(root, "conversationId") : null,
                 MessageId = type is "read" or "edit" or "delete" ? ValidIdOrNull(root, "messageId") : null,
             });
         }
@@ -300,8 +304,7 @@ public sealed class FrameReader(int maxContentLength)
         return value[..cut] + "...";
     }
 
-    private static FrameReadResult Fail(string code, string message, string? clientMessageId = null) =>
-        new(new FrameError(code, message, clientMessageId));
+    private static FrameReadResult Fail(string code, string message) => new(new FrameError(code, message));
 
     private sealed class FieldException(string message) : Exception(message);
 }

@@ -161,7 +161,7 @@ public sealed class FrameReaderTests
 
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
         Assert.That(error.Message, Does.Contain("\"type\""));
-        Assert.That(error.ClientMessageId, Is.EqualTo("m-9"));
+        Assert.That(error.ClientMessageId, Is.Null, "a frame of no type is not a message: it has no key to name");
     }
 
     [TestCase("1")]
@@ -186,7 +186,7 @@ public sealed class FrameReaderTests
 
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.UnknownType));
         Assert.That(error.Message, Does.Contain($"\"{type}\""));
-        Assert.That(error.ClientMessageId, Is.EqualTo("m-2"));
+        Assert.That(error.ClientMessageId, Is.Null, "a frame of an unknown type is not a message: it has no key to name");
     }
 
     [Test]
@@ -237,7 +237,8 @@ public sealed class FrameReaderTests
     [TestCase("""{"type":"read","conversationId":4,"messageId":"8"}""", "read", 4L, null)]
     [TestCase("""{"type":"sync","conversationId":4,"afterSeq":-1,"messageId":8}""", "sync", 4L, null)]
     [TestCase("""{"type":"message","conversationId":4,"content":"","messageId":8}""", "message", 4L, null)]
-    [TestCase("""{"type":"presence","presenceStatus":"gone","conversationId":4}""", "presence", 4L, null)]
+    [TestCase("""{"type":"typing","conversationId":4,"isTyping":1,"messageId":8}""", "typing", 4L, null)]
+    [TestCase("""{"type":"presence","presenceStatus":"gone","conversationId":4,"messageId":8}""", "presence", null, null)]
     public void A_bad_request_about_a_known_frame_names_its_type_and_whatever_valid_target_it_has(string json, string type, long? conversationId, long? messageId)
     {
         var error = ErrorOf(json);
@@ -339,7 +340,7 @@ public sealed class FrameReaderTests
 
             Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest), json);
             Assert.That(error.Message, Does.Contain("conversationId").And.Contain(problem), json);
-            Assert.That(error.ClientMessageId, Is.EqualTo("m-3"), json);
+            Assert.That(error.ClientMessageId, Is.EqualTo(json.Contains("\"type\":\"message\"") ? "m-3" : null), json);
         }
     }
 
@@ -618,6 +619,21 @@ public sealed class FrameReaderTests
         Assert.That(error.ClientMessageId, Is.Null);
     }
 
+    [TestCase("""{"type":"typing","conversationId":4,"isTyping":"yes","clientMessageId":"k-1"}""")]
+    [TestCase("""{"type":"read","conversationId":4,"clientMessageId":"k-1"}""")]
+    [TestCase("""{"type":"presence","presenceStatus":"gone","clientMessageId":"k-1"}""")]
+    [TestCase("""{"type":"sync","conversationId":4,"clientMessageId":"k-1"}""")]
+    [TestCase("""{"type":"edit","conversationId":4,"messageId":8,"content":"","clientMessageId":"k-1"}""")]
+    [TestCase("""{"type":"delete","conversationId":4,"clientMessageId":"k-1"}""")]
+    [TestCase("""{"type":"shout","clientMessageId":"k-1"}""")]
+    [TestCase("""{"clientMessageId":"k-1"}""")]
+    public void Only_a_message_frame_has_its_client_message_id_named_in_an_error(string json)
+    {
+        var error = ErrorOf(json);
+
+        Assert.That(error.ClientMessageId, Is.Null);
+    }
+
     [Test]
     public void A_refused_frame_without_a_client_message_id_has_none_in_its_error()
     {
@@ -635,11 +651,10 @@ public sealed class FrameReaderTests
     [TestCase("true")]
     public void An_invalid_presence_status_is_refused_by_name(string status)
     {
-        var error = ErrorOf($$"""{"type":"presence","presenceStatus":{{status}},"clientMessageId":"p-1"}""");
+        var error = ErrorOf($$"""{"type":"presence","presenceStatus":{{status}}}""");
 
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
         Assert.That(error.Message, Does.Contain("presenceStatus"));
-        Assert.That(error.ClientMessageId, Is.EqualTo("p-1"));
     }
 
     // ---- Anything at all ----
