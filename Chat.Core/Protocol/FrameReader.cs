@@ -133,7 +133,7 @@ public sealed class FrameReader(int maxContentLength)
         // Uri.TryCreate accepts a NUL in the path; PostgreSQL does not, and would fail the writer's whole batch.
         if (mediaUrl is not null && !IsValidText(mediaUrl))
         {
-            throw new FieldException("mediaUrl must be valid text: no NUL characters and no unpaired surrogates.");
+            throw new FieldException(NotValidText("mediaUrl"));
         }
         // Uri.TryCreate also trims surrounding whitespace and drops tabs and line breaks inside, yet the string as
         // sent is what is stored and relayed: such characters are refused rather than passed on to other clients.
@@ -160,7 +160,7 @@ public sealed class FrameReader(int maxContentLength)
         }
         if (!IsValidText(content))
         {
-            throw new FieldException("content must be valid text: no NUL characters and no unpaired surrogates.");
+            throw new FieldException(NotValidText("content"));
         }
         return content;
     }
@@ -175,7 +175,8 @@ public sealed class FrameReader(int maxContentLength)
         {
             if (limitElement.ValueKind != JsonValueKind.Number || !limitElement.TryGetInt32(out limit) || limit is < 1 or > SyncFrame.MaxLimit)
             {
-                throw new FieldException($"limit must be between 1 and {SyncFrame.MaxLimit}.");
+                // "An integer": a 2.5 is between the bounds, and a message that named only them would not say what is wrong.
+                throw new FieldException($"limit must be an integer from 1 to {SyncFrame.MaxLimit}.");
             }
         }
         return new SyncFrame(conversationId, afterSeq, limit, afterChangeSeq);
@@ -237,8 +238,11 @@ public sealed class FrameReader(int maxContentLength)
         {
             throw new FieldException($"{name} must be a string.");
         }
-        return SafeString(element) ?? throw new FieldException($"{name} is not valid text.");
+        // An escaped lone surrogate fails here, before the field's own check: the same rule as a NUL, the same words.
+        return SafeString(element) ?? throw new FieldException(NotValidText(name));
     }
+
+    private static string NotValidText(string name) => $"{name} must be valid text: no NUL characters and no unpaired surrogates.";
 
     private static bool? OptionalBool(JsonElement root, string name)
     {
