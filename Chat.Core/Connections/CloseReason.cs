@@ -14,6 +14,10 @@ public sealed record CloseReason(WebSocketCloseStatus Status, string Description
     public static readonly CloseReason BinaryFrame = new(WebSocketCloseStatus.InvalidMessageType, "binary frames are not supported", "binary_frame");
     public static readonly CloseReason FrameTooLarge = new(WebSocketCloseStatus.MessageTooBig, "frame too large", "frame_too_large");
     public static readonly CloseReason InvalidUtf8 = new(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", "invalid_utf8");
+
+    /// <summary>A frame that breaks RFC 6455 (reserved bits, an unknown opcode, a bad close code). Like invalid UTF-8, found and closed by the WebSocket library (<see cref="CloseReasonStream"/>).</summary>
+    public static readonly CloseReason ProtocolError = new(WebSocketCloseStatus.ProtocolError, "WebSocket protocol error", "protocol_error");
+
     public static readonly CloseReason InternalError = new(WebSocketCloseStatus.InternalServerError, "internal error", "internal_error");
 
     /// <summary>The socket failed (a send failed, or no pong came back): no close frame can be exchanged.</summary>

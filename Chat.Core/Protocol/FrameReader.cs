@@ -51,17 +51,19 @@ public sealed class FrameReader(int maxContentLength)
             return Fail(ErrorCodes.BadRequest, "A frame must be a JSON object.");
         }
 
-        // Read first so that every later error can name the message it refers to.
-        string? clientMessageId = root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
-            ? SafeString(idElement)
-            : null;
-
         if (!root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
         {
-            return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.", clientMessageId);
+            return Fail(ErrorCodes.BadRequest, "The frame has no \"type\" string.");
         }
 
         var type = SafeString(typeElement);
+        // Read before the other fields so that every later error can name the message it refers to. Only a message
+        // has a key: on any other frame, or on one of no known type, the field means nothing to the server, and an
+        // error names only what its frame's type defines.
+        string? clientMessageId = type == "message" && root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
+            ? SafeString(idElement)
+            : null;
+
         try
         {
             return type switch
@@ -73,17 +75,19 @@ public sealed class FrameReader(int maxContentLength)
                 "sync" => new FrameReadResult(ReadSync(root)),
                 "edit" => new FrameReadResult(new EditFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"), ReadContent(root))),
                 "delete" => new FrameReadResult(new DeleteFrame(RequiredId(root, "conversationId"), RequiredId(root, "messageId"))),
-                null => Fail(ErrorCodes.BadRequest, "type is not valid text.", clientMessageId),
-                var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}.", clientMessageId),
+                null => Fail(ErrorCodes.BadRequest, "type is not valid text."),
+                var other => Fail(ErrorCodes.UnknownType, $"Unknown frame type \"{Truncate(other)}\"; expected {KnownTypes}."),
             };
         }
         catch (FieldException e)
         {
             // Only the known types throw: name the frame and whatever valid target it has, as the handlers' errors do.
+            // A target is named only when the frame's type has one: a presence frame that happens to carry a
+            // conversationId is not about that conversation.
             return new FrameReadResult(new FrameError(ErrorCodes.BadRequest, e.Message, clientMessageId)
             {
                 FrameType = type,
-                ConversationId = ValidIdOrNull(root, "conversationId"),
+                ConversationId = type is "message" or "typing" or "read" or "sync" or "edit" or "delete" ? ValidIdOrNull(root, "conversationId") : null,
                 MessageId = type is "read" or "edit" or "delete" ? ValidIdOrNull(root, "messageId") : null,
             });
         }
@@ -129,7 +133,7 @@ public sealed class FrameReader(int maxContentLength)
         // Uri.TryCreate accepts a NUL in the path; PostgreSQL does not, and would fail the writer's whole batch.
         if (mediaUrl is not null && !IsValidText(mediaUrl))
         {
-            throw new FieldException("mediaUrl must be valid text: no NUL characters and no unpaired surrogates.");
+            throw new FieldException(NotValidText("mediaUrl"));
         }
         // Uri.TryCreate also trims surrounding whitespace and drops tabs and line breaks inside, yet the string as
         // sent is what is stored and relayed: such characters are refused rather than passed on to other clients.
@@ -156,7 +160,7 @@ public sealed class FrameReader(int maxContentLength)
         }
         if (!IsValidText(content))
         {
-            throw new FieldException("content must be valid text: no NUL characters and no unpaired surrogates.");
+            throw new FieldException(NotValidText("content"));
         }
         return content;
     }
@@ -171,7 +175,8 @@ public sealed class FrameReader(int maxContentLength)
         {
             if (limitElement.ValueKind != JsonValueKind.Number || !limitElement.TryGetInt32(out limit) || limit is < 1 or > SyncFrame.MaxLimit)
             {
-                throw new FieldException($"limit must be between 1 and {SyncFrame.MaxLimit}.");
+                // "An integer": a 2.5 is between the bounds, and a message that named only them would not say what is wrong.
+                throw new FieldException($"limit must be an integer from 1 to {SyncFrame.MaxLimit}.");
             }
         }
         return new SyncFrame(conversationId, afterSeq, limit, afterChangeSeq);
@@ -233,8 +238,11 @@ public sealed class FrameReader(int maxContentLength)
         {
             throw new FieldException($"{name} must be a string.");
         }
-        return SafeString(element) ?? throw new FieldException($"{name} is not valid text.");
+        // An escaped lone surrogate fails here, before the field's own check: the same rule as a NUL, the same words.
+        return SafeString(element) ?? throw new FieldException(NotValidText(name));
     }
+
+    private static string NotValidText(string name) => $"{name} must be valid text: no NUL characters and no unpaired surrogates.";
 
     private static bool? OptionalBool(JsonElement root, string name)
     {
@@ -303,8 +311,7 @@ public sealed class FrameReader(int maxContentLength)
         return value[..cut] + "...";
     }
 
-    private static FrameReadResult Fail(string code, string message, string? clientMessageId = null) =>
-        new(new FrameError(code, message, clientMessageId));
+    private static FrameReadResult Fail(string code, string message) => new(new FrameError(code, message));
 
     private sealed class FieldException(string message) : Exception(message);
 }

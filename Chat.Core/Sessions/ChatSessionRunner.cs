@@ -50,7 +50,8 @@ public sealed class ChatSessionRunner(
     /// <param name="stopping">Signalled when the gateway shuts down: the socket is closed with 1001 once the frame in hand is done.</param>
     /// <param name="aborted">Signalled when the socket is gone; cancels database work for it.</param>
     /// <param name="tokenExpires">When the access token expires: the socket is then closed with 1008 once the frame in hand is done.</param>
-    public async Task RunAsync(WebSocket socket, ConnectedUser user, bool catchup, CancellationToken stopping, CancellationToken aborted, DateTimeOffset? tokenExpires = null)
+    /// <param name="transport">The stream under the socket, which tells of the closes the WebSocket library sent itself.</param>
+    public async Task RunAsync(WebSocket socket, ConnectedUser user, bool catchup, CancellationToken stopping, CancellationToken aborted, DateTimeOffset? tokenExpires = null, CloseReasonStream? transport = null)
     {
         var connection = new ChatConnection(registry.NextConnectionId(), user, socket, _limits.SendQueueCapacity, _limits.SendQueueMaxBytes, metrics);
         metrics.ConnectionsOpened.Add();
@@ -71,7 +72,7 @@ public sealed class ChatSessionRunner(
             var firstHeader = ReadHeaderAsync(socket);
             if (await TryStartAsync(connection, catchup, aborted))
             {
-                receiving = ReceiveLoopAsync(connection, socket, gate, firstHeader, aborted);
+                receiving = ReceiveLoopAsync(connection, socket, gate, firstHeader, transport, aborted);
                 await connection.Ending;
             }
             else
@@ -180,7 +181,7 @@ public sealed class ChatSessionRunner(
     }
 
     /// <param name="nextHeader">The read of the first frame's header, started before the catch-up.</param>
-    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, CloseGate gate, ValueTask<ValueWebSocketReceiveResult> nextHeader, CancellationToken aborted)
+    private async Task ReceiveLoopAsync(ChatConnection connection, WebSocket socket, CloseGate gate, ValueTask<ValueWebSocketReceiveResult> nextHeader, CloseReasonStream? transport, CancellationToken aborted)
     {
         var limiter = new FrameRateLimiter(_limits, time);
         ValueTask<ValueWebSocketReceiveResult>? pending = nextHeader;
@@ -229,6 +230,8 @@ public sealed class ChatSessionRunner(
                         continue;
                     }
                     var payload = buffer.AsMemory(0, length);
+                    // The WebSocket library checks text as it arrives and closes the socket itself (see the catch
+                    // below); this holds for a socket that does not.
                     if (!Utf8.IsValid(payload.Span))
                     {
                         Close(connection, CloseReason.InvalidUtf8);
@@ -259,6 +262,12 @@ public sealed class ChatSessionRunner(
                     }
                 }
             }
+        }
+        catch (WebSocketException) when (transport?.LibraryClose is { } reason)
+        {
+            // The library found the violation before the gateway saw the bytes (invalid UTF-8, a malformed frame)
+            // and has sent the close frame itself: the socket did not fail, the gateway closed it for a reason.
+            Close(connection, reason);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or ChannelClosedException)
         {

@@ -44,7 +44,7 @@ public sealed partial class ChatWebSocketMiddleware(
         using (accepted.Admission)
         using (accepted.Socket)
         {
-            await sessions.RunAsync(accepted.Socket, accepted.User, accepted.Catchup, lifetime.Stopping, context.RequestAborted, accepted.TokenExpires);
+            await sessions.RunAsync(accepted.Socket, accepted.User, accepted.Catchup, lifetime.Stopping, context.RequestAborted, accepted.TokenExpires, accepted.Transport);
         }
     }
 
@@ -123,9 +123,10 @@ public sealed partial class ChatWebSocketMiddleware(
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return null;
             }
+            var transport = CloseReasonUpgrade.Release(context);
             ReleaseHandshake(context);
             var user = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
-            var accepted = new Accepted(socket, user, catchup, identity.ExpiresAt, admitted);
+            var accepted = new Accepted(socket, user, catchup, identity.ExpiresAt, admitted, transport);
             // The socket holds the admission from here until it ends.
             admitted = null;
             return accepted;
@@ -147,8 +148,8 @@ public sealed partial class ChatWebSocketMiddleware(
         _ => status.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    /// <summary>An accepted socket, its user, and the admission it holds against the per-user limit until it ends.</summary>
-    private readonly record struct Accepted(WebSocket Socket, ConnectedUser User, bool Catchup, DateTimeOffset? TokenExpires, IDisposable Admission);
+    /// <summary>An accepted socket, its user, the admission it holds against the per-user limit until it ends, and the stream under it.</summary>
+    private readonly record struct Accepted(WebSocket Socket, ConnectedUser User, bool Catchup, DateTimeOffset? TokenExpires, IDisposable Admission, CloseReasonStream? Transport);
 
     /// <summary>
     /// Drops what the handshake request holds and the socket no longer needs: the header values, and the query
@@ -181,7 +182,10 @@ public sealed partial class ChatWebSocketMiddleware(
 
 public static class ChatWebSocketEndpoint
 {
-    /// <summary>Maps the chat socket at <paramref name="path"/>, with WebSocket keep-alive pings from <c>Chat:Limits</c>.</summary>
+    /// <summary>
+    /// Maps the chat socket at <paramref name="path"/>, with WebSocket keep-alive pings from <c>Chat:Limits</c>, and
+    /// a reason on the closes the WebSocket library sends itself (<see cref="CloseReasonUpgrade"/>).
+    /// </summary>
     /// <remarks>
     /// A branch on a predicate rather than <c>Map</c>: <c>Map</c> awaits its branch, which would keep one more
     /// state machine, and the rewritten path base, alive for every open socket.
@@ -192,6 +196,7 @@ public static class ChatWebSocketEndpoint
         var socketPath = new PathString(path);
         var middleware = ActivatorUtilities.CreateInstance<ChatWebSocketMiddleware>(app.Services);
         return app.MapWhen(context => context.Request.Path.StartsWithSegments(socketPath), ws => ws
+            .Use(CloseReasonUpgrade.InstallAsync)
             .UseWebSockets(new WebSocketOptions
             {
                 KeepAliveInterval = limits.KeepAliveInterval,

@@ -131,6 +131,7 @@ public sealed class BadInputTests : GatewayTest
 
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.InvalidMessageType));
+        Assert.That(a.CloseDescription, Is.EqualTo("binary frames are not supported"));
         ReliabilityReport.Ledger.BadInput("socket: binary frame");
     }
 
@@ -145,8 +146,36 @@ public sealed class BadInputTests : GatewayTest
 
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.InvalidPayloadData));
+        Assert.That(a.CloseDescription, Is.EqualTo("invalid UTF-8"));
         Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
         ReliabilityReport.Ledger.BadInput("socket: invalid UTF-8");
+    }
+
+    [Test]
+    public async Task Invalid_UTF8_at_the_end_of_a_fragmented_message_closes_the_socket_with_1007_and_its_reason()
+    {
+        var (conversation, a, _) = await PairAsync();
+        var json = Encoding.UTF8.GetBytes($"{{\"type\":\"message\",\"conversationId\":{conversation},\"content\":\"caf\"}}");
+
+        // Each fragment is valid on its own; the message ends in the middle of a two-byte character.
+        await a.SendBytesAsync(json, WebSocketMessageType.Text, endOfMessage: false);
+        await a.SendBytesAsync([0xC3], WebSocketMessageType.Text, endOfMessage: true);
+
+        await a.WaitClosedAsync();
+        Assert.That((a.CloseStatus, a.CloseDescription), Is.EqualTo((WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8")));
+        Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
+        ReliabilityReport.Ledger.BadInput("socket: invalid UTF-8");
+    }
+
+    [Test]
+    public async Task A_close_with_a_reserved_code_is_answered_with_1002_and_its_reason()
+    {
+        var (_, a, _) = await PairAsync();
+
+        await a.CloseAsync(ChatTestClient.ReservedCloseCode);
+
+        Assert.That((a.CloseStatus, a.CloseDescription), Is.EqualTo((WebSocketCloseStatus.ProtocolError, "WebSocket protocol error")));
+        ReliabilityReport.Ledger.BadInput("socket: WebSocket protocol error");
     }
 
     [Test]
@@ -158,6 +187,7 @@ public sealed class BadInputTests : GatewayTest
 
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.MessageTooBig));
+        Assert.That(a.CloseDescription, Is.EqualTo("frame too large"));
         Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
         ReliabilityReport.Ledger.BadInput("socket: oversize message, whole or in fragments");
     }
@@ -184,6 +214,7 @@ public sealed class BadInputTests : GatewayTest
 
         await a.WaitClosedAsync();
         Assert.That(a.CloseStatus, Is.EqualTo(WebSocketCloseStatus.MessageTooBig));
+        Assert.That(a.CloseDescription, Is.EqualTo("frame too large"));
         Assert.That(await Sql.MessageCountAsync(conversation), Is.Zero);
         ReliabilityReport.Ledger.BadInput("socket: oversize message, whole or in fragments");
     }

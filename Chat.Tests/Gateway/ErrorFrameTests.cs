@@ -34,4 +34,36 @@ public sealed class ErrorFrameTests : GatewayTest
         Assert.That(errors[1].Long("messageId"), Is.EqualTo(ack.Long("messageId") + 1_000_000));
         Assert.That(errors.Where((_, i) => i != 1).Select(e => e.TryGetProperty("messageId", out _)), Is.All.False);
     }
+
+    [Test]
+    public async Task An_error_names_only_the_fields_that_its_frame_type_defines()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var ours = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+
+        // Each frame carries fields its type does not define: the server ignores them, so its errors must not
+        // name them either, or a client would take the error for an answer about that conversation or message.
+        await a.SendAsync(new { type = "presence", presenceStatus = "asleep", conversationId = ours, messageId = 5, clientMessageId = "k-1" });
+        await a.SendAsync(new { type = "shout", conversationId = ours, messageId = 5, clientMessageId = "k-2" });
+        await a.SendAsync(new { type = "typing", conversationId = ours, isTyping = "yes", messageId = 5, clientMessageId = "k-3" });
+        await a.SendAsync(new { type = "message", conversationId = ours, clientMessageId = "k-4", content = "", messageId = 5 });
+        var errors = new List<System.Text.Json.JsonElement>();
+        while (errors.Count < 4)
+        {
+            errors.Add(await a.NextAsync("error"));
+        }
+
+        Assert.That(errors.Select(e => (e.Str("code"), e.Str("frameType"), Named(e, "conversationId"), e.Str("clientMessageId"))), Is.EqualTo(new (string?, string?, long?, string?)[]
+        {
+            ("bad_request", "presence", null, null),
+            ("unknown_type", null, null, null),
+            ("bad_request", "typing", ours, null),
+            ("bad_request", "message", ours, "k-4"),
+        }));
+        Assert.That(errors.Select(e => e.TryGetProperty("messageId", out _)), Is.All.False);
+    }
+
+    private static long? Named(System.Text.Json.JsonElement error, string field) =>
+        error.TryGetProperty(field, out var value) ? value.GetInt64() : null;
 }

@@ -56,22 +56,30 @@ public sealed partial class MetricsTests : GatewayTest
         var before = await ScrapeAsync();
         // Sockets of an earlier test may still be ending: their closes must not count here.
         await Eventually.TrueAsync(async () => (before = await ScrapeAsync())["chat_connections"] == 0, "earlier sockets have ended");
-        var carol = await Gateway.CreateUserAsync();
+        var (carol, dave, erin) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
         var a = await ConnectAsync(alice);
         var b = await ConnectAsync(bob);
         var c = await ConnectAsync(carol);
+        var d = await ConnectAsync(dave);
+        var e = await ConnectAsync(erin);
 
         await a.SendBytesAsync([1, 2, 3], WebSocketMessageType.Binary);
         await a.WaitClosedAsync();
         await b.CloseAsync();
         c.Abort();
+        // Both closed by the WebSocket library before the gateway sees the bytes: still the gateway's closes.
+        await d.SendBytesAsync([(byte)'{', 0xC3, 0x28, (byte)'}'], WebSocketMessageType.Text);
+        await d.WaitClosedAsync();
+        await e.CloseAsync(ChatTestClient.ReservedCloseCode);
         var after = before;
         // A socket leaves the registry before its close is counted: wait for the counts.
-        await Eventually.TrueAsync(async () => Delta(before, after = await ScrapeAsync(), "chat_connections_opened_total") == 3
-            && after.Where(m => m.Key.StartsWith("chat_connections_closed_total", StringComparison.Ordinal)).Sum(m => m.Value - before.GetValueOrDefault(m.Key)) == 3,
-            "the three sockets are counted closed");
+        await Eventually.TrueAsync(async () => Delta(before, after = await ScrapeAsync(), "chat_connections_opened_total") == 5
+            && after.Where(m => m.Key.StartsWith("chat_connections_closed_total", StringComparison.Ordinal)).Sum(m => m.Value - before.GetValueOrDefault(m.Key)) == 5,
+            "the five sockets are counted closed");
 
         Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"binary_frame\"}"), Is.EqualTo(1));
+        Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"invalid_utf8\"}"), Is.EqualTo(1));
+        Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"protocol_error\"}"), Is.EqualTo(1));
         Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"client\"}"), Is.EqualTo(1));
         Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"lost\"}"), Is.EqualTo(1));
         Assert.That(Delta(before, after, "chat_connections_closed_total{reason=\"normal\"}"), Is.EqualTo(0));

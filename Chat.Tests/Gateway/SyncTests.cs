@@ -213,8 +213,8 @@ public sealed class SyncTests : GatewayTest
     [TestCase("""{"type":"sync","conversationId":1}""", "afterSeq is required.")]
     [TestCase("""{"type":"sync","conversationId":1,"afterSeq":-1}""", "afterSeq must be a non-negative integer.")]
     [TestCase("""{"type":"sync","conversationId":1,"afterSeq":"5"}""", "afterSeq must be a non-negative integer.")]
-    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":0}""", "limit must be between 1 and 500.")]
-    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":501}""", "limit must be between 1 and 500.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":0}""", "limit must be an integer from 1 to 500.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":501}""", "limit must be an integer from 1 to 500.")]
     public async Task A_malformed_sync_gets_bad_request_and_the_connection_stays(string frame, string message)
     {
         var alice = await Gateway.CreateUserAsync();

@@ -239,14 +239,18 @@ public sealed class ChatTestClient : IAsyncDisposable
         }
     }
 
-    public async Task CloseAsync()
+    /// <summary>A close code that RFC 6455 reserves (7.4.1): an endpoint may not send it, and a server refuses it with 1002.</summary>
+    public const WebSocketCloseStatus ReservedCloseCode = (WebSocketCloseStatus)1004;
+
+    /// <summary>Closes with <paramref name="status"/>, 1000 unless the test plays a client that breaks the protocol, and waits for the server's close.</summary>
+    public async Task CloseAsync(WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure)
     {
         if (_socket.State == WebSocketState.Open)
         {
             using var timeout = new CancellationTokenSource(DefaultTimeout);
             try
             {
-                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+                await _socket.CloseOutputAsync(status, "bye", timeout.Token);
             }
             catch (WebSocketException)
             {
