@@ -17,7 +17,7 @@ namespace Chat.Core.Protocol;
 /// check let none in, and PostgreSQL cannot store one, so none should reach a frame).
 /// Stateless and shared by every thread's writer; it allocates nothing.
 /// </remarks>
-internal sealed class JsonTextEncoder : JavaScriptEncoder
+public sealed class JsonTextEncoder : JavaScriptEncoder
 {
     public static readonly JsonTextEncoder Instance = new();
 

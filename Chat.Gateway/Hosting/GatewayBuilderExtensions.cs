@@ -1,3 +1,4 @@
+using Chat.Core.Protocol;
 using Chat.Gateway.Metrics;
 using Chat.Core;
 using Chat.Core.Options;
@@ -69,7 +70,12 @@ public static class GatewayBuilderExtensions
             .ValidateOnStart();
         services.AddSingleton<HandshakeAuthenticator>();
         services.AddProblemDetails();
-        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new UtcTimestampConverter()));
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.Converters.Add(new UtcTimestampConverter());
+            // Text as the WebSocket writes it: non-ASCII, emoji and HTML characters as typed, not as \u escapes.
+            json.SerializerOptions.Encoder = JsonTextEncoder.Instance;
+        });
         return builder;
     }
 

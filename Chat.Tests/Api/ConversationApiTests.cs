@@ -28,6 +28,19 @@ public sealed class ConversationApiTests : GatewayTest
     }
 
     [Test]
+    public async Task Text_comes_back_as_typed_not_as_unicode_escapes_as_on_the_websocket()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        const string title = "Café ☕ 😀 <b>&'\u2028";
+
+        var response = await http.PostAsJsonAsync("/api/conversations", new { title, isGroup = true, memberExternalIds = new[] { bob.ExternalId } });
+        var raw = await response.Content.ReadAsStringAsync();
+
+        Assert.That(raw, Does.Contain("\"title\":\"Café ☕ 😀 <b>&'\u2028\""), "escaped only where JSON requires");
+    }
+
+    [Test]
     public async Task A_direct_conversation_between_the_same_two_people_is_created_once()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
