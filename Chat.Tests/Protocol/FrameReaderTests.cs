@@ -133,6 +133,17 @@ public sealed class FrameReaderTests
         Assert.That(error.ClientMessageId, Is.Null);
     }
 
+    [TestCase("""{"type":"message","type":"typing","conversationId":1,"content":"hi"}""", "\"type\"")]
+    [TestCase("""{"type":"typing","conversationId":1,"isTyping":true,"isTyping":false}""", "\"isTyping\"")]
+    [TestCase("""{"type":"read","conversationId":1,"messageId":1,"extra":{"a":1,"a":2}}""", "\"extra.a\"")]
+    public void A_property_given_twice_is_a_bad_request_naming_it(string json, string named)
+    {
+        var error = ErrorOf(json);
+
+        Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
+        Assert.That(error.Message, Is.EqualTo($"The frame has the property {named} more than once; each may appear once."));
+    }
+
     [Test]
     public void An_empty_payload_is_a_bad_request()
     {
