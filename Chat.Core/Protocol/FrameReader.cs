@@ -15,7 +15,6 @@ public sealed class FrameReader(int maxContentLength)
     // Deep nesting is refused by the parser itself rather than walked. A property given twice is refused too: which
     // of the two counts would otherwise be the parser's choice ({"type":"message","type":"typing"} read as typing).
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32, AllowDuplicateProperties = false };
-    private static readonly JsonDocumentOptions DuplicatesAllowed = DocumentOptions with { AllowDuplicateProperties = true };
 
     private const string KnownTypes = "message, typing, read, presence, sync, edit or delete";
 
@@ -28,8 +27,8 @@ public sealed class FrameReader(int maxContentLength)
         }
         catch (JsonException e)
         {
-            return Fail(ErrorCodes.BadRequest, DuplicateProperty(utf8Json) is { } name
-                ? $"The frame has the property {name} more than once; each may appear once."
+            return Fail(ErrorCodes.BadRequest, RepeatedProperties.Find(utf8Json) is { } name
+                ? $"The frame has the property \"{Truncate(name)}\" more than once; each may appear once."
                 : $"Malformed JSON: {e.Message}");
         }
         catch (InvalidOperationException)
@@ -51,55 +50,6 @@ public sealed class FrameReader(int maxContentLength)
                 // property name that holds one throws: such a frame is not text, whatever its shape.
                 return NameNotValidText;
             }
-        }
-    }
-
-    /// <summary>
-    /// When a frame the parser refused parses with repeated properties allowed, the repeated one, quoted (a
-    /// nested one is named by its path); null when it is malformed for another reason. Only on the error path.
-    /// </summary>
-    private static string? DuplicateProperty(ReadOnlyMemory<byte> utf8Json)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(utf8Json, DuplicatesAllowed);
-            return RepeatedIn(document.RootElement, path: "") is { } path ? $"\"{Truncate(path)}\"" : null;
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        {
-            return null;
-        }
-
-        static string? RepeatedIn(JsonElement element, string path)
-        {
-            if (element.ValueKind == JsonValueKind.Array)
-            {
-                var index = 0;
-                foreach (var item in element.EnumerateArray())
-                {
-                    if (RepeatedIn(item, $"{path}[{index++}]") is { } found)
-                    {
-                        return found;
-                    }
-                }
-            }
-            else if (element.ValueKind == JsonValueKind.Object)
-            {
-                var seen = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var property in element.EnumerateObject())
-                {
-                    var name = path.Length == 0 ? property.Name : $"{path}.{property.Name}";
-                    if (!seen.Add(property.Name))
-                    {
-                        return name;
-                    }
-                    if (RepeatedIn(property.Value, name) is { } found)
-                    {
-                        return found;
-                    }
-                }
-            }
-            return null;
         }
     }
 

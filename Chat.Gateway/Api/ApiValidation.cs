@@ -78,6 +78,13 @@ internal sealed class ApiValidation
             }
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // Looking for repeated properties compares their names, and a name that holds an escaped lone surrogate
+            // ("\ud800") cannot be compared.
+            Add("body", $"A property name in the body {FrameReader.ValidTextRule}.");
+            return null;
+        }
         Add("body", "The body must be a JSON object.");
         return null;
     }
@@ -251,54 +258,6 @@ internal sealed class ApiValidation
         return value;
     }
 
-    /// <summary>
-    /// The first property that an object of <paramref name="json"/> holds twice, as a path (<c>title</c>,
-    /// <c>a.b</c>, <c>a[0].b</c>); null when the body is not JSON at all or repeats nothing. Read again with
-    /// repeats allowed, since the parser that refuses them does not say which one it met.
-    /// </summary>
-    private static string? RepeatedProperty(MemoryStream json)
-    {
-        json.Position = 0;
-        try
-        {
-            using var document = JsonDocument.Parse(json);
-            return RepeatedProperty(document.RootElement, "");
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private static string? RepeatedProperty(JsonElement element, string path)
-    {
-        if (element.ValueKind == JsonValueKind.Object)
-        {
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in element.EnumerateObject())
-            {
-                var name = path.Length == 0 ? property.Name : $"{path}.{property.Name}";
-                if (!names.Add(property.Name))
-                {
-                    return name;
-                }
-                if (RepeatedProperty(property.Value, name) is { } inner)
-                {
-                    return inner;
-                }
-            }
-        }
-        else if (element.ValueKind == JsonValueKind.Array)
-        {
-            var index = 0;
-            foreach (var item in element.EnumerateArray())
-            {
-                if (RepeatedProperty(item, $"{path}[{index++}]") is { } inner)
-                {
-                    return inner;
-                }
-            }
-        }
-        return null;
-    }
+    /// <summary>The property a body that the parser refused holds twice (<see cref="RepeatedProperties"/>), if that was why.</summary>
+    private static string? RepeatedProperty(MemoryStream json) => RepeatedProperties.Find(json.ToArray());
 }

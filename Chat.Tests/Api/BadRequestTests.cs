@@ -70,6 +70,19 @@ public sealed class BadRequestTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation", new { conversation }), Is.EqualTo(3));
     }
 
+    [TestCase("""{"memberExternalIds":["m"],"\ud800":1}""")]
+    [TestCase("""{"\ud800":1}""")]
+    [TestCase("""{"\udc00":1,"\udc00":2,"memberExternalIds":["m"]}""")]
+    public async Task A_property_name_that_is_not_valid_text_answers_400_not_500(string json)
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync("/api/conversations", Json(json));
+
+        await response.ProblemAsync(HttpStatusCode.BadRequest);
+    }
+
     [Test]
     public async Task A_body_that_is_not_JSON_is_still_reported_as_such_and_not_as_a_repeated_property()
     {
