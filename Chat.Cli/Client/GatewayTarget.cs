@@ -64,7 +64,7 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         return new GatewayTarget(url, ChatTokens.Issue(signing, externalId, arguments.Value("--name"), null, TokenLifetime));
     }
 
-    /// <summary>Refuses, as a usage error, claims that the gateway would answer with a bare 401.</summary>
+    /// <summary>Refuses, as a usage error, claims that the gateway would refuse with a 401.</summary>
     public static void CheckClaims(string externalId, string? name, string? picture)
     {
         static void Check(string option, string? value, int limit)
@@ -77,6 +77,11 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         Check("the external user id", externalId, ChatTokens.MaxExternalIdLength);
         Check("--name", name, ChatTokens.MaxNameLength);
         Check("--picture", picture, ChatTokens.MaxPictureLength);
+        // Then the rest of the gateway's rule for a 'sub', so that no token is signed that it would refuse.
+        if (ExternalIds.Problem(externalId) is { } problem)
+        {
+            throw new UsageException($"The external user id {problem}; the gateway refuses a token whose 'sub' breaks that rule.");
+        }
     }
 
     /// <summary><c>--url</c>, else <c>CHAT_URL</c>, else the default; an absolute http(s) URL, kept with a trailing slash.</summary>

@@ -35,6 +35,8 @@ public sealed class TokenCommandTests
     [TestCase(new[] { "token", "alice", "--ttl", "forever" }, "--ttl")]
     [TestCase(new[] { "token", "alice", "--colour", "red" }, "unknown option")]
     [TestCase(new[] { "token", "alice", "--key", "short" }, "--key is too short")]
+    [TestCase(new[] { "token", " alice" }, "external user id must not start or end with white space")]
+    [TestCase(new[] { "token", "al\u0007ice" }, "external user id must not hold control characters")]
     public async Task Token_explains_a_bad_argument_and_exits_2(string[] args, string explanation)
     {
         var (exit, output, error) = await CliRun.RunAsync(args);
