@@ -1,3 +1,5 @@
+using Microsoft.IdentityModel.Tokens;
+
 namespace Chat.Gateway.Auth;
 
 /// <summary>
@@ -17,4 +19,23 @@ public static class BearerChallenge
     public static string InvalidToken(string? description = null) => description is null
         ? "Bearer error=\"invalid_token\""
         : $"Bearer error=\"invalid_token\", error_description=\"{description}\"";
+
+    /// <summary>
+    /// What the token library found wrong with a token, in the gateway's own words (the library's messages quote
+    /// the token); null when it is none of these.
+    /// </summary>
+    /// <remarks>Order matters: some of these derive from others.</remarks>
+    public static string? Describe(Exception? failure) => failure switch
+    {
+        SecurityTokenExpiredException => "The token has expired.",
+        SecurityTokenNotYetValidException => "The token is not valid yet (nbf).",
+        SecurityTokenNoExpirationException => "The token has no exp claim.",
+        SecurityTokenInvalidLifetimeException => "The token's lifetime is not valid.",
+        SecurityTokenInvalidIssuerException => "The token's issuer is not accepted.",
+        SecurityTokenInvalidAudienceException => "The token's audience is not accepted.",
+        SecurityTokenInvalidAlgorithmException => "The token's signing algorithm is not accepted.",
+        SecurityTokenInvalidSignatureException => "The token's signature is not valid.",
+        SecurityTokenMalformedException => "The token is malformed.",
+        _ => null,
+    };
 }

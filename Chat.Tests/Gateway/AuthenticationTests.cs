@@ -154,6 +154,33 @@ public sealed class AuthenticationTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
     }
 
+    [TestCase("expired", "The token has expired.")]
+    [TestCase("not yet valid", "The token is not valid yet (nbf).")]
+    [TestCase("signed with another key", "The token's signature is not valid.")]
+    [TestCase("unsigned", "The token's signature is not valid.")]
+    [TestCase("not a token", "The token is malformed.")]
+    public async Task A_refused_token_gets_a_handshake_challenge_that_says_why(string kind, string description)
+    {
+        var now = DateTime.UtcNow;
+        var exp = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+        var token = kind switch
+        {
+            "expired" => ChatTokens.Issue(Gateway.AuthOptions, "late", null, null, TimeSpan.FromMinutes(5), now.AddHours(-1)),
+            "not yet valid" => ChatTokens.Issue(Gateway.AuthOptions, "early", null, null, TimeSpan.FromHours(2), now.AddHours(1)),
+            "signed with another key" => ChatTokens.Issue(new ChatAuthOptions { SigningKey = new string('k', 32) }, "forged", null, null, TimeSpan.FromHours(1)),
+            "unsigned" => $"{Base64Url("{\"alg\":\"none\",\"typ\":\"JWT\"}")}.{Base64Url($"{{\"sub\":\"nobody\",\"exp\":{exp}}}")}.",
+            _ => "not-a-token",
+        };
+        using var http = Gateway.CreateHttpClient();
+        using var handshake = new HttpRequestMessage(HttpMethod.Get, "/ws");
+        handshake.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+
+        using var response = await http.SendAsync(handshake);
+
+        Assert.That((response.StatusCode, response.Headers.WwwAuthenticate.ToString()),
+            Is.EqualTo((HttpStatusCode.Unauthorized, $"Bearer error=\"invalid_token\", error_description=\"{description}\"")));
+    }
+
     // The HTTP API refuses such an external id as a member, so a profile made from this sub could never be added
     // to a conversation by its id; both follow one rule (ExternalIds).
     [TestCase(" {0}", "must not start or end with white space")]
