@@ -31,6 +31,19 @@ public static class AuthenticationExtensions
                 bearer.TokenValidationParameters = ChatTokens.ValidationParameters(auth.Value);
                 // Keep the token's own claim names (sub, name, picture).
                 bearer.MapInboundClaims = false;
+                // The descriptions the socket's handshake gives, in the gateway's words: the handler's own quote the
+                // token, print dates in the server's locale without a zone, and call a wrong signature a missing key.
+                bearer.Events = new JwtBearerEvents
+                {
+                    OnChallenge = context =>
+                    {
+                        if (BearerChallenge.Describe(context.AuthenticateFailure) is { } description)
+                        {
+                            context.ErrorDescription = description;
+                        }
+                        return Task.CompletedTask;
+                    },
+                };
                 // The header only: the access_token query parameter is for the socket's handshake, which browsers
                 // cannot give a header and which HandshakeAuthenticator validates ahead of this middleware. A token
                 // in an API URL would end up in every proxy's and server's access log.

@@ -159,7 +159,8 @@ public sealed class AuthenticationTests : GatewayTest
     [TestCase("signed with another key", "The token's signature is not valid.")]
     [TestCase("unsigned", "The token's signature is not valid.")]
     [TestCase("not a token", "The token is malformed.")]
-    public async Task A_refused_token_gets_a_handshake_challenge_that_says_why(string kind, string description)
+    [TestCase("signed with HS384", "The token's signature is not valid.")]
+    public async Task A_refused_token_gets_a_challenge_that_says_why_from_the_socket_and_the_api_alike(string kind, string description)
     {
         var now = DateTime.UtcNow;
         var exp = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
@@ -168,6 +169,13 @@ public sealed class AuthenticationTests : GatewayTest
             "expired" => ChatTokens.Issue(Gateway.AuthOptions, "late", null, null, TimeSpan.FromMinutes(5), now.AddHours(-1)),
             "not yet valid" => ChatTokens.Issue(Gateway.AuthOptions, "early", null, null, TimeSpan.FromHours(2), now.AddHours(1)),
             "signed with another key" => ChatTokens.Issue(new ChatAuthOptions { SigningKey = new string('k', 32) }, "forged", null, null, TimeSpan.FromHours(1)),
+            "signed with HS384" => new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler().CreateToken(new Microsoft.IdentityModel.Tokens.SecurityTokenDescriptor
+            {
+                Claims = new Dictionary<string, object> { ["sub"] = "other-alg" },
+                Expires = now.AddHours(1),
+                SigningCredentials = new(new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(Encoding.UTF8.GetBytes(ChatAuthOptions.DevelopmentSigningKey + "-for-a-longer-hs384-key")),
+                    Microsoft.IdentityModel.Tokens.SecurityAlgorithms.HmacSha384),
+            }),
             "unsigned" => $"{Base64Url("{\"alg\":\"none\",\"typ\":\"JWT\"}")}.{Base64Url($"{{\"sub\":\"nobody\",\"exp\":{exp}}}")}.",
             _ => "not-a-token",
         };
@@ -175,10 +183,15 @@ public sealed class AuthenticationTests : GatewayTest
         using var handshake = new HttpRequestMessage(HttpMethod.Get, "/ws");
         handshake.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
 
-        using var response = await http.SendAsync(handshake);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/users/me");
+        request.Headers.Authorization = handshake.Headers.Authorization;
 
-        Assert.That((response.StatusCode, response.Headers.WwwAuthenticate.ToString()),
-            Is.EqualTo((HttpStatusCode.Unauthorized, $"Bearer error=\"invalid_token\", error_description=\"{description}\"")));
+        using var socket = await http.SendAsync(handshake);
+        using var api = await http.SendAsync(request);
+
+        var challenge = $"Bearer error=\"invalid_token\", error_description=\"{description}\"";
+        Assert.That((socket.StatusCode, socket.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
     }
 
     // The HTTP API refuses such an external id as a member, so a profile made from this sub could never be added
