@@ -57,6 +57,12 @@ internal sealed class ApiValidation
             // A chunked body that grew past the limit.
             return TooLarge();
         }
+        // The parser takes invalid UTF-8 inside a string for a bad value of that field; it is the body that is wrong.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        {
+            Add("body", "The body is not valid UTF-8.");
+            return null;
+        }
         buffer.Position = 0;
         try
         {

@@ -84,6 +84,21 @@ public sealed class BadRequestTests : GatewayTest
     }
 
     [Test]
+    public async Task A_body_that_is_not_UTF8_is_blamed_on_the_body_not_on_a_field()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var body = new ByteArrayContent([.. Encoding.UTF8.GetBytes("""{"memberExternalIds":["m"],"title":" """), 0xFF, .. Encoding.UTF8.GetBytes("\"}")]);
+        body.Headers.ContentType = new("application/json");
+
+        using var response = await http.PostAsync("/api/conversations", body);
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(problem.Errors("body"), Is.EqualTo(new[] { "The body is not valid UTF-8." }));
+        Assert.That(problem.Str("detail"), Is.EqualTo("The body is not valid UTF-8."));
+    }
+
+    [Test]
     public async Task A_body_that_is_not_JSON_is_still_reported_as_such_and_not_as_a_repeated_property()
     {
         var alice = await Gateway.CreateUserAsync();
