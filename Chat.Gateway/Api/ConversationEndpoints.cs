@@ -164,7 +164,7 @@ public static class ConversationEndpoints
             MembershipOutcome.Unchanged => TypedResults.Ok(MemberResponse.Of(member!)),
             MembershipOutcome.NotGroup => TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict, title: "Conflict",
-                detail: $"Conversation {conversationId} is a direct conversation: it has exactly two members."),
+                detail: $"Conversation {conversationId} is a direct conversation: its members are the two people it was made for, and no one is added to it."),
             MembershipOutcome.Full => TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict, title: "Conflict",
                 detail: $"Conversation {conversationId} has as many members as a conversation may have (Chat:Limits:MaxConversationMembers)."),
