@@ -14,7 +14,9 @@ public sealed class FrameReader(int maxContentLength)
 
     // Deep nesting is refused by the parser itself rather than walked. A property given twice is refused too: which
     // of the two counts would otherwise be the parser's choice ({"type":"message","type":"typing"} read as typing).
+    // The parser checks that without allocating; a frame it refuses is read again with repeats allowed, to say which.
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32, AllowDuplicateProperties = false };
+    private static readonly JsonDocumentOptions RepeatsAllowed = DocumentOptions with { AllowDuplicateProperties = true };
 
     private const string KnownTypes = "message, typing, read, presence, sync, edit or delete";
 
@@ -27,9 +29,7 @@ public sealed class FrameReader(int maxContentLength)
         }
         catch (JsonException e)
         {
-            return Fail(ErrorCodes.BadRequest, RepeatedProperties.Find(utf8Json) is { } name
-                ? $"The frame has the property \"{Truncate(name)}\" more than once; each may appear once."
-                : $"Malformed JSON: {e.Message}");
+            return RepeatedProperty(utf8Json) ?? Fail(ErrorCodes.BadRequest, $"Malformed JSON: {e.Message}");
         }
         catch (InvalidOperationException)
         {
@@ -53,6 +53,36 @@ public sealed class FrameReader(int maxContentLength)
         }
     }
 
+    /// <summary>
+    /// The error for a frame refused only for a repeated property, naming what the frame's other errors name (its
+    /// type, and the conversation, message and key its type defines) unless that field is the repeated one, since
+    /// then it is not known which was meant; null when the frame is malformed for another reason.
+    /// </summary>
+    private static FrameReadResult? RepeatedProperty(ReadOnlyMemory<byte> utf8Json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(utf8Json, RepeatsAllowed);
+            var root = document.RootElement;
+            if (RepeatedProperties.In(root) is not { } repeated)
+            {
+                return null;
+            }
+            var message = $"The frame has the property \"{Truncate(repeated)}\" more than once; each may appear once.";
+            if (root.ValueKind != JsonValueKind.Object || repeated == "type"
+                || !root.TryGetProperty("type", out var typeElement) || SafeString(typeElement) is not { } type || !IsKnownType(type))
+            {
+                return Fail(ErrorCodes.BadRequest, message);
+            }
+            var clientMessageId = type == "message" && repeated != "clientMessageId" ? ClientMessageIdOf(root) : null;
+            return new FrameReadResult(About(root, type, clientMessageId, message, except: repeated));
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     private static FrameReadResult NameNotValidText => Fail(ErrorCodes.BadRequest, "Malformed JSON: a property name is not valid text.");
 
     private FrameReadResult ReadFrame(JsonElement root)
@@ -71,9 +101,7 @@ public sealed class FrameReader(int maxContentLength)
         // Read before the other fields so that every later error can name the message it refers to. Only a message
         // has a key: on any other frame, or on one of no known type, the field means nothing to the server, and an
         // error names only what its frame's type defines.
-        string? clientMessageId = type == "message" && root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String
-            ? SafeString(idElement)
-            : null;
+        string? clientMessageId = type == "message" ? ClientMessageIdOf(root) : null;
 
         try
         {
@@ -92,17 +120,28 @@ public sealed class FrameReader(int maxContentLength)
         }
         catch (FieldException e)
         {
-            // Only the known types throw: name the frame and whatever valid target it has, as the handlers' errors do.
-            // A target is named only when the frame's type has one: a presence frame that happens to carry a
-            // conversationId is not about that conversation.
-            return new FrameReadResult(new FrameError(ErrorCodes.BadRequest, e.Message, clientMessageId)
-            {
-                FrameType = type,
-                ConversationId = type is "message" or "typing" or "read" or "sync" or "edit" or "delete" ? ValidIdOrNull(root, "conversationId") : null,
-                MessageId = type is "read" or "edit" or "delete" ? ValidIdOrNull(root, "messageId") : null,
-            });
+            // Only the known types throw.
+            return new FrameReadResult(About(root, type!, clientMessageId, e.Message));
         }
     }
+
+    private static bool IsKnownType(string type) => type is "message" or "typing" or "read" or "presence" or "sync" or "edit" or "delete";
+
+    private static string? ClientMessageIdOf(JsonElement root) =>
+        root.TryGetProperty("clientMessageId", out var idElement) && idElement.ValueKind == JsonValueKind.String ? SafeString(idElement) : null;
+
+    /// <summary>
+    /// A bad_request about a frame of a known type: it names the frame and whatever valid target it has, as the
+    /// handlers' errors do, but not the field <paramref name="except"/>. A target is named only when the frame's type
+    /// has one: a presence frame that happens to carry a conversationId is not about that conversation.
+    /// </summary>
+    private static FrameError About(JsonElement root, string type, string? clientMessageId, string message, string? except = null) =>
+        new(ErrorCodes.BadRequest, message, clientMessageId)
+        {
+            FrameType = type,
+            ConversationId = type is "message" or "typing" or "read" or "sync" or "edit" or "delete" && except != "conversationId" ? ValidIdOrNull(root, "conversationId") : null,
+            MessageId = type is "read" or "edit" or "delete" && except != "messageId" ? ValidIdOrNull(root, "messageId") : null,
+        };
 
     private static long? ValidIdOrNull(JsonElement root, string name) =>
         root.TryGetProperty(name, out var element) && element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var id) && id > 0

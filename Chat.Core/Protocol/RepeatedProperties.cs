@@ -18,13 +18,16 @@ public static class RepeatedProperties
         try
         {
             using var document = JsonDocument.Parse(utf8Json);
-            return In(document.RootElement, path: "");
+            return In(document.RootElement);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             return null;
         }
     }
+
+    /// <summary>The first property that an object of <paramref name="element"/> holds twice, as a path; null when none is.</summary>
+    public static string? In(JsonElement element) => In(element, path: "");
 
     private static string? In(JsonElement element, string path)
     {

@@ -133,15 +133,23 @@ public sealed class FrameReaderTests
         Assert.That(error.ClientMessageId, Is.Null);
     }
 
-    [TestCase("""{"type":"message","type":"typing","conversationId":1,"content":"hi"}""", "\"type\"")]
-    [TestCase("""{"type":"typing","conversationId":1,"isTyping":true,"isTyping":false}""", "\"isTyping\"")]
-    [TestCase("""{"type":"read","conversationId":1,"messageId":1,"extra":{"a":1,"a":2}}""", "\"extra.a\"")]
-    public void A_property_given_twice_is_a_bad_request_naming_it(string json, string named)
+    [TestCase("""{"type":"message","type":"typing","conversationId":1,"content":"hi"}""", "type", null, null, null, null)]
+    [TestCase("""{"type":"message","conversationId":2,"clientMessageId":"dup-1","content":"x","content":"y"}""", "content", "message", 2L, null, "dup-1")]
+    [TestCase("""{"type":"message","conversationId":2,"clientMessageId":"a","clientMessageId":"b","content":"x"}""", "clientMessageId", "message", 2L, null, null)]
+    [TestCase("""{"type":"typing","conversationId":1,"conversationId":2}""", "conversationId", "typing", null, null, null)]
+    [TestCase("""{"type":"read","conversationId":1,"messageId":5,"extra":{"a":1,"a":2}}""", "extra.a", "read", 1L, 5L, null)]
+    [TestCase("""{"type":"presence","presenceStatus":"away","presenceStatus":"busy","conversationId":3}""", "presenceStatus", "presence", null, null, null)]
+    [TestCase("""{"type":"shout","volume":1,"volume":2,"conversationId":3}""", "volume", null, null, null, null)]
+    public void A_property_given_twice_is_a_bad_request_naming_it_and_what_else_is_known(
+        string json, string repeated, string? frameType, long? conversationId, long? messageId, string? clientMessageId)
     {
         var error = ErrorOf(json);
 
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
-        Assert.That(error.Message, Is.EqualTo($"The frame has the property {named} more than once; each may appear once."));
+        Assert.That(error.Message, Is.EqualTo($"The frame has the property \"{repeated}\" more than once; each may appear once."));
+        // As any other bad_request of its type, except for the repeated field itself: which of the two was meant is unknown.
+        Assert.That((error.FrameType, error.ConversationId, error.MessageId, error.ClientMessageId),
+            Is.EqualTo((frameType, conversationId, messageId, clientMessageId)));
     }
 
     [Test]
