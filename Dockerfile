@@ -3,7 +3,9 @@
 # Run:  docker run -p 8080:8080 \
 #         -e ConnectionStrings__Chat="Host=db;Port=5432;Username=chat;Password=...;Database=chat" \
 #         -e Chat__Auth__SigningKey="<at least 32 bytes of secret>" \
-#         realtime-chat
+#         --stop-timeout 35 realtime-chat
+# (--stop-timeout: the gateway drains and closes its sockets within the host's
+# 30 s shutdown timeout; Docker's default 10 s would kill it mid-drain.)
 # Another port: -e ASPNETCORE_HTTP_PORTS=9000 -p 9000:9000 (the HEALTHCHECK
 # follows it). Do not set ASPNETCORE_URLS instead: it would override the port
 # and leave the HEALTHCHECK asking the old one.
@@ -38,6 +40,8 @@ ENV ASPNETCORE_HTTP_PORTS=8080
 EXPOSE 8080
 # Non-root user provided by the image (app, uid $APP_UID).
 USER $APP_UID
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+# The start period covers the wait for PostgreSQL at start (about 30 s at most)
+# before the gateway listens.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=45s --retries=3 \
   CMD curl -fsS "http://127.0.0.1:${ASPNETCORE_HTTP_PORTS%%[;,]*}/health/live" || exit 1
 ENTRYPOINT ["dotnet", "Chat.Gateway.dll"]
