@@ -12,6 +12,9 @@ internal static partial class ChatLog
     [LoggerMessage(2, LogLevel.Information, "Connection {ConnectionId} of user {UserId} closed ({CloseStatus} {CloseDescription})")]
     public static partial void ConnectionClosed(ILogger logger, long connectionId, long userId, WebSocketCloseStatus? closeStatus, string? closeDescription);
 
+    [LoggerMessage(10, LogLevel.Information, "Connection {ConnectionId} of user {UserId} was lost: it ended without a close frame")]
+    public static partial void ConnectionLost(ILogger logger, long connectionId, long userId);
+
     [LoggerMessage(3, LogLevel.Debug, "Connection {ConnectionId} sent a refused frame: {Code} {Message}")]
     public static partial void FrameRefused(ILogger logger, long connectionId, string code, string message);
 

@@ -92,7 +92,14 @@ public sealed class ChatSessionRunner(
             await CloseAsync(connection, socket, sending, receiving);
             metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost.Label : CloseReason.ClosedByClient));
             // The gateway's own reason when it closed first (the client's echo of it is no reason), else the client's.
-            ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, decided?.Status ?? socket.CloseStatus, decided?.Description ?? socket.CloseStatusDescription);
+            if ((decided?.Status ?? socket.CloseStatus) is { } status)
+            {
+                ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, status, decided?.Description ?? socket.CloseStatusDescription);
+            }
+            else
+            {
+                ChatLog.ConnectionLost(logger, connection.Id, user.UserId);
+            }
         }
     }
 

@@ -45,6 +45,8 @@ public sealed class KeepAliveTests : GatewayTest
         // the shorter (docs/protocol.md, section 15), and a second for a busy machine.
         Assert.That(dropped, Is.LessThan((Interval + Timeout) * 1.25 + TimeSpan.FromSeconds(1)));
         Assert.That(registry.ConnectionCount, Is.EqualTo(1), "only bob's connection is left");
+        Assert.That(() => Gateway.Logs.Lines.Any(l => l.Contains($"of user {alice.Id} was lost: it ended without a close frame")), Is.True.After(5000, 50),
+            "the log says the connection was lost, not that it closed with no code");
         Assert.That(registry.PresenceOf(alice.Id), Is.EqualTo(Chat.Core.Protocol.PresenceStatus.Offline));
         Assert.That(await ConnectionLimitTests.EventuallyAsync(() => Task.FromResult(Gateway.Services.GetRequiredService<UserConnectionLimiter>().UserCount), 1), Is.EqualTo(1),
             "the dropped connection no longer counts against its user");
