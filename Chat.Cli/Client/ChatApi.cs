@@ -164,8 +164,7 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
         var isProblem = Body.ValueKind == JsonValueKind.Object;
         var reason = Status switch
         {
-            401 when Described(AuthenticateParameters) is { } description => $"the gateway refused the token (HTTP 401): {description.TrimEnd('.')}",
-            401 => "the gateway refused the token (HTTP 401): it is expired, not signed with the gateway's key (see --key and Chat__Auth__SigningKey), or one of its values is refused",
+            401 => RefusedToken(AuthenticateParameters, where: ""),
             404 when NoEndpoint => $"{Url?.ToString() ?? "/" + Path} answered HTTP 404 from no endpoint: is --url the address of a RealtimeChat gateway (with no extra path)?",
             404 => $"not found (HTTP 404): {Method} /{Path}: no such conversation or member, or you are not a member",
             503 when isProblem && Body.Str("detail") is { Length: > 0 } => "the gateway is unavailable (HTTP 503)",
@@ -196,6 +195,18 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
     }
 
     // error_description="The token expired at ..." out of the challenge's parameters.
+    /// <summary>
+    /// Why the gateway refused the token, from its <c>WWW-Authenticate</c> challenge (<paramref name="challenge"/>),
+    /// in one line; <paramref name="where"/> follows "HTTP 401" (" at the WebSocket handshake").
+    /// </summary>
+    public static string RefusedToken(string? challenge, string where)
+    {
+        var description = Described(challenge)?.TrimEnd('.');
+        // A signature the gateway cannot check means the token and the gateway use different keys.
+        var hint = description is null || description.Contains("signature", StringComparison.Ordinal) ? " (see --key and Chat__Auth__SigningKey)" : "";
+        return $"the gateway refused the token (HTTP 401{where}): {description ?? "it is expired, not signed with the gateway's key, or one of its values is refused"}{hint}";
+    }
+
     private static string? Described(string? parameters)
     {
         const string Key = "error_description=\"";

@@ -52,10 +52,11 @@ internal sealed class ChatSocket : IAsyncDisposable
         catch (WebSocketException e)
         {
             var status = (int)socket.HttpStatusCode;
+            var challenge = socket.HttpResponseHeaders?.FirstOrDefault(h => h.Key.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase)).Value?.FirstOrDefault();
             socket.Dispose();
             throw status switch
             {
-                401 => new CliFailure("the gateway refused the token (HTTP 401 at the WebSocket handshake): it is expired, or not signed with the gateway's key (see --key and Chat__Auth__SigningKey)."),
+                401 => new CliFailure(ApiResponse.RefusedToken(challenge, where: " at the WebSocket handshake") + "."),
                 429 => new CliFailure("the gateway refused the WebSocket (HTTP 429): this user already holds as many connections as the gateway allows (Chat:Limits:MaxConnectionsPerUser); close one and retry."),
                 503 => new CliFailure("the gateway refused the WebSocket (HTTP 503): it is shutting down or cannot reach its database; retry later."),
                 0 => ChatApi.Unreachable(target.BaseUrl, e),

@@ -243,7 +243,8 @@ public sealed partial class ConversationsCommandTests : GatewayTest
         var result = await CliRun.RunAsync("conversations", "list", "--as", "alice", "--key", new string('z', 40), "--url", Gateway.HttpAddress.ToString());
 
         Assert.That(result.Exit, Is.EqualTo(1));
-        Assert.That(result.Error, Does.StartWith("chat conversations list: the gateway refused the token (HTTP 401)"));
+        Assert.That(result.Error, Does.StartWith(
+            "chat conversations list: the gateway refused the token (HTTP 401): The token's signature is not valid (see --key and Chat__Auth__SigningKey)"));
     }
 
     private static string[] Seqs(string output) => [.. output.Split('\n').Where(l => l.StartsWith('#')).Select(l => l.Split(' ')[0])];
