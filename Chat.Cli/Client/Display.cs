@@ -27,7 +27,8 @@ internal static class Display
     public static string Members(JsonElement conversation) => string.Join(", ", conversation.Items("members").Select(Name));
 
     /// <summary>A history item or a <c>message</c> frame: <c>#7  2025-06-01 09:30:01  Alice: Hello (edited)</c>.</summary>
-    public static string Message(JsonElement message)
+    /// <param name="self">The user of this terminal, whose messages show as "you", from any device and in history alike.</param>
+    public static string Message(JsonElement message, long? self = null)
     {
         var text = message.Bool("isDeleted") == true ? "(deleted)" : message.Str("content") ?? "";
         if (message.Str("mediaUrl") is { } media)
@@ -38,7 +39,8 @@ internal static class Display
         {
             text += " (edited)";
         }
-        return Line(message.Long("seq"), message.Time("timestamp"), message.Str("senderName") ?? $"user {message.Long("senderId")}", text);
+        var sender = self is not null && message.Long("senderId") == self ? "you" : message.Str("senderName") ?? $"user {message.Long("senderId")}";
+        return Line(message.Long("seq"), message.Time("timestamp"), sender, text);
     }
 
     public static string Line(long? seq, string time, string sender, string text) => $"#{seq}  {time}  {Safe(sender)}: {Safe(text)}";

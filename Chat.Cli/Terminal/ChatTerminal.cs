@@ -307,7 +307,7 @@ internal sealed class ChatTerminal
         foreach (var message in items)
         {
             Track(message);
-            _output.WriteLine(Display.Message(message));
+            _output.WriteLine(Display.Message(message, _me));
         }
         if (items.Count == 0)
         {
@@ -393,7 +393,7 @@ internal sealed class ChatTerminal
                 break;
             case "message":
                 Track(frame);
-                _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame)}");
+                _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame, _me)}");
                 if (conversationId == _open && frame.Bool("isCatchup") == false && frame.Long("messageId") is { } shown)
                 {
                     await _socket.SendAsync(new { type = "read", conversationId, messageId = shown }, cancellation);

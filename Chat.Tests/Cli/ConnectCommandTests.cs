@@ -91,7 +91,8 @@ public sealed class ConnectCommandTests : GatewayTest
         await screen.WaitForAsync($"* {bob.Name} is away");
 
         keyboard.Type("/sync 1");
-        Assert.That(await screen.WaitForAsync("yes, at noon"), Does.Match(@"^\[Lunch\] #2  .*: yes, at noon \(edited\)$"));
+        Assert.That(await screen.WaitForAsync("yes, at noon"), Does.Match(@"^\[Lunch\] #2  .*  you: yes, at noon \(edited\)$"),
+            "one's own messages show as 'you' in a replay too");
         await screen.WaitForAsync("[Lunch] #3 deleted");
         await screen.WaitForAsync("[Lunch] synced up to #3");
 
