@@ -169,7 +169,9 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         while (!HasRoomFor(length))
         {
             var space = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _spaceWaiter, space);
+            // A full fence: the flags below must be read after the waiter is published, or a close that swapped out
+            // the previous waiter in between would be missed, and this one never woken.
+            Interlocked.Exchange(ref _spaceWaiter, space);
             // The writer may have drained, or a close been asked for, between the check and publishing the waiter:
             // look again.
             if (_writerDone || CloseReason is not null || _pacingEnded)
@@ -389,11 +391,19 @@ internal sealed class TypingState
 {
     private readonly Dictionary<long, long> _until = [];
 
+    // Set once the connection has left: a typing frame still being handled then announces nothing, since no sweeper
+    // would ever lapse it.
+    private bool _closed;
+
     /// <summary>Records typing (until <paramref name="until"/>, in timestamp ticks) or its end, and announces it.</summary>
     public void Announce(long conversationId, bool isTyping, long until, Action announce)
     {
         lock (_until)
         {
+            if (_closed)
+            {
+                return;
+            }
             if (isTyping)
             {
                 _until[conversationId] = until;
@@ -415,6 +425,16 @@ internal sealed class TypingState
             {
                 announce();
             }
+        }
+    }
+
+    /// <summary>The connection leaves: ends and announces all its typing, and takes no more.</summary>
+    public void Close(Action<long> announce)
+    {
+        lock (_until)
+        {
+            _closed = true;
+            StopExpired(now: null, announce);
         }
     }
 

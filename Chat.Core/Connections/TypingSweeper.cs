@@ -23,11 +23,10 @@ public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher pu
     internal void Sweep()
     {
         var now = time.GetTimestamp();
-        var wallClock = time.GetUtcNow().UtcDateTime;
         foreach (var connection in registry.Connections())
         {
             connection.Typing.StopExpired(now, conversationId =>
-                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, wallClock));
+                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
         }
     }
 }

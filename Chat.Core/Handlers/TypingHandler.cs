@@ -19,19 +19,19 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
 
         // Remembered so that typing lapses by itself after TypingTimeout without a renewal, and so that a
         // connection that closes mid-sentence tells the others it stopped. Every frame is relayed, renewals too.
-        var now = time.GetUtcNow().UtcDateTime;
+        // The time is read under the lock too, so that announcements of one connection carry ascending timestamps.
         connection.Typing.Announce(
             frame.ConversationId,
             frame.IsTyping,
             time.GetTimestamp() + (long)(limits.Value.TypingTimeout.TotalSeconds * time.TimestampFrequency),
-            () => Publish(publisher, connection, frame.ConversationId, frame.IsTyping, now));
+            () => Publish(publisher, connection, frame.ConversationId, frame.IsTyping, time.GetUtcNow().UtcDateTime));
 
         // A removal from the conversation that ran between the check above and Announce found no typing to stop,
         // and the others would see this user typing until the sweeper lapses it: look again, and take it back.
         if (frame.IsTyping && !registry.IsSubscribed(connection, frame.ConversationId))
         {
             connection.Typing.Stop(frame.ConversationId, () =>
-                Publish(publisher, connection, frame.ConversationId, isTyping: false, now));
+                Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
         }
         return ValueTask.CompletedTask;
     }

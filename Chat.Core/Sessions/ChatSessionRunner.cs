@@ -83,11 +83,10 @@ public sealed class ChatSessionRunner(
         }
         finally
         {
+            // Leaving waits on the database: a token that expires meanwhile must not turn the echo of the client's
+            // close into 1008, nor a close the gateway asked for before this point go unrecorded.
+            gate.Seal();
             var decided = connection.CloseReason;
-            // Unless the gateway already chose a reason (shutdown, slow consumer, a protocol violation), this is the
-            // answer to the client's own close. Chosen before leaving, which waits on the database: a token that
-            // expires meanwhile must not turn the echo of the client's close into 1008.
-            connection.RequestClose(CloseReason.Normal);
             await LeaveAsync(connection);
             await CloseAsync(connection, socket, sending, receiving);
             metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost.Label : CloseReason.ClosedByClient));
@@ -376,6 +375,11 @@ public sealed class ChatSessionRunner(
         {
             // The socket is gone; nobody is left to answer.
         }
+        catch (ChannelClosedException)
+        {
+            // A sync reply stopped because the socket is closing, or will once this frame is done (shutdown, token
+            // expiry): the close says what happened, and the client syncs again from the last seq it holds.
+        }
         catch (MessageRefusedException e)
         {
             // The database refused a value of this message that the reader let through: retrying cannot help.
@@ -432,7 +436,7 @@ public sealed class ChatSessionRunner(
     {
         var departure = presence.Unregister(connection);
         var now = time.GetUtcNow().UtcDateTime;
-        connection.Typing.StopExpired(now: null, conversationId =>
+        connection.Typing.Close(conversationId =>
             TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now));
         if (departure.WentOffline)
         {
@@ -450,6 +454,10 @@ public sealed class ChatSessionRunner(
     /// <summary>Flushes and closes: the writer sends what is queued and the close frame; a peer that does not finish in time is aborted.</summary>
     private async Task CloseAsync(ChatConnection connection, WebSocket socket, Task sending, Task receiving)
     {
+        // Unless the gateway already chose a reason (shutdown, slow consumer, a protocol violation), this is the
+        // answer to the client's own close.
+        connection.RequestClose(CloseReason.Normal);
+
         var both = Task.WhenAll(sending, receiving);
         if (await Task.WhenAny(both, Task.Delay(_limits.CloseTimeout)) != both)
         {
@@ -480,13 +488,14 @@ public sealed class ChatSessionRunner(
     private sealed class CloseGate(ChatSessionRunner runner, ChatConnection connection)
     {
         private bool _handling;
+        private bool _sealed;
         private CloseReason? _stopping;
 
         public void Close(CloseReason reason)
         {
             lock (this)
             {
-                if (_stopping is not null)
+                if (_stopping is not null || _sealed)
                 {
                     return;
                 }
@@ -504,11 +513,27 @@ public sealed class ChatSessionRunner(
             }
         }
 
+        /// <summary>
+        /// The session is ending: a close asked for from now on changes nothing, and one still waiting for the frame
+        /// in hand is asked for now, so that the reason read next is the one the socket closes with.
+        /// </summary>
+        public void Seal()
+        {
+            lock (this)
+            {
+                _sealed = true;
+                if (_stopping is { } reason && _handling)
+                {
+                    Act(reason);
+                }
+            }
+        }
+
         public bool TryBeginFrame()
         {
             lock (this)
             {
-                if (_stopping is not null)
+                if (_stopping is not null || _sealed)
                 {
                     return false;
                 }

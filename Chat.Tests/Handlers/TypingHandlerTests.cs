@@ -90,6 +90,20 @@ public sealed class TypingHandlerTests
         Assert.That(TypingLeftToLapse(), Is.EqualTo(new[] { Conversation }), "the renewal is remembered for the sweeper");
     }
 
+    [Test]
+    public async Task A_start_handled_after_its_connection_left_is_not_announced()
+    {
+        // The connection left while the frame was in hand, past the handler's membership check: the sweeper no
+        // longer sees the connection, so typing announced now would never lapse.
+        var publisher = new RecordingPublisher(onFirstPublish: () => { });
+        _typist.Typing.Close(_ => { });
+
+        await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
+
+        Assert.That(publisher.Typing, Is.Empty);
+        Assert.That(TypingLeftToLapse(), Is.Empty);
+    }
+
     private sealed class RecordingPublisher(Action onFirstPublish, Action? beforeEachPublish = null) : IChatPublisher
     {
         public List<bool> Typing { get; } = [];
