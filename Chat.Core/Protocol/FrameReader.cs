@@ -55,8 +55,8 @@ public sealed class FrameReader(int maxContentLength)
 
     /// <summary>
     /// The error for a frame refused only for a repeated property, naming what the frame's other errors name (its
-    /// type, and the conversation, message and key its type defines) unless that field is the repeated one, since
-    /// then it is not known which was meant; null when the frame is malformed for another reason.
+    /// type, and the conversation, message and key its type defines) except the fields it repeats, since then it is
+    /// not known which was meant; null when the frame is malformed for another reason.
     /// </summary>
     private static FrameReadResult? RepeatedProperty(ReadOnlyMemory<byte> utf8Json)
     {
@@ -69,17 +69,23 @@ public sealed class FrameReader(int maxContentLength)
                 return null;
             }
             var message = $"The frame has the property \"{Truncate(repeated)}\" more than once; each may appear once.";
-            if (root.ValueKind != JsonValueKind.Object || repeated == "type"
+            var repeatedAtTop = RepeatedProperties.AtTopLevel(root);
+            if (root.ValueKind != JsonValueKind.Object || repeatedAtTop.Contains("type")
                 || !root.TryGetProperty("type", out var typeElement) || SafeString(typeElement) is not { } type || !IsKnownType(type))
             {
                 return Fail(ErrorCodes.BadRequest, message);
             }
-            var clientMessageId = type == "message" && repeated != "clientMessageId" ? ClientMessageIdOf(root) : null;
-            return new FrameReadResult(About(root, type, clientMessageId, message, except: repeated));
+            var clientMessageId = type == "message" && !repeatedAtTop.Contains("clientMessageId") ? ClientMessageIdOf(root) : null;
+            return new FrameReadResult(About(root, type, clientMessageId, message, except: repeatedAtTop));
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (JsonException)
         {
             return null;
+        }
+        catch (InvalidOperationException)
+        {
+            // A repeat, and a property name that is not text either.
+            return NameNotValidText;
         }
     }
 
@@ -132,15 +138,15 @@ public sealed class FrameReader(int maxContentLength)
 
     /// <summary>
     /// A bad_request about a frame of a known type: it names the frame and whatever valid target it has, as the
-    /// handlers' errors do, but not the field <paramref name="except"/>. A target is named only when the frame's type
+    /// handlers' errors do, but not the fields in <paramref name="except"/>. A target is named only when the frame's type
     /// has one: a presence frame that happens to carry a conversationId is not about that conversation.
     /// </summary>
-    private static FrameError About(JsonElement root, string type, string? clientMessageId, string message, string? except = null) =>
+    private static FrameError About(JsonElement root, string type, string? clientMessageId, string message, IReadOnlySet<string>? except = null) =>
         new(ErrorCodes.BadRequest, message, clientMessageId)
         {
             FrameType = type,
-            ConversationId = type is "message" or "typing" or "read" or "sync" or "edit" or "delete" && except != "conversationId" ? ValidIdOrNull(root, "conversationId") : null,
-            MessageId = type is "read" or "edit" or "delete" && except != "messageId" ? ValidIdOrNull(root, "messageId") : null,
+            ConversationId = type is "message" or "typing" or "read" or "sync" or "edit" or "delete" && except?.Contains("conversationId") != true ? ValidIdOrNull(root, "conversationId") : null,
+            MessageId = type is "read" or "edit" or "delete" && except?.Contains("messageId") != true ? ValidIdOrNull(root, "messageId") : null,
         };
 
     private static long? ValidIdOrNull(JsonElement root, string name) =>

@@ -140,6 +140,8 @@ public sealed class FrameReaderTests
     [TestCase("""{"type":"read","conversationId":1,"messageId":5,"extra":{"a":1,"a":2}}""", "extra.a", "read", 1L, 5L, null)]
     [TestCase("""{"type":"presence","presenceStatus":"away","presenceStatus":"busy","conversationId":3}""", "presenceStatus", "presence", null, null, null)]
     [TestCase("""{"type":"shout","volume":1,"volume":2,"conversationId":3}""", "volume", null, null, null, null)]
+    [TestCase("""{"conversationId":1,"conversationId":2,"type":"read","type":"typing","messageId":3}""", "conversationId", null, null, null, null)]
+    [TestCase("""{"type":"message","conversationId":1,"conversationId":2,"clientMessageId":"a","clientMessageId":"b","content":"x"}""", "conversationId", "message", null, null, null)]
     public void A_property_given_twice_is_a_bad_request_naming_it_and_what_else_is_known(
         string json, string repeated, string? frameType, long? conversationId, long? messageId, string? clientMessageId)
     {
@@ -150,6 +152,28 @@ public sealed class FrameReaderTests
         // As any other bad_request of its type, except for the repeated field itself: which of the two was meant is unknown.
         Assert.That((error.FrameType, error.ConversationId, error.MessageId, error.ClientMessageId),
             Is.EqualTo((frameType, conversationId, messageId, clientMessageId)));
+    }
+
+    [Test]
+    public void Naming_a_repeated_property_costs_no_more_than_reading_the_frame()
+    {
+        // Long names over many elements: a path joined at every step would allocate names × elements characters.
+        var json = $$"""{"type":"typing","{{new string('n', 30_000)}}":[{{string.Join(",", Enumerable.Repeat("0", 15_000))}}],"a":1,"a":2}""";
+        var before = GC.GetAllocatedBytesForCurrentThread();
+
+        var error = ErrorOf(json);
+
+        Assert.That(error.Message, Is.EqualTo("The frame has the property \"a\" more than once; each may appear once."));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(20_000_000), "bytes allocated to read and refuse a 60 KB frame");
+    }
+
+    [Test]
+    public void A_long_repeated_path_is_cut_in_the_message()
+    {
+        var name = new string('p', 100);
+        var error = ErrorOf($$"""{"type":"typing","conversationId":1,"{{name}}":1,"{{name}}":2}""");
+
+        Assert.That(error.Message, Is.EqualTo($"The frame has the property \"{new string('p', 32)}...\" more than once; each may appear once."));
     }
 
     [Test]
