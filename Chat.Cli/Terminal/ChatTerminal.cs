@@ -256,12 +256,19 @@ internal sealed class ChatTerminal
         var items = new List<JsonElement>();
         var listed = new HashSet<long>();
         string? cursor = null;
+        var cursors = new HashSet<string>();
         do
         {
             var path = ChatApi.WithQuery("api/conversations", ("cursor", cursor), ("limit", ConversationsPage));
             var page = (await _api.GetAsync(path, cancellation)).Expect(200);
+            var before = items.Count;
             items.AddRange(page.Items("items").Where(c => c.Long("conversationId") is { } id && listed.Add(id)));
             cursor = page.Str("nextCursor");
+            // A cursor seen before, or a page of nothing new, would page forever (a proxy that drops the query).
+            if (items.Count == before || (cursor is not null && !cursors.Add(cursor)))
+            {
+                break;
+            }
         }
         while (cursor is not null);
         if (items.Count == 0)
