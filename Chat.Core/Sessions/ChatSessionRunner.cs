@@ -91,7 +91,8 @@ public sealed class ChatSessionRunner(
             await CloseAsync(connection, socket, sending, receiving);
             metrics.ConnectionsClosed.Add(decided?.Label ?? (socket.CloseStatus is null ? CloseReason.Lost.Label : CloseReason.ClosedByClient));
             // The gateway's own reason when it closed first (the client's echo of it is no reason), else the client's.
-            if ((decided?.Status ?? socket.CloseStatus) is { } status)
+            // A socket whose send failed (Lost) exchanged no close frame either, whatever status its reason carries.
+            if (!ReferenceEquals(decided, CloseReason.Lost) && (decided?.Status ?? socket.CloseStatus) is { } status)
             {
                 ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, status, decided?.Description ?? socket.CloseStatusDescription);
             }
