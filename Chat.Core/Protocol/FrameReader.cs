@@ -298,7 +298,7 @@ public sealed class FrameReader(int maxContentLength)
         return SafeString(element) ?? throw new FieldException(NotValidText(name));
     }
 
-    private static string NotValidText(string name) => $"{name} must be valid text: no NUL characters and no unpaired surrogates.";
+    private static string NotValidText(string name) => $"{name} {ValidTextRule}.";
 
     private static bool? OptionalBool(JsonElement root, string name)
     {

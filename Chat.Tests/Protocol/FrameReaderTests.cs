@@ -267,7 +267,7 @@ public sealed class FrameReaderTests
 
     [TestCase("""{"type":"edit","conversationId":4,"messageId":8}""", "content is required.")]
     [TestCase("""{"type":"edit","conversationId":4,"messageId":"8","content":"x"}""", "messageId must be an integer.")]
-    [TestCase("""{"type":"edit","conversationId":4,"messageId":8,"content":"a\u0000b"}""", "content must be valid text: no NUL characters and no unpaired surrogates.")]
+    [TestCase("""{"type":"edit","conversationId":4,"messageId":8,"content":"a\u0000b"}""", "content must be valid text: no NUL character and no unpaired surrogate.")]
     [TestCase("""{"type":"delete","conversationId":0,"messageId":8}""", "conversationId must be a positive integer.")]
     public void A_malformed_edit_or_delete_frame_is_a_bad_request(string json, string message)
     {
@@ -506,7 +506,7 @@ public sealed class FrameReaderTests
         var error = ErrorOf(Message($$""" "clientMessageId":"m-9","content":"{{escaped}}" """));
 
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
-        Assert.That(error.Message, Is.EqualTo("content must be valid text: no NUL characters and no unpaired surrogates."), "the rule a NUL breaks too");
+        Assert.That(error.Message, Is.EqualTo("content must be valid text: no NUL character and no unpaired surrogate."), "the rule a NUL breaks too");
         Assert.That(error.ClientMessageId, Is.EqualTo("m-9"));
     }
 
@@ -596,7 +596,7 @@ public sealed class FrameReaderTests
         var error = ErrorOf(Message($$""" "clientMessageId":"m-12","content":"x","messageType":"image","mediaUrl":"{{escaped}}" """));
 
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
-        Assert.That(error.Message, Is.EqualTo("mediaUrl must be valid text: no NUL characters and no unpaired surrogates."));
+        Assert.That(error.Message, Is.EqualTo("mediaUrl must be valid text: no NUL character and no unpaired surrogate."));
         Assert.That(error.ClientMessageId, Is.EqualTo("m-12"));
     }
 
