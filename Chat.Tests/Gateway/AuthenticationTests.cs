@@ -179,19 +179,25 @@ public sealed class AuthenticationTests : GatewayTest
             "unsigned" => $"{Base64Url("{\"alg\":\"none\",\"typ\":\"JWT\"}")}.{Base64Url($"{{\"sub\":\"nobody\",\"exp\":{exp}}}")}.",
             _ => "not-a-token",
         };
+        var (socket, api) = await ChallengesAsync(token);
+
+        var challenge = $"Bearer error=\"invalid_token\", error_description=\"{description}\"";
+        Assert.That(socket, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+    }
+
+    /// <summary>What the WebSocket handshake and an API request answer the same token: status and challenge each.</summary>
+    private async Task<((HttpStatusCode, string) Socket, (HttpStatusCode, string) Api)> ChallengesAsync(string token)
+    {
         using var http = Gateway.CreateHttpClient();
         using var handshake = new HttpRequestMessage(HttpMethod.Get, "/ws");
         handshake.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/users/me");
         request.Headers.Authorization = handshake.Headers.Authorization;
 
         using var socket = await http.SendAsync(handshake);
         using var api = await http.SendAsync(request);
-
-        var challenge = $"Bearer error=\"invalid_token\", error_description=\"{description}\"";
-        Assert.That((socket.StatusCode, socket.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
-        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        return ((socket.StatusCode, socket.Headers.WwwAuthenticate.ToString()), (api.StatusCode, api.Headers.WwwAuthenticate.ToString()));
     }
 
     // The HTTP API refuses such an external id as a member, so a profile made from this sub could never be added
@@ -205,18 +211,11 @@ public sealed class AuthenticationTests : GatewayTest
     {
         var marker = Guid.NewGuid().ToString("N");
         var token = ChatTokens.Issue(Gateway.AuthOptions, string.Format(sub, $"user-{marker}"), "Name", null, TimeSpan.FromHours(1));
-        using var http = Gateway.CreateHttpClient();
-        using var handshake = new HttpRequestMessage(HttpMethod.Get, "/ws");
-        handshake.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/users/me");
-        request.Headers.Authorization = handshake.Headers.Authorization;
-
-        using var socket = await http.SendAsync(handshake);
-        using var api = await http.SendAsync(request);
+        var (socket, api) = await ChallengesAsync(token);
 
         var challenge = $"Bearer error=\"invalid_token\", error_description=\"The token's sub {problem}.\"";
-        Assert.That((socket.StatusCode, socket.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
-        Assert.That((api.StatusCode, api.Headers.WwwAuthenticate.ToString()), Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(socket, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
         Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
     }
