@@ -1,5 +1,6 @@
 using Chat.Cli.Infrastructure;
 using Chat.Core.Auth;
+using Chat.Core.Protocol;
 using Chat.Core.Options;
 
 namespace Chat.Cli.Client;
@@ -81,6 +82,10 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         if (ExternalIds.Problem(externalId) is { } problem)
         {
             throw new UsageException($"The external user id {problem}; the gateway refuses a token whose 'sub' breaks that rule.");
+        }
+        if (!string.IsNullOrWhiteSpace(picture) && LinkUrls.Problem(picture) is { } pictureProblem)
+        {
+            throw new UsageException($"--picture {pictureProblem}; the gateway refuses a token whose 'picture' breaks that rule.");
         }
     }
 

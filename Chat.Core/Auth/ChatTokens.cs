@@ -22,7 +22,7 @@ public static class ChatTokens
     public const int MaxNameLength = 200;
 
     /// <summary>Longest <c>picture</c> accepted, as long as a message's <c>mediaUrl</c> may be.</summary>
-    public const int MaxPictureLength = 2048;
+    public const int MaxPictureLength = LinkUrls.MaxLength;
 
     public static TokenValidationParameters ValidationParameters(ChatAuthOptions options) => new()
     {
@@ -82,7 +82,7 @@ public static class ChatTokens
         // The lengths keep a profile (and every message frame that names its user) within reason.
         refusal = externalId is null ? "The token has no sub claim."
             : ExternalIds.Problem(externalId) is { } problem ? $"The token's {SubjectClaim} {problem}."
-            : TextProblem(NameClaim, name, MaxNameLength) ?? TextProblem(PictureClaim, picture, MaxPictureLength);
+            : TextProblem(NameClaim, name, MaxNameLength) ?? TextProblem(PictureClaim, picture, MaxPictureLength) ?? PictureProblem(picture);
         if (refusal is not null)
         {
             return null;
@@ -95,6 +95,13 @@ public static class ChatTokens
         value is null ? null
         : !FrameReader.IsValidText(value) ? $"The token's {claim} {FrameReader.ValidTextRule}."
         : value.Length > maxLength ? $"The token's {claim} must be at most {maxLength} characters."
+        : null;
+
+    // The avatar reaches every member's client as senderAvatarUrl, to be loaded or linked: the same rule as a
+    // message's mediaUrl. A blank one is no claim (it keeps the stored avatar), so it is not held to the rule.
+    private static string? PictureProblem(string? picture) =>
+        string.IsNullOrWhiteSpace(picture) ? null
+        : LinkUrls.Problem(picture) is { } problem ? $"The token's {PictureClaim} {problem}."
         : null;
 
     /// <summary>When a validated token expires (its <c>exp</c>), or null when it carries none.</summary>

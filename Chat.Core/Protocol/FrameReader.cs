@@ -10,7 +10,7 @@ namespace Chat.Core.Protocol;
 public sealed class FrameReader(int maxContentLength)
 {
     public const int MaxClientMessageIdLength = 64;
-    public const int MaxMediaUrlLength = 2048;
+    public const int MaxMediaUrlLength = LinkUrls.MaxLength;
 
     // Deep nesting is refused by the parser itself rather than walked. A property given twice is refused too: which
     // of the two counts would otherwise be the parser's choice ({"type":"message","type":"typing"} read as typing).
@@ -191,17 +191,9 @@ public sealed class FrameReader(int maxContentLength)
         {
             throw new FieldException(NotValidText("mediaUrl"));
         }
-        // Uri.TryCreate also trims surrounding whitespace and drops tabs and line breaks inside, yet the string as
-        // sent is what is stored and relayed: such characters are refused rather than passed on to other clients.
-        // A user:password@ part is refused too: it hides the real host from a reader (https://bank.example@evil.example).
-        if (mediaUrl is not null &&
-            (mediaUrl.Length > MaxMediaUrlLength
-             || mediaUrl.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
-             || !Uri.TryCreate(mediaUrl, UriKind.Absolute, out var uri)
-             || uri.Scheme is not ("http" or "https")
-             || uri.UserInfo.Length > 0))
+        if (mediaUrl is not null && LinkUrls.Problem(mediaUrl) is { } problem)
         {
-            throw new FieldException($"mediaUrl must be an absolute http or https URL of at most {MaxMediaUrlLength} characters, without spaces, control characters or a user:password@ part.");
+            throw new FieldException($"mediaUrl {problem}.");
         }
 
         return new FrameReadResult(new SendMessageFrame(conversationId, clientMessageId, content, messageType, replyTo, mediaUrl));

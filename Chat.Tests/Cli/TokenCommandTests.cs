@@ -37,6 +37,7 @@ public sealed class TokenCommandTests
     [TestCase(new[] { "token", "alice", "--key", "short" }, "--key is too short")]
     [TestCase(new[] { "token", " alice" }, "external user id must not start or end with white space")]
     [TestCase(new[] { "token", "al\u0007ice" }, "external user id must not hold control characters")]
+    [TestCase(new[] { "token", "alice", "--picture", "javascript:alert(1)" }, "--picture must be an absolute http or https URL")]
     public async Task Token_explains_a_bad_argument_and_exits_2(string[] args, string explanation)
     {
         var (exit, output, error) = await CliRun.RunAsync(args);

@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using Chat.Core.Auth;
 using Chat.Core.Options;
+using Chat.Core.Protocol;
 using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Gateway;
@@ -218,6 +219,40 @@ public sealed class AuthenticationTests : GatewayTest
         Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
         Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
+    }
+
+    // The avatar reaches every member's client as senderAvatarUrl, where it is loaded or linked: a script or data
+    // URL there is the sender's content in everyone else's client.
+    [TestCase("javascript:alert(document.cookie)")]
+    [TestCase("data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=")]
+    [TestCase("/avatars/relative.png")]
+    [TestCase("ftp://img.example.com/a.png")]
+    [TestCase("https://bank.example@evil.example/a.png")]
+    [TestCase("https://img.example.com/a b.png")]
+    [TestCase(" https://img.example.com/a.png")]
+    public async Task A_token_whose_picture_is_not_an_http_url_gets_401_with_a_description_from_the_socket_and_the_api_and_stores_nothing(string picture)
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        var token = ChatTokens.Issue(Gateway.AuthOptions, $"user-{marker}", "Name", picture, TimeSpan.FromHours(1));
+        var (socket, api) = await ChallengesAsync(token);
+
+        var challenge = $"Bearer error=\"invalid_token\", error_description=\"The token's picture {LinkUrls.Rule}.\"";
+        Assert.That(socket, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
+    }
+
+    [TestCase("http://img.example.com/a.png")]
+    [TestCase("https://img.example.com:8443/avatars/a.png?size=64#top")]
+    public async Task A_token_whose_picture_is_an_http_or_https_url_is_accepted_and_its_avatar_stored(string picture)
+    {
+        var externalId = $"user-{Guid.NewGuid():N}";
+        await using (var socket = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(externalId, "Name", picture)))
+        {
+            await socket.ReadUntilReadyAsync();
+        }
+
+        Assert.That(await Sql.ScalarAsync<string>("SELECT avatar_url FROM user_profiles WHERE external_id = @externalId", new { externalId }), Is.EqualTo(picture));
     }
 
     [TestCase("{0}")]
