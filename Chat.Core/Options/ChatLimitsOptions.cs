@@ -23,7 +23,9 @@ public sealed class ChatLimitsOptions : IValidatableObject
     public int SendQueueCapacity { get; set; } = 1024;
 
     /// <summary>Bytes that may wait in one connection's send queue; past it the connection is closed as a slow consumer.</summary>
-    [Range(4096, int.MaxValue, ErrorMessage = "Chat:Limits:SendQueueMaxBytes must be between {1} and {2}.")]
+    // The least that Validate below accepts with the smallest MaxFrameBytes, so that the range never names a minimum
+    // that would still be refused.
+    [Range(2 * (1024 + MessageFrameOverheadBytes), int.MaxValue, ErrorMessage = "Chat:Limits:SendQueueMaxBytes must be between {1} and {2}.")]
     public int SendQueueMaxBytes { get; set; } = 1024 * 1024;
 
     /// <summary>

@@ -49,6 +49,14 @@ public sealed class StartupValidationTests
     }
 
     [Test]
+    public void A_send_queue_too_small_for_any_frame_limit_names_a_minimum_that_would_start()
+    {
+        var failure = StartFailure(new() { ["Chat:Limits:MaxFrameBytes"] = "1024", ["Chat:Limits:SendQueueMaxBytes"] = "5000" });
+
+        Assert.That(AllMessages(failure), Does.Contain("Chat:Limits:SendQueueMaxBytes must be between 10240 and"));
+    }
+
+    [Test]
     public void Outside_Development_the_gateway_refuses_to_start_without_a_signing_key()
     {
         var failure = StartFailure([], environment: "Production");
