@@ -24,7 +24,13 @@ internal static class Display
 
     public static string Kind(JsonElement conversation) => conversation.Bool("isGroup") == true ? "group" : "direct";
 
-    public static string Members(JsonElement conversation) => string.Join(", ", conversation.Items("members").Select(Name));
+    /// <summary>The members' names; a conversation of the list carries only its first few, and says how many more there are.</summary>
+    public static string Members(JsonElement conversation)
+    {
+        var names = conversation.Items("members").Select(Name).ToList();
+        var more = (conversation.Long("memberCount") ?? names.Count) - names.Count;
+        return string.Join(", ", names) + (more > 0 ? $" and {more} more" : "");
+    }
 
     /// <summary>A history item or a <c>message</c> frame: <c>#7  2025-06-01 09:30:01  Alice: Hello (edited)</c>.</summary>
     /// <param name="self">The user of this terminal, whose messages show as "you", from any device and in history alike.</param>

@@ -24,7 +24,9 @@ public sealed class ConversationSummary
     public int UnreadCount { get; init; }
     /// <summary>The last message's time, or the creation time: what the list is ordered by.</summary>
     public DateTime ActivityAt { get; init; }
-    /// <summary>Active members, by user id.</summary>
+    /// <summary>How many active members the conversation has.</summary>
+    public int MemberCount { get; init; }
+    /// <summary>Active members, by user id: all of them, or in the list the first few.</summary>
     public IReadOnlyList<ConversationMember> Members { get; set; } = [];
 }
 

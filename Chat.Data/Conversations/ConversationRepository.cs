@@ -77,7 +77,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     private const string SummaryColumns = """
         c.id AS ConversationId, c.title AS Title, c.is_group AS IsGroup, c.created_at AS CreatedAt,
         c.last_seq AS LastSeq, c.last_message_at AS LastMessageAt, c.last_message_preview AS LastMessagePreview,
-        p.unread_count AS UnreadCount, COALESCE(c.last_message_at, c.created_at) AS ActivityAt
+        p.unread_count AS UnreadCount, COALESCE(c.last_message_at, c.created_at) AS ActivityAt,
+        (SELECT count(*) FROM conversation_participants m WHERE m.conversation_id = c.id AND m.is_active)::int AS MemberCount
         """;
 
     // Keyset pagination on (activity, id), both descending: stable pages however many conversations a user has.
@@ -97,13 +98,26 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         WHERE p.user_id = @UserId AND p.is_active AND c.id = @ConversationId
         """;
 
+    // The first @PerConversation active members of each conversation, by user id, read along the primary key.
     private const string MembersSql = """
-        SELECT p.conversation_id AS ConversationId, u.id AS UserId, u.external_id AS ExternalId,
-               u.display_name AS DisplayName, u.avatar_url AS AvatarUrl, u.last_seen_at AS LastSeenAt
-        FROM conversation_participants p JOIN user_profiles u ON u.id = p.user_id
-        WHERE p.conversation_id = ANY(@ConversationIds) AND p.is_active
-        ORDER BY p.conversation_id, u.id
+        SELECT c.id AS ConversationId, m.UserId, m.ExternalId, m.DisplayName, m.AvatarUrl, m.LastSeenAt
+        FROM unnest(@ConversationIds) AS c(id)
+        CROSS JOIN LATERAL (
+            SELECT u.id AS UserId, u.external_id AS ExternalId, u.display_name AS DisplayName,
+                   u.avatar_url AS AvatarUrl, u.last_seen_at AS LastSeenAt
+            FROM conversation_participants p JOIN user_profiles u ON u.id = p.user_id
+            WHERE p.conversation_id = c.id AND p.is_active
+            ORDER BY p.user_id
+            LIMIT @PerConversation
+        ) m
+        ORDER BY c.id, m.UserId
         """;
+
+    /// <summary>
+    /// Members a conversation of the list carries: enough for a client to show a direct conversation's other person
+    /// and a group's first faces. A page of 100 groups of 1,000 members each would otherwise be about 10 MB.
+    /// </summary>
+    public const int ListedMembersPerConversation = 10;
 
     /// <summary>
     /// A page of the user's active conversations, newest activity first, after the cursor position
@@ -122,7 +136,7 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             {
                 rows.RemoveAt(rows.Count - 1);
             }
-            await AttachMembersAsync(connection, rows, ct);
+            await AttachMembersAsync(connection, rows, ListedMembersPerConversation, ct);
             return new ConversationPage(rows, hasMore);
         }, cancellationToken).AsTask();
 
@@ -135,19 +149,19 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
                 GetSql, new { UserId = userId, ConversationId = conversationId }, cancellationToken: ct));
             if (row is not null)
             {
-                await AttachMembersAsync(connection, [row], ct);
+                await AttachMembersAsync(connection, [row], int.MaxValue, ct);
             }
             return row;
         }, cancellationToken).AsTask();
 
-    private static async Task AttachMembersAsync(NpgsqlConnection connection, IReadOnlyList<ConversationSummary> conversations, CancellationToken ct)
+    private static async Task AttachMembersAsync(NpgsqlConnection connection, IReadOnlyList<ConversationSummary> conversations, int perConversation, CancellationToken ct)
     {
         if (conversations.Count == 0)
         {
             return;
         }
         var members = await connection.QueryAsync<ConversationMember>(new CommandDefinition(
-            MembersSql, new { ConversationIds = conversations.Select(c => c.ConversationId).ToArray() }, cancellationToken: ct));
+            MembersSql, new { ConversationIds = conversations.Select(c => c.ConversationId).ToArray(), PerConversation = perConversation }, cancellationToken: ct));
         var byConversation = members.ToLookup(m => m.ConversationId);
         foreach (var conversation in conversations)
         {

@@ -31,6 +31,7 @@ public sealed record ConversationResponse<TMember>(
     DateTime? LastMessageAt,
     string? LastMessagePreview,
     int UnreadCount,
+    int MemberCount,
     IReadOnlyList<TMember> Members);
 
 public static class ConversationResponse
@@ -39,7 +40,7 @@ public static class ConversationResponse
 
     public static ConversationResponse<TMember> Of<TMember>(ConversationSummary c, Func<ConversationMember, TMember> member) => new(
         c.ConversationId, c.Title, c.IsGroup, c.CreatedAt, c.LastSeq, c.LastMessageAt, c.LastMessagePreview, c.UnreadCount,
-        [.. c.Members.Select(member)]);
+        c.MemberCount, [.. c.Members.Select(member)]);
 }
 
 public sealed record ConversationPageResponse(IReadOnlyList<ConversationResponse<MemberResponse>> Items, string? NextCursor);

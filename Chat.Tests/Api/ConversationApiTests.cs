@@ -195,8 +195,31 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(items[0].GetProperty("unreadCount").GetInt32(), Is.EqualTo(1));
         Assert.That(items[0].Str("lastMessageAt"), Does.EndWith("Z"));
         Assert.That(Members(items[0]), Is.EquivalentTo(new[] { alice.ExternalId, bob.ExternalId }));
+        Assert.That(items[0].GetProperty("memberCount").GetInt32(), Is.EqualTo(2));
         Assert.That(items[0].GetProperty("members")[0].TryGetProperty("presenceStatus", out _), Is.False, "presence is in the detail only");
         Assert.That(page.GetProperty("nextCursor").ValueKind, Is.EqualTo(JsonValueKind.Null));
+    }
+
+    [Test]
+    public async Task A_large_group_in_the_list_carries_its_member_count_and_its_first_ten_members_and_the_detail_all_of_them()
+    {
+        var users = await Gateway.CreateUsersAsync(12);
+        var id = await Gateway.CreateConversationAsync(users);
+        var leaver = users[5];
+        using (var leaving = Gateway.CreateHttpClient(leaver.ExternalId))
+        {
+            Assert.That((await leaving.DeleteAsync($"/api/conversations/{id}/members/{leaver.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        }
+        using var http = Gateway.CreateHttpClient(users[11].ExternalId);
+        var active = users.Where(u => u != leaver).OrderBy(u => u.Id).Select(u => u.ExternalId).ToList();
+
+        var listed = (await http.GetFromJsonAsync<JsonElement>("/api/conversations")).GetProperty("items").EnumerateArray().Single(c => c.Long("conversationId") == id);
+        var detail = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{id}");
+
+        Assert.That(listed.GetProperty("memberCount").GetInt32(), Is.EqualTo(11));
+        Assert.That(Members(listed), Is.EqualTo(active.Take(10)), "the first ten active members, by user id");
+        Assert.That(detail.GetProperty("memberCount").GetInt32(), Is.EqualTo(11));
+        Assert.That(Members(detail), Is.EqualTo(active));
     }
 
     [Test]

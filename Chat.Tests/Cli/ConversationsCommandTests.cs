@@ -82,6 +82,19 @@ public sealed partial class ConversationsCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task Conversations_list_names_a_large_groups_first_members_and_counts_the_rest()
+    {
+        var users = await Gateway.CreateUsersAsync(13);
+        await Gateway.CreateConversationAsync(users);
+
+        var result = await RunAsAsync(users[0].ExternalId, "conversations", "list");
+
+        Assert.That(result.Exit, Is.EqualTo(0), result.ToString());
+        var firstTen = string.Join(", ", users.OrderBy(u => u.Id).Take(10).Select(u => u.ExternalId));
+        Assert.That(result.Output, Does.Contain($"{firstTen} and 3 more "));
+    }
+
+    [Test]
     public async Task Conversations_list_pages_with_the_cursor_it_prints()
     {
         var alice = Fresh("alice");
