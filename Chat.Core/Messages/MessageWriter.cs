@@ -38,9 +38,10 @@ namespace Chat.Core.Messages;
 /// the COMMIT of the failed attempt is unknown (the connection broke after the statement was sent). Rerunning
 /// blindly would be wrong in one way only: items that did commit come back as duplicates, and a duplicate is
 /// normally not published, so the other members would never see them live. The writer therefore tracks the
-/// highest message id it has published (<c>publishedUpTo</c>) and publishes a duplicate whose original is above
-/// it. That is exact and keeps seq order: every message this process published has an id at or below the mark,
-/// so one above it was never published here; and ids are drawn under the conversation's row lock in seq order,
+/// highest message id it has published (<c>publishedUpTo</c>), starting from the highest id in the table, read
+/// before its first batch, and publishes a duplicate whose original is above it. That is exact and keeps seq
+/// order: every message this process published has an id at or below the mark, and so has every message stored
+/// before it started, so one above it was never published here (even when the very first batch is the one cut off); and ids are drawn under the conversation's row lock in seq order,
 /// so any published message of the same conversation with a higher seq would have a higher id, which would have
 /// raised the mark above the original's. Storage itself is idempotent by the key: the rerun writes no second row,
 /// takes no seq and bumps no unread count for items that had committed. When the retries run out, every item of
@@ -60,8 +61,8 @@ namespace Chat.Core.Messages;
 /// </remarks>
 public sealed partial class MessageWriter : IHostedService, IDisposable
 {
-    /// <summary>Stands for "no message published yet": a duplicate is then never taken for an unpublished one.</summary>
-    internal const long NothingPublished = long.MaxValue;
+    /// <summary>Stands for "the starting mark is not read yet": a duplicate is then never taken for an unpublished one.</summary>
+    internal const long MarkUnknown = long.MaxValue;
 
     private readonly MessageRepository _repository;
     private readonly IChatPublisher _publisher;
@@ -71,7 +72,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     private readonly Channel<Pending> _queue;
     private readonly CancellationTokenSource _abort = new();
     private Task _loop = Task.CompletedTask;
-    private long _publishedUpTo = NothingPublished;
+    private long _publishedUpTo = MarkUnknown;
     private long _batches;
     private long _messages;
 
@@ -285,8 +286,20 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
         Interlocked.Add(ref _messages, items.Count);
         var submissions = items.ConvertAll(i => i.Submission);
         var started = Stopwatch.GetTimestamp();
-        var storing = TimedAsync(_repository.StoreBatchAsync(submissions.ConvertAll(s => s.Message), _publishedUpTo, _abort.Token), started);
+        var storing = TimedAsync(StoreAsync(submissions.ConvertAll(s => s.Message)), started);
         return new Batch(items, submissions, storing);
+    }
+
+    private async Task<IReadOnlyList<BatchItemResult>> StoreAsync(List<NewMessage> messages)
+    {
+        if (_publishedUpTo == MarkUnknown)
+        {
+            // Before this process stores anything: every message at or below the mark was stored by a process
+            // before this one (or by another gateway), and is not this writer's to publish. If this read fails, the
+            // batch fails with it, and the next one reads again.
+            _publishedUpTo = await _repository.HighestMessageIdAsync(_abort.Token);
+        }
+        return await _repository.StoreBatchAsync(messages, _publishedUpTo, _abort.Token);
     }
 
     // Timed where the results arrive: the loop may take them later, after publishing the batch before.
@@ -368,7 +381,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
         if (publications.Count > 0)
         {
             var highest = publications[^1].Message.MessageId;
-            publishedUpTo = publishedUpTo == NothingPublished ? highest : Math.Max(publishedUpTo, highest);
+            publishedUpTo = publishedUpTo == MarkUnknown ? highest : Math.Max(publishedUpTo, highest);
         }
         return publications;
     }

@@ -174,6 +174,16 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // could exhaust this; the bound keeps a pathological case from looping.
     private const int MaxConstraintReruns = 4;
 
+    private const string HighestMessageIdSql = "SELECT COALESCE(max(id), 0) FROM messages";
+
+    /// <summary>The highest message id committed so far, 0 when there is none: the writer's starting mark (see MessageWriter).</summary>
+    public Task<long> HighestMessageIdAsync(CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await (writer?.Source ?? dataSource).OpenConnectionAsync(ct);
+            return await connection.ExecuteScalarAsync<long>(new CommandDefinition(HighestMessageIdSql, cancellationToken: ct));
+        }, cancellationToken).AsTask();
+
     /// <summary>
     /// Stores a batch in one round trip and returns one result per message, in the batch's order. Returns only
     /// after COMMIT: an ack built from a result never names an uncommitted message. Within one conversation, the

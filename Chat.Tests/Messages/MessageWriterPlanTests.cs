@@ -115,10 +115,11 @@ public sealed class MessageWriterPlanTests
     }
 
     [Test]
-    public void Until_the_writer_has_published_something_no_duplicate_is_taken_for_an_unpublished_one()
+    public void While_the_mark_is_unknown_no_duplicate_is_taken_for_an_unpublished_one()
     {
-        // After a restart the mark is unknown: the original may have been published by the process before.
-        var publishedUpTo = MessageWriter.NothingPublished;
+        // The writer reads its starting mark before its first batch; were a batch planned without it, the original
+        // might have been published by the process before.
+        var publishedUpTo = MessageWriter.MarkUnknown;
         var twin = new MessageBody("before the restart", "text", null, null);
 
         var first = MessageWriter.Plan([Sent(Alice, 1, "old")], [Duplicate(5, 1, 5, twin)], ref publishedUpTo);
