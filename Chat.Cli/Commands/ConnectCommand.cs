@@ -8,7 +8,7 @@ namespace Chat.Cli.Commands;
 internal static class ConnectCommand
 {
     private static string Help => $"""
-        Usage: chat connect (--as <id> | --token <token>) [--url <url>] [--name <name>]
+        Usage: chat connect (--as <id> [--name <name>] [--key <key>] | --token <token>) [--url <url>]
 
         An interactive chat: lists your conversations, then prints messages, typing, presence, read receipts,
         edits, deletions and membership changes as they arrive. The connection skips catch-up
@@ -29,7 +29,7 @@ internal static class ConnectCommand
         using var api = new ChatApi(target);
         // The profile first: it proves the gateway is up and takes the token before any socket is opened.
         var me = (await api.GetAsync("api/users/me", context.Cancellation)).Expect(200);
-        context.Output.WriteLine($"* signed in as {me.Str("displayName")} ({me.Str("externalId")}, user {me.Long("userId")}) at {target.BaseUrl}");
+        context.Output.WriteLine($"* signed in as {Display.Safe(me.Str("displayName") ?? "")} ({Display.Safe(me.Str("externalId") ?? "")}, user {me.Long("userId")}) at {target.BaseUrl}");
         await using var socket = await ChatSocket.ConnectAsync(target, catchup: false, "you", context.Cancellation);
         var output = TextWriter.Synchronized(context.Output);
         return await new ChatTerminal(api, socket, context.Input, output, me).RunAsync(context.Cancellation);

@@ -8,7 +8,7 @@ namespace Chat.Cli.Commands;
 internal static class ConversationsCommand
 {
     private static string CreateHelp => $"""
-        Usage: chat conversations create [--title <title>] [--group] <externalId>... (--as <id> | --token <token>) [--url <url>] [--json]
+        Usage: chat conversations create [--title <title>] [--group] <externalId>... (--as <id> [--name <name>] [--key <key>] | --token <token>) [--url <url>] [--json]
 
         Creates a conversation between you and the users <externalId>... (POST /api/conversations). Users who have
         never connected get a profile named after their external id. A direct conversation between the same two
@@ -22,7 +22,7 @@ internal static class ConversationsCommand
         """;
 
     private static string ListHelp => $"""
-        Usage: chat conversations list [--cursor <cursor>] [--limit <1-100>] (--as <id> | --token <token>) [--url <url>] [--json]
+        Usage: chat conversations list [--cursor <cursor>] [--limit <1-100>] (--as <id> [--name <name>] [--key <key>] | --token <token>) [--url <url>] [--json]
 
         Lists your conversations, newest activity first (GET /api/conversations), with their members, your unread
         count and the last message.

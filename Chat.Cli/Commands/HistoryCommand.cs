@@ -7,7 +7,7 @@ namespace Chat.Cli.Commands;
 internal static class HistoryCommand
 {
     private static string Help => $"""
-        Usage: chat history <conversationId> [--before <seq>] [--after <seq>] [--limit <1-100>] (--as <id> | --token <token>) [--url <url>] [--json]
+        Usage: chat history <conversationId> [--before <seq>] [--after <seq>] [--limit <1-100>] (--as <id> [--name <name>] [--key <key>] | --token <token>) [--url <url>] [--json]
 
         Prints a page of the conversation's messages in seq order: the newest ones, the ones before --before
         (scrolling back), or the ones after --after (reading forward). Deleted messages show as (deleted), edited

@@ -33,12 +33,14 @@ internal static class SmokeCommand
         {HelpText.Table([
             ("--url <url>", "the gateway (default: the environment variable CHAT_URL, else http://127.0.0.1:8080)"),
             ("--key <key>", "the key that signs the users' tokens; default: Chat__Auth__SigningKey, else the\ndevelopment key (accepted only by a gateway in Development)"),
-            ("--timeout <time>", "how long one check may take: 90s, 1m, hh:mm:ss (default 5s)")])}
+            ("--timeout <time>", "how long one check may take: 90s, 1m, hh:mm:ss (default 5s, at most 1h)")])}
         """;
 
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 
     public static readonly Command Command = new("smoke", "check a running gateway end to end", Help, ["--url", "--key", "--timeout"], [], RunAsync);
+
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
 
     private static async Task<int> RunAsync(Arguments arguments, CliContext context)
     {
@@ -46,6 +48,10 @@ internal static class SmokeCommand
         var url = GatewayTarget.BaseUrlFrom(arguments, context.Environment);
         var signing = GatewayTarget.SigningOptions(arguments.Value("--key"), context.Environment);
         var timeout = arguments.Duration("--timeout") ?? DefaultTimeout;
+        if (timeout > MaxTimeout)
+        {
+            throw new UsageException("--timeout is longer than an hour; a check that takes that long has failed.");
+        }
 
         await using var run = new SmokeRun(url, signing);
         var passed = await SmokeRunner.RunAsync(run.Checks, () => run.Step, timeout, url.ToString(), context.Output, context.Cancellation);

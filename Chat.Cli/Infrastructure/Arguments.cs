@@ -117,7 +117,7 @@ internal sealed class Arguments
         {
             return null;
         }
-        return ParseDuration(text) ?? throw new UsageException($"{option} '{text}' is not a duration such as 90s, 30m, 1h, 7d or 01:30:00.");
+        return ParseDuration(text) ?? throw new UsageException($"{option} '{text}' is not a duration longer than zero such as 90s, 30m, 1h, 7d or 01:30:00 (a bare number has no unit and is refused).");
     }
 
     /// <summary>The positional at <paramref name="index"/> as a positive id.</summary>
@@ -146,19 +146,27 @@ internal sealed class Arguments
     {
         if (value.Length >= 2 && long.TryParse(value.AsSpan(0, value.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var amount) && amount > 0)
         {
-            TimeSpan? parsed = value[^1] switch
+            try
             {
-                's' => TimeSpan.FromSeconds(amount),
-                'm' => TimeSpan.FromMinutes(amount),
-                'h' => TimeSpan.FromHours(amount),
-                'd' => TimeSpan.FromDays(amount),
-                _ => null,
-            };
-            if (parsed is not null)
+                TimeSpan? parsed = value[^1] switch
+                {
+                    's' => TimeSpan.FromSeconds(amount),
+                    'm' => TimeSpan.FromMinutes(amount),
+                    'h' => TimeSpan.FromHours(amount),
+                    'd' => TimeSpan.FromDays(amount),
+                    _ => null,
+                };
+                if (parsed is not null)
+                {
+                    return parsed;
+                }
+            }
+            catch (Exception e) when (e is ArgumentOutOfRangeException or OverflowException)
             {
-                return parsed;
+                return null; // longer than a TimeSpan holds
             }
         }
-        return TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero ? span : null;
+        // Only the hh:mm:ss form: TimeSpan reads a bare number as days, so '--ttl 90' would be 90 days.
+        return value.Contains(':') && TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero ? span : null;
     }
 }

@@ -42,6 +42,13 @@ internal sealed class ChatTerminal
     /// <summary>How long a typed line waits for the gateway's answer before the next line is read.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How often read receipts go out: the newest message seen in each conversation, once. A receipt per message
+    /// would spend the connection's rate limit (which <c>read</c> shares with <c>message</c>) on a busy
+    /// conversation, and a user who only reads would be refused and then disconnected.
+    /// </summary>
+    private static readonly TimeSpan ReadReceiptInterval = TimeSpan.FromSeconds(1);
+
     private readonly ChatApi _api;
     private readonly ChatSocket _socket;
     private readonly TextReader _input;
@@ -54,8 +61,11 @@ internal sealed class ChatTerminal
     private readonly Dictionary<(long Conversation, long Seq), long> _messageIds = [];
     private readonly Dictionary<long, long> _seqs = [];
     private readonly Dictionary<string, (long Conversation, string Content)> _pending = [];
+    private readonly Dictionary<long, long> _readsDue = [];
+    private readonly HashSet<(long Conversation, long? Sender)> _typing = [];
     private long? _open;
     private Awaited? _awaited;
+    private Request? _lastRequest;
 
     public ChatTerminal(ChatApi api, ChatSocket socket, TextReader input, TextWriter output, JsonElement me)
     {
@@ -76,6 +86,7 @@ internal sealed class ChatTerminal
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var receiving = ReceiveLoopAsync(stop.Token);
+        var receipts = ReadReceiptLoopAsync(stop.Token);
         // A console's ReadLine blocks its thread whatever the token says: it runs on its own so that a closed socket
         // or Ctrl-C still ends the session.
         var reading = Task.Run(() => InputLoopAsync(stop.Token), CancellationToken.None);
@@ -104,6 +115,8 @@ internal sealed class ChatTerminal
         using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
+            // What the user has seen is read, though the next round of receipts was not due yet.
+            await InTurnAsync(() => SendReadReceiptsAsync(closing.Token), closing.Token);
             await _socket.CloseAsync(closing.Token);
             await receiving.WaitAsync(closing.Token);
         }
@@ -113,6 +126,7 @@ internal sealed class ChatTerminal
         }
         await stop.CancelAsync();
         await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await receipts.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         Note("bye.");
         return CliApp.Ok;
     }
@@ -148,10 +162,41 @@ internal sealed class ChatTerminal
         }
     }
 
+    private async Task ReadReceiptLoopAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(ReadReceiptInterval, cancellation);
+                await InTurnAsync(() => SendReadReceiptsAsync(cancellation), cancellation);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Leaving.
+        }
+    }
+
+    private async Task SendReadReceiptsAsync(CancellationToken cancellation)
+    {
+        foreach (var (conversationId, messageId) in _readsDue)
+        {
+            await _socket.SendAsync(new { type = "read", conversationId, messageId }, cancellation);
+        }
+        _readsDue.Clear();
+    }
+
+    private void ReadLater(long conversationId, long messageId) =>
+        _readsDue[conversationId] = Math.Max(_readsDue.GetValueOrDefault(conversationId), messageId);
+
     private async Task InputLoopAsync(CancellationToken cancellation)
     {
-        while (await _input.ReadLineAsync(cancellation) is { } line)
+        while (await _input.ReadLineAsync(cancellation) is { } typed)
         {
+            // A message keeps its leading white space (indented code, a quoted reply); the line ending and trailing
+            // white space go.
+            var line = typed.TrimEnd();
             if (line.Trim() == "/quit")
             {
                 return;
@@ -160,7 +205,7 @@ internal sealed class ChatTerminal
             {
                 try
                 {
-                    await HandleLineAsync(line.Trim(), cancellation);
+                    await HandleLineAsync(line, cancellation);
                 }
                 catch
                 {
@@ -196,7 +241,7 @@ internal sealed class ChatTerminal
 
     private Task HandleLineAsync(string line, CancellationToken cancellation)
     {
-        if (line.Length == 0)
+        if (string.IsNullOrWhiteSpace(line))
         {
             return Task.CompletedTask;
         }
@@ -230,6 +275,7 @@ internal sealed class ChatTerminal
             case "/delete" when Number(rest, 1) is { } seq:
                 return ChangeAsync("delete", seq, null, cancellation);
             case "/status" when rest is "online" or "away" or "busy" or "offline":
+                Note($"your status is {rest}.");
                 return _socket.SendAsync(new { type = "presence", presenceStatus = rest }, cancellation);
             default:
                 var usage = SlashCommands.FirstOrDefault(c => FirstWord(c.Syntax).Word == name);
@@ -337,7 +383,7 @@ internal sealed class ChatTerminal
         var key = Guid.NewGuid().ToString("N");
         _pending[key] = (conversationId, content);
         Await(f => f.Type() is "ack" or "error" && f.Str("clientMessageId") == key);
-        await _socket.SendAsync(new { type = "message", conversationId, clientMessageId = key, content }, cancellation);
+        await SendRequestAsync(new Request("message", new { type = "message", conversationId, clientMessageId = key, content }, key), cancellation);
     }
 
     private async Task SyncAsync(long? afterSeq, CancellationToken cancellation)
@@ -349,7 +395,7 @@ internal sealed class ChatTerminal
         }
         var after = afterSeq ?? _lastSeq.GetValueOrDefault(conversationId);
         Await(f => f.Type() == "synced" && f.Long("conversationId") == conversationId && f.Bool("hasMore") != true);
-        await _socket.SendAsync(new { type = "sync", conversationId, afterSeq = after }, cancellation);
+        await SendRequestAsync(new Request("sync", new { type = "sync", conversationId, afterSeq = after }), cancellation);
     }
 
     private async Task ChangeAsync(string type, long seq, string? content, CancellationToken cancellation)
@@ -365,13 +411,62 @@ internal sealed class ChatTerminal
             return;
         }
         Await(f => f.Type() == (content is null ? "messageDeleted" : "messageEdited") && f.Long("messageId") == messageId);
-        await _socket.SendAsync(content is null
+        await SendRequestAsync(new Request(type, content is null
             ? new { type, conversationId, messageId }
-            : (object)new { type, conversationId, messageId, content }, cancellation);
+            : new { type, conversationId, messageId, content }), cancellation);
+    }
+
+    /// <summary>Sends a frame that a typed line waits for; one refused as <c>rate_limited</c> is sent again when the gateway says.</summary>
+    private Task SendRequestAsync(Request request, CancellationToken cancellation)
+    {
+        _lastRequest = request;
+        return _socket.SendAsync(request.Frame, cancellation);
+    }
+
+    /// <summary>
+    /// A <c>rate_limited</c> answer to the request in flight (lines pasted faster than the limit, a long /sync's
+    /// pages), or to a read receipt: sent again after <c>retryAfterMs</c>, as the protocol asks, rather than lost.
+    /// </summary>
+    private bool RetryLater(JsonElement frame, CancellationToken cancellation)
+    {
+        if (frame.Type() != "error" || frame.Str("code") != "rate_limited")
+        {
+            return false;
+        }
+        var delay = TimeSpan.FromMilliseconds(Math.Clamp(frame.Long("retryAfterMs") ?? 1000, 1, 60_000));
+        if (frame.Str("frameType") == "read" && frame.Long("conversationId") is { } conversation && frame.Long("messageId") is { } message)
+        {
+            // The next round of receipts carries it (or a later one).
+            ReadLater(conversation, message);
+            return true;
+        }
+        if (_lastRequest is not { } request || frame.Str("frameType") != request.Type || frame.Str("clientMessageId") != request.Key)
+        {
+            return false;
+        }
+        _ = ResendAsync(request, delay, cancellation);
+        return true;
+    }
+
+    private async Task ResendAsync(Request request, TimeSpan delay, CancellationToken cancellation)
+    {
+        try
+        {
+            await Task.Delay(delay, cancellation);
+            await InTurnAsync(() => ReferenceEquals(_lastRequest, request) ? _socket.SendAsync(request.Frame, cancellation) : Task.CompletedTask, cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+            // Leaving.
+        }
     }
 
     private async Task ShowFrameAsync(JsonElement frame, CancellationToken cancellation)
     {
+        if (RetryLater(frame, cancellation))
+        {
+            return;
+        }
         try
         {
             await ShowAsync(frame, cancellation);
@@ -403,18 +498,19 @@ internal sealed class ChatTerminal
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame, _me)}");
                 if (conversationId == _open && frame.Bool("isCatchup") == false && frame.Long("messageId") is { } shown)
                 {
-                    await _socket.SendAsync(new { type = "read", conversationId, messageId = shown }, cancellation);
+                    ReadLater(conversationId, shown);
                 }
                 break;
             case "ack" when frame.Str("clientMessageId") is { } key && _pending.Remove(key, out var sent):
                 Track(frame);
                 _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
                 break;
-            case "typing":
+            // Once when someone starts and once when they stop: a client renews its typing every few seconds.
+            case "typing" when frame.Bool("isTyping") == true ? _typing.Add((conversationId, frame.Long("senderId"))) : _typing.Remove((conversationId, frame.Long("senderId"))):
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Safe(frame.Str("senderName") ?? "")} {(frame.Bool("isTyping") == true ? "is typing…" : "stopped typing")}");
                 break;
             case "presence":
-                Note($"{frame.Str("senderName")} is {frame.Str("presenceStatus")}");
+                Note($"{Display.Safe(frame.Str("senderName") ?? "")} is {Display.Safe(frame.Str("presenceStatus") ?? "")}");
                 break;
             case "read" when frame.Long("messageId") is { } read:
                 var position = _seqs.TryGetValue(read, out var readSeq) ? $"#{readSeq}" : $"message {read}";
@@ -436,7 +532,7 @@ internal sealed class ChatTerminal
                 if (frame.Bool("hasMore") == true)
                 {
                     // Keep going until the conversation is replayed to its end.
-                    await _socket.SendAsync(new { type = "sync", conversationId, afterSeq = lastSeq }, cancellation);
+                    await SendRequestAsync(new Request("sync", new { type = "sync", conversationId, afterSeq = lastSeq }), cancellation);
                 }
                 else
                 {
@@ -510,6 +606,9 @@ internal sealed class ChatTerminal
     private void Note(string text) => _output.WriteLine($"* {text}");
 
     private void Problem(string text) => _output.WriteLine($"! {text}");
+
+    /// <summary>A frame sent for a typed line: its type, and for a message its key, which a refusal names.</summary>
+    private sealed record Request(string Type, object Frame, string? Key = null);
 
     /// <summary>The answer a typed line waits for.</summary>
     private sealed class Awaited(Func<JsonElement, bool> match)

@@ -23,16 +23,20 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     /// <summary>Alice in <c>chat connect</c>, with a new conversation with Bob open and still empty.</summary>
-    private async Task<(TestUser Alice, TestUser Bob, long ConversationId, TypedInput Keyboard, Screen Screen, Task<int> Exit)> StartInNewConversationAsync()
+    private async Task<(TestUser Alice, TestUser Bob, long ConversationId, TypedInput Keyboard, Screen Screen, Task<int> Exit)> StartInNewConversationAsync(TestGateway? gateway = null)
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
         var conversationId = await Gateway.CreateConversationAsync(alice, bob);
-        var (keyboard, screen, exit) = Start(alice);
+        var (keyboard, screen, exit) = Start(alice, gateway: gateway);
         await screen.WaitForAsync("* connected.");
         keyboard.Type($"/open {conversationId}");
         await screen.WaitForAsync("* no messages yet.");
         return (alice, bob, conversationId, keyboard, screen, exit);
     }
+
+    /// <summary>A gateway with the default rate limits, which the shared one lifts.</summary>
+    private static TestGateway RateLimitedGateway() =>
+        new TestGateway(new() { ["Chat:Limits:MessageRatePerSecond"] = "10", ["Chat:Limits:MessageBurst"] = "20" }).Start();
 
     private static async Task<int> ExitAsync(Task<int> exit)
     {
@@ -218,6 +222,120 @@ public sealed class ConnectCommandTests : GatewayTest
         await screen.WaitForAsync("hello?");
 
         Assert.That(Regex.Count(screen.ToString(), Regex.Escape("are you there?")), Is.EqualTo(1), screen.ToString());
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_reader_of_a_busy_conversation_sends_a_read_receipt_a_second_not_one_per_message_and_is_never_refused()
+    {
+        await using var gateway = RateLimitedGateway();
+        var (alice, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(gateway);
+        // 40 messages in about a second, from four of Bob's devices (each within its own rate limit): as many as
+        // a receipt each would be twice the reader's burst of 20.
+        var devices = new List<ChatTestClient>();
+        for (var i = 0; i < 4; i++)
+        {
+            devices.Add(await gateway.ConnectAsync(bob));
+        }
+        var watcher = devices[0];
+        await Task.WhenAll(devices.Select((device, d) => Task.Run(async () =>
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await device.SendMessageAsync(conversationId, $"busy {d}-{i}");
+            }
+        })));
+        await screen.WaitForAsync("#40  ");
+
+        // The receipts that follow end at the last message, and there are a few of them, not forty.
+        var receipts = new List<System.Text.Json.JsonElement>();
+        do
+        {
+            receipts.Add(await watcher.NextAsync(f => f.Type() == "read" && f.Long("senderId") == alice.Id));
+        }
+        while (receipts[^1].Long("messageId") != await Sql.ScalarAsync<long>("SELECT max(id) FROM messages WHERE conversation_id = @conversationId", new { conversationId }));
+        Assert.That(receipts, Has.Count.LessThanOrEqualTo(5));
+        Assert.That(await Sql.ScalarAsync<int>("SELECT unread_count FROM conversation_participants WHERE conversation_id = @conversationId AND user_id = @user", new { conversationId, user = alice.Id }), Is.Zero);
+        Assert.That(screen.ToString(), Does.Not.Contain("rate_limited"));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+        foreach (var device in devices)
+        {
+            await device.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task Lines_pasted_faster_than_the_rate_limit_are_all_sent_in_order_once_the_gateway_allows()
+    {
+        await using var gateway = RateLimitedGateway();
+        var (_, _, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(gateway);
+        const int lines = 30; // more than the burst of 20
+
+        for (var i = 1; i <= lines; i++)
+        {
+            keyboard.Type($"pasted line {i}");
+        }
+        await screen.WaitForAsync($"you: pasted line {lines}", TimeSpan.FromSeconds(20));
+
+        var stored = await Sql.QueryAsync<string>("SELECT content FROM messages WHERE conversation_id = @conversationId ORDER BY seq", new { conversationId });
+        Assert.That(stored, Is.EqualTo(Enumerable.Range(1, lines).Select(i => $"pasted line {i}")));
+        Assert.That(screen.ToString(), Does.Not.Contain("not sent").And.Not.Contain("rate_limited"));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_message_keeps_its_leading_white_space_and_a_blank_line_sends_nothing()
+    {
+        var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var bobSocket = await ConnectAsync(bob);
+
+        keyboard.Type("   ");
+        keyboard.Type("    indented code   ");
+        keyboard.Type("\tafter a tab");
+
+        await screen.WaitForAsync("you:     indented code");
+        Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("    indented code"));
+        Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("\tafter a tab"));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task Typing_shows_once_when_it_starts_and_once_when_it_stops_however_often_it_is_renewed()
+    {
+        var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var bobSocket = await ConnectAsync(bob);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await bobSocket.SendAsync(new { type = "typing", conversationId, isTyping = true });
+        }
+        await bobSocket.SendMessageAsync(conversationId, "done typing");
+        await screen.WaitForAsync("done typing");
+        await screen.WaitForAsync("stopped typing");
+
+        Assert.That(Regex.Matches(screen.ToString(), "is typing…").Count, Is.EqualTo(1), screen.ToString());
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_name_in_a_presence_line_is_printed_with_its_control_characters_escaped()
+    {
+        var alice = await Gateway.CreateUserAsync("alice");
+        var evil = await Gateway.CreateUserAsync("evil");
+        await Gateway.CreateConversationAsync(alice, evil);
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+
+        await using var socket = await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(evil.ExternalId, "Evil\u001b[41mRED\nFAKE: x"));
+        await socket.ReadUntilReadyAsync();
+
+        var line = await screen.WaitForAsync("is online");
+        Assert.That(line, Is.EqualTo("* Evil\\u001b[41mRED\\nFAKE: x is online"));
         keyboard.End();
         Assert.That(await ExitAsync(exit), Is.EqualTo(0));
     }

@@ -38,6 +38,8 @@ public sealed class TokenCommandTests
     [TestCase(new[] { "token", " alice" }, "external user id must not start or end with white space")]
     [TestCase(new[] { "token", "al\u0007ice" }, "external user id must not hold control characters")]
     [TestCase(new[] { "token", "alice", "--picture", "javascript:alert(1)" }, "--picture must be an absolute http or https URL")]
+    [TestCase(new[] { "token", "alice", "--ttl", "90" }, "a bare number has no unit")]
+    [TestCase(new[] { "token", "alice", "--ttl", "9999999d" }, "--ttl is longer than 3650 days")]
     public async Task Token_explains_a_bad_argument_and_exits_2(string[] args, string explanation)
     {
         var (exit, output, error) = await CliRun.RunAsync(args);
@@ -75,4 +77,13 @@ public sealed class TokenCommandTests
     [TestCase("01:30:00", 5400)]
     public void Durations_read_as_people_write_them(string text, int seconds) =>
         Assert.That(Chat.Cli.Infrastructure.Arguments.ParseDuration(text), Is.EqualTo(TimeSpan.FromSeconds(seconds)));
+
+    // TimeSpan reads a bare "90" as 90 days: a token meant to live 90 seconds lived three months.
+    [TestCase("90")]
+    [TestCase("1")]
+    [TestCase("0s")]
+    [TestCase("99999999999999d")]
+    [TestCase("1.5h")]
+    public void A_bare_number_zero_or_an_impossible_length_is_no_duration(string text) =>
+        Assert.That(Chat.Cli.Infrastructure.Arguments.ParseDuration(text), Is.Null);
 }
