@@ -28,7 +28,15 @@ public static class LinkUrls
         || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
         || !Uri.TryCreate(value, UriKind.Absolute, out var uri)
         || uri.Scheme is not ("http" or "https")
-        || uri.UserInfo.Length > 0
+        || uri.UserInfo.Length > 0 || HasEmptyUserInfo(value)
             ? Rule
             : null;
+
+    // Uri reports no user information for "https://@host/", which still shows a reader an '@' before the host.
+    private static bool HasEmptyUserInfo(string value)
+    {
+        var start = value.IndexOf("://", StringComparison.Ordinal) + 3;
+        var end = value.IndexOfAny(['/', '?', '#'], start);
+        return value.AsSpan(start, (end < 0 ? value.Length : end) - start).Contains('@');
+    }
 }

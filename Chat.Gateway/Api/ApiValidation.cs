@@ -44,7 +44,7 @@ internal sealed class ApiValidation
         }
         if (request.ContentLength > MaxBodyBytes)
         {
-            return TooLarge();
+            return TooLarge(request);
         }
         // Buffered (at most MaxBodyBytes), so that a body refused for a repeated property can be read again to name it.
         using var buffer = new MemoryStream();
@@ -55,7 +55,7 @@ internal sealed class ApiValidation
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             // A chunked body that grew past the limit.
-            return TooLarge();
+            return TooLarge(request);
         }
         // The parser takes invalid UTF-8 inside a string for a bad value of that field; it is the body that is wrong.
         if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
@@ -95,9 +95,12 @@ internal sealed class ApiValidation
         return null;
     }
 
-    private JsonElement? TooLarge()
+    private JsonElement? TooLarge(HttpRequest request)
     {
         BodyTooLarge = true;
+        // The rest of the body is not read, so the server closes the connection after the answer: said in the answer,
+        // a keep-alive client opens a new one for its next request instead of failing on this one.
+        request.HttpContext.Response.Headers.Connection = "close";
         Add("body", $"Request bodies are at most {MaxBodyBytes} bytes.");
         return null;
     }
@@ -203,6 +206,16 @@ internal sealed class ApiValidation
         {
             Add(field, $"{field} {problem}.");
             return null;
+        }
+        return value;
+    }
+
+    /// <summary>An external id in the path: one that no user can have is a bad request, as it is in a body.</summary>
+    public string ExternalId(string value, string field)
+    {
+        if (ExternalIds.Problem(value) is { } problem)
+        {
+            Add(field, $"{field} {problem}.");
         }
         return value;
     }

@@ -174,9 +174,9 @@ public static class ConversationEndpoints
 
     private static async Task<IResult> RemoveMemberAsync(HttpContext context, ConversationService service, string id, string externalId, CancellationToken cancellationToken)
     {
-        externalId = DecodedLastSegment(context, externalId);
         var validation = new ApiValidation();
         var conversationId = validation.Id(id, "id");
+        externalId = validation.ExternalId(DecodedLastSegment(context, externalId), "externalId");
         if (!validation.IsValid)
         {
             return validation.Problem();

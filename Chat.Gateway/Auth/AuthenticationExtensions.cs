@@ -37,7 +37,7 @@ public static class AuthenticationExtensions
                 {
                     OnChallenge = context =>
                     {
-                        if (BearerChallenge.Describe(context.AuthenticateFailure) is { } description)
+                        if (BearerChallenge.Describe(context.AuthenticateFailure, HandshakeAuthenticator.TokenOf(context.Request)) is { } description)
                         {
                             context.ErrorDescription = description;
                         }

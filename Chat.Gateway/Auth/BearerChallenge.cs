@@ -24,9 +24,14 @@ public static class BearerChallenge
     /// What the token library found wrong with a token, in the gateway's own words (the library's messages quote
     /// the token); null when it is none of these.
     /// </summary>
-    /// <remarks>Order matters: some of these derive from others.</remarks>
-    public static string? Describe(Exception? failure) => failure switch
+    /// <remarks>
+    /// Order matters: some of these derive from others. A token of another algorithm (HS384, RS256, "none") fails
+    /// as a bad signature, since no key of the accepted algorithm matches it; its header names the algorithm.
+    /// </remarks>
+    public static string? Describe(Exception? failure, string? token) => failure switch
     {
+        SecurityTokenInvalidSignatureException when AlgorithmOf(token) is { } algorithm && algorithm != SecurityAlgorithms.HmacSha256
+            => "The token's signing algorithm is not accepted.",
         SecurityTokenExpiredException => "The token has expired.",
         SecurityTokenNotYetValidException => "The token is not valid yet (nbf).",
         SecurityTokenNoExpirationException => "The token has no exp claim.",
@@ -38,4 +43,17 @@ public static class BearerChallenge
         SecurityTokenMalformedException => "The token is malformed.",
         _ => null,
     };
+
+    /// <summary>The <c>alg</c> of a token's header, read without validating anything; null when it has none.</summary>
+    private static string? AlgorithmOf(string? token)
+    {
+        try
+        {
+            return token is null ? null : new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(token).Alg;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
 }

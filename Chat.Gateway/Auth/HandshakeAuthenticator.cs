@@ -58,7 +58,7 @@ public sealed class HandshakeAuthenticator(IOptions<ChatAuthOptions> options, Ti
         var result = await _handler.ValidateTokenAsync(token, _parameters);
         if (!result.IsValid)
         {
-            return new(null, BearerChallenge.InvalidToken(BearerChallenge.Describe(result.Exception)));
+            return new(null, BearerChallenge.InvalidToken(BearerChallenge.Describe(result.Exception, token)));
         }
         var principal = new ClaimsPrincipal(result.ClaimsIdentity);
         var expiresAt = ChatTokens.ExpiresAt(principal);

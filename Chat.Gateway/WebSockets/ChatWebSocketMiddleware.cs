@@ -82,6 +82,13 @@ public sealed partial class ChatWebSocketMiddleware(
 
         if (!context.WebSockets.IsWebSocketRequest)
         {
+            if (AsksForAnotherWebSocketVersion(context.Request))
+            {
+                // RFC 6455 §4.4: name the version this server speaks.
+                context.Response.StatusCode = StatusCodes.Status426UpgradeRequired;
+                context.Response.Headers.SecWebSocketVersion = SupportedWebSocketVersion;
+                return null;
+            }
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             await context.Response.WriteAsync("This endpoint speaks WebSocket only: send an upgrade request.");
             return null;
@@ -137,10 +144,19 @@ public sealed partial class ChatWebSocketMiddleware(
         }
     }
 
+    private const string SupportedWebSocketVersion = "13";
+
+    /// <summary>An upgrade to WebSocket that names a version other than 13 (RFC 6455), which the server does not speak.</summary>
+    private static bool AsksForAnotherWebSocketVersion(HttpRequest request) =>
+        request.Headers.Upgrade.ToString().Contains("websocket", StringComparison.OrdinalIgnoreCase)
+        && request.Headers.SecWebSocketVersion.ToString() is { Length: > 0 } version
+        && version != SupportedWebSocketVersion;
+
     // The refusals are a handful of statuses: their labels are made once.
     private static string StatusLabel(int status) => status switch
     {
         400 => "400",
+        426 => "426",
         401 => "401",
         403 => "403",
         429 => "429",

@@ -25,6 +25,23 @@ public sealed class BadRequestTests : GatewayTest
         Assert.That(problem.Str("detail"), Is.EqualTo("isGroup must be true or false. memberExternalIds[1] must not start or end with white space."));
     }
 
+    // The id in the path follows the rule of one in a body: no user can have it, so it is a bad request, not a missing member.
+    [TestCase("%20", "must not be blank")]
+    [TestCase("%20bob", "must not start or end with white space")]
+    [TestCase("a%01b", "must not hold control characters")]
+    [TestCase("a%C2%85b", "must not hold control characters")]
+    public async Task Removing_a_member_by_an_external_id_no_user_can_have_answers_400_naming_it(string escaped, string problem)
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.DeleteAsync($"/api/conversations/{conversation}/members/{escaped}");
+        var answer = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(answer.Errors("externalId").Single(), Does.EndWith($"{problem}."));
+    }
+
     [TestCase(@"\ud800")]
     [TestCase(@"x\udc00y")]
     [TestCase(@"nul \u0000")]

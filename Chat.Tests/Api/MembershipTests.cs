@@ -307,14 +307,23 @@ public sealed class MembershipTests : GatewayTest
         }
     }
 
-    [Test]
-    public async Task A_body_over_64_KiB_answers_413()
+    // The rest of the body is not read, so the connection ends with the answer: it says so, and the client's next
+    // request on the same HttpClient goes out on a new connection instead of failing on the closed one.
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_body_over_64_KiB_answers_413_and_closes_the_connection_saying_so(bool chunked)
     {
         var alice = await Gateway.CreateUserAsync();
         using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var body = System.Text.Json.JsonSerializer.Serialize(new { memberExternalIds = new[] { "bob" }, title = new string('x', 70_000) });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/conversations") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.TransferEncodingChunked = chunked;
 
-        var response = await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { "bob" }, title = new string('x', 70_000) });
+        var response = await http.SendAsync(request);
+        var next = await http.GetAsync("/api/users/me");
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.RequestEntityTooLarge));
+        Assert.That(response.Headers.ConnectionClose, Is.True);
+        Assert.That(next.StatusCode, Is.EqualTo(HttpStatusCode.OK));
     }
 }

@@ -158,9 +158,9 @@ public sealed class AuthenticationTests : GatewayTest
     [TestCase("expired", "The token has expired.")]
     [TestCase("not yet valid", "The token is not valid yet (nbf).")]
     [TestCase("signed with another key", "The token's signature is not valid.")]
-    [TestCase("unsigned", "The token's signature is not valid.")]
+    [TestCase("unsigned", "The token's signing algorithm is not accepted.")]
     [TestCase("not a token", "The token is malformed.")]
-    [TestCase("signed with HS384", "The token's signature is not valid.")]
+    [TestCase("signed with HS384", "The token's signing algorithm is not accepted.")]
     public async Task A_refused_token_gets_a_challenge_that_says_why_from_the_socket_and_the_api_alike(string kind, string description)
     {
         var now = DateTime.UtcNow;
@@ -334,6 +334,22 @@ public sealed class AuthenticationTests : GatewayTest
         using var response = await http.GetAsync("/api/users/me?access_token=" + Uri.EscapeDataString(token));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task An_upgrade_asking_for_another_websocket_version_gets_426_naming_version_13()
+    {
+        using var http = Gateway.CreateHttpClient("old-version");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/ws");
+        request.Headers.Connection.Add("Upgrade");
+        request.Headers.Upgrade.Add(new System.Net.Http.Headers.ProductHeaderValue("websocket"));
+        request.Headers.Add("Sec-WebSocket-Version", "8");
+        request.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+
+        using var response = await http.SendAsync(request);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.UpgradeRequired));
+        Assert.That(response.Headers.GetValues("Sec-WebSocket-Version"), Is.EqualTo(new[] { "13" }));
     }
 
     [Test]

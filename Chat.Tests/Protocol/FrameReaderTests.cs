@@ -557,6 +557,7 @@ public sealed class FrameReaderTests
 
     [TestCase("http://example.com/a.png")]
     [TestCase("https://example.com/files/report.pdf?x=1#y")]
+    [TestCase("https://example.com/@alice/avatar.png?by=bob@example.com")]
     public void An_http_or_https_media_url_is_accepted(string url)
     {
         var frame = FrameOf<SendMessageFrame>(Message($$""" "content":"x","messageType":"image","mediaUrl":"{{url}}" """));
@@ -577,6 +578,8 @@ public sealed class FrameReaderTests
     [TestCase("https://example.com/a b.png")]
     [TestCase("https://bank.example@evil.example/a.png")]
     [TestCase("https://user:pw@example.com/a.png")]
+    [TestCase("https://@example.com/a.png")]
+    [TestCase("https://:@example.com/a.png")]
     public void A_media_url_that_is_not_absolute_http_or_https_is_refused_by_name(string url)
     {
         var error = ErrorOf(Message($$""" "clientMessageId":"m-11","content":"x","messageType":"image","mediaUrl":{{Content(url)}} """));
