@@ -37,6 +37,11 @@ public static class CliApp
     /// <summary>Runs one command line; <paramref name="input"/> feeds interactive commands (<c>connect</c>).</summary>
     public static async Task<int> RunAsync(string[] args, TextReader input, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellation)
     {
+        if (args is ["help", _, ..])
+        {
+            // 'chat help token' is 'chat token --help'.
+            args = [.. args[1..], "--help"];
+        }
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
             output.WriteLine(Help);

@@ -11,6 +11,12 @@ internal static class EntryPoint
             e.Cancel = !interrupt.IsCancellationRequested;
             interrupt.Cancel();
         };
+        // So does SIGTERM (a closed terminal window, `kill`, a process manager): connect still closes its socket.
+        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = !interrupt.IsCancellationRequested;
+            interrupt.Cancel();
+        });
         return await CliApp.RunAsync(args, Console.In, Console.Out, Console.Error, Environment.GetEnvironmentVariable, interrupt.Token);
     }
 }

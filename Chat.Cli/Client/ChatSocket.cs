@@ -71,6 +71,9 @@ internal sealed class ChatSocket : IAsyncDisposable
         return new ChatSocket(socket, name);
     }
 
+    /// <summary>How many bytes <paramref name="frame"/> takes on the wire.</summary>
+    public static int SizeOf(object frame) => Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(frame, Json));
+
     public async Task SendAsync(object frame, CancellationToken cancellation)
     {
         var bytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(frame, Json));

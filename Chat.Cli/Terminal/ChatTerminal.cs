@@ -65,6 +65,9 @@ internal sealed class ChatTerminal
     private readonly HashSet<(long Conversation, long? Sender)> _typing = [];
     private long? _open;
     private Awaited? _awaited;
+    // What the gateway's welcome says it takes; until then (an older gateway says nothing), the protocol's defaults.
+    private int _maxContentLength = 4000;
+    private int _maxFrameBytes = 64 * 1024;
     private Request? _lastRequest;
 
     public ChatTerminal(ChatApi api, ChatSocket socket, TextReader input, TextWriter output, JsonElement me)
@@ -135,6 +138,11 @@ internal sealed class ChatTerminal
     {
         while (await _socket.ReceiveAsync(cancellation) is { } frame)
         {
+            if (frame.Type() == "welcome" && frame.TryGetProperty("limits", out var limits) && limits.ValueKind == JsonValueKind.Object)
+            {
+                _maxContentLength = (int)(limits.Long("maxContentLength") ?? _maxContentLength);
+                _maxFrameBytes = (int)(limits.Long("maxFrameBytes") ?? _maxFrameBytes);
+            }
             if (frame.Type() == "ready")
             {
                 var conversations = frame.Items("conversations").ToList();
@@ -381,9 +389,14 @@ internal sealed class ChatTerminal
             return;
         }
         var key = Guid.NewGuid().ToString("N");
+        var frame = new { type = "message", conversationId, clientMessageId = key, content };
+        if (TooLong(content, frame))
+        {
+            return;
+        }
         _pending[key] = (conversationId, content);
         Await(f => f.Type() is "ack" or "error" && f.Str("clientMessageId") == key);
-        await SendRequestAsync(new Request("message", new { type = "message", conversationId, clientMessageId = key, content }, key), cancellation);
+        await SendRequestAsync(new Request("message", frame, key), cancellation);
     }
 
     private async Task SyncAsync(long? afterSeq, CancellationToken cancellation)
@@ -410,10 +423,32 @@ internal sealed class ChatTerminal
             Problem($"#{seq} is not a message shown in this conversation; /open it again or /sync.");
             return;
         }
+        object frame = content is null ? new { type, conversationId, messageId } : new { type, conversationId, messageId, content };
+        if (content is not null && TooLong(content, frame))
+        {
+            return;
+        }
         Await(f => f.Type() == (content is null ? "messageDeleted" : "messageEdited") && f.Long("messageId") == messageId);
-        await SendRequestAsync(new Request(type, content is null
-            ? new { type, conversationId, messageId }
-            : new { type, conversationId, messageId, content }), cancellation);
+        await SendRequestAsync(new Request(type, frame), cancellation);
+    }
+
+    /// <summary>
+    /// Refuses here what the gateway would refuse: content past its length, which it answers with an error, and a
+    /// frame past its size, which it answers by closing the connection (1009), ending the session.
+    /// </summary>
+    private bool TooLong(string content, object frame)
+    {
+        if (content.Length > _maxContentLength)
+        {
+            Problem($"not sent: the text is {content.Length} UTF-16 code units long; the gateway takes at most {_maxContentLength}.");
+            return true;
+        }
+        if (ChatSocket.SizeOf(frame) is var size && size > _maxFrameBytes)
+        {
+            Problem($"not sent: the frame would be {size} bytes; the gateway takes at most {_maxFrameBytes}.");
+            return true;
+        }
+        return false;
     }
 
     /// <summary>Sends a frame that a typed line waits for; one refused as <c>rate_limited</c> is sent again when the gateway says.</summary>

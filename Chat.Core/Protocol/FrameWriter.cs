@@ -15,13 +15,21 @@ public static class FrameWriter
     // echoed byte for byte. JSON string escaping still applies, so the output is always valid JSON.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JsonTextEncoder.Instance };
 
-    public static byte[] Welcome(long userId, string externalId, string displayName, DateTime serverTime) => Write(w =>
+    public static byte[] Welcome(long userId, string externalId, string displayName, DateTime serverTime, ClientLimits limits) => Write(w =>
     {
         w.WriteString("type", "welcome");
         w.WriteNumber("userId", userId);
         w.WriteString("externalId", externalId);
         w.WriteString("displayName", displayName);
         WriteTime(w, "serverTime", serverTime);
+        w.WriteStartObject("limits");
+        w.WriteNumber("maxFrameBytes", limits.MaxFrameBytes);
+        w.WriteNumber("maxContentLength", limits.MaxContentLength);
+        w.WriteNumber("framesPerSecond", limits.FramesPerSecond);
+        w.WriteNumber("frameBurst", limits.FrameBurst);
+        w.WriteNumber("typingPerSecond", limits.TypingPerSecond);
+        w.WriteNumber("typingBurst", limits.TypingBurst);
+        w.WriteEndObject();
     });
 
     public static byte[] Message(StoredMessage m, bool isCatchup) => Write(w =>

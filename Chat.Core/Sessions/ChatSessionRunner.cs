@@ -45,6 +45,7 @@ public sealed class ChatSessionRunner(
 
     private readonly ChatLimitsOptions _limits = limitsOptions.Value;
     private readonly FrameReader _reader = new(limitsOptions.Value.MaxContentLength);
+    private readonly ClientLimits _clientLimits = ClientLimits.Of(limitsOptions.Value);
 
     /// <param name="catchup">Replay what the user missed before <c>ready</c>; false for clients that will sync themselves.</param>
     /// <param name="stopping">Signalled when the gateway shuts down: the socket is closed with 1001 once the frame in hand is done.</param>
@@ -62,7 +63,7 @@ public sealed class ChatSessionRunner(
         Task receiving = Task.CompletedTask;
         try
         {
-            connection.Send(FrameWriter.Welcome(user.UserId, user.ExternalId, user.DisplayName, time.GetUtcNow().UtcDateTime));
+            connection.Send(FrameWriter.Welcome(user.UserId, user.ExternalId, user.DisplayName, time.GetUtcNow().UtcDateTime, _clientLimits));
             registry.Register(connection);
             // Before the catch-up, which no frame is in hand for: a shutdown then closes the socket at once instead
             // of after a replay sent at the pace of a slow client.

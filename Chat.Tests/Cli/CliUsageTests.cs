@@ -19,6 +19,16 @@ public sealed class CliUsageTests
         Assert.That(result.Output, Does.StartWith($"Usage: chat {command}").And.Contain(option));
     }
 
+    [TestCase("token")]
+    [TestCase("conversations create")]
+    public async Task Help_before_a_command_is_that_commands_help(string command)
+    {
+        var result = await CliRun.RunAsync(["help", .. command.Split(' ')]);
+
+        Assert.That(result.Exit, Is.EqualTo(0), result.ToString());
+        Assert.That(result.Output, Does.StartWith($"Usage: chat {command} "));
+    }
+
     [TestCase("history", "5 --before --help")]
     [TestCase("token", "alice --name --help")]
     [TestCase("conversations list", "--as a --limit -h")]

@@ -287,6 +287,25 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_line_longer_than_the_gateway_takes_is_refused_here_and_the_session_goes_on()
+    {
+        // Content may be longer than a frame may be: only the frame's size, which the gateway meets with 1009, stops it.
+        await using var gateway = new TestGateway(new() { ["Chat:Limits:MaxContentLength"] = "100000" }).Start();
+        var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync(gateway);
+        await using var bobSocket = await gateway.ConnectAsync(bob);
+
+        keyboard.Type(new string('x', 70_000));
+        Assert.That(await screen.WaitForAsync("not sent: the frame would be"), Does.EndWith("bytes; the gateway takes at most 65536."));
+        keyboard.Type(new string('y', 100_001));
+        await screen.WaitForAsync("not sent: the text is 100001 UTF-16 code units long; the gateway takes at most 100000.");
+        keyboard.Type("still here");
+
+        Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("still here"));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_message_keeps_its_leading_white_space_and_a_blank_line_sends_nothing()
     {
         var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();

@@ -26,6 +26,21 @@ public sealed class RateLimitTests : GatewayTest
     }
 
     [Test]
+    public async Task The_welcome_tells_the_client_the_limits_in_force()
+    {
+        var (_, _, a, _) = await PairAsync();
+
+        var limits = a.Welcome.GetProperty("limits");
+
+        Assert.That(limits.GetProperty("maxFrameBytes").GetInt32(), Is.EqualTo(Defaults.MaxFrameBytes));
+        Assert.That(limits.GetProperty("maxContentLength").GetInt32(), Is.EqualTo(Defaults.MaxContentLength));
+        Assert.That(limits.GetProperty("framesPerSecond").GetDouble(), Is.EqualTo(Defaults.MessageRatePerSecond));
+        Assert.That(limits.GetProperty("frameBurst").GetInt32(), Is.EqualTo(Defaults.MessageBurst));
+        Assert.That(limits.GetProperty("typingPerSecond").GetDouble(), Is.EqualTo(Defaults.TypingRatePerSecond));
+        Assert.That(limits.GetProperty("typingBurst").GetInt32(), Is.EqualTo(Defaults.TypingBurst));
+    }
+
+    [Test]
     public async Task A_burst_beyond_the_bucket_gets_rate_limited_with_a_retry_time_and_the_excess_is_not_stored()
     {
         var (conversation, _, a, b) = await PairAsync();
