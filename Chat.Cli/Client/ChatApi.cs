@@ -24,6 +24,9 @@ internal sealed class ChatApi : IDisposable
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", target.Token);
     }
 
+    /// <summary>Sends later requests with <paramref name="token"/>: a renewed one, after the first expired.</summary>
+    public void UseToken(string token) => _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+
     /// <summary>Sends one request and returns whatever the gateway answered; only a gateway that cannot be reached throws.</summary>
     public async Task<ApiResponse> SendAsync(HttpMethod method, string path, object? body, CancellationToken cancellation)
     {

@@ -33,6 +33,9 @@ internal sealed class ChatSocket : IAsyncDisposable
 
     public WebSocketCloseStatus? CloseStatus { get; private set; }
 
+    /// <summary>Whether frames can still be sent: no close was sent or received, and the connection is not lost.</summary>
+    public bool IsOpen => _socket.State == WebSocketState.Open;
+
     public string? CloseDescription { get; private set; }
 
     /// <summary>How the socket ended, for messages: <c>1001 server shutting down</c>, or <c>connection lost</c> without a close frame.</summary>
@@ -56,11 +59,11 @@ internal sealed class ChatSocket : IAsyncDisposable
             socket.Dispose();
             throw status switch
             {
-                401 => new CliFailure(ApiResponse.RefusedToken(challenge, where: " at the WebSocket handshake") + "."),
-                429 => new CliFailure("the gateway refused the WebSocket (HTTP 429): this user already holds as many connections as the gateway allows (Chat:Limits:MaxConnectionsPerUser); close one and retry."),
-                503 => new CliFailure("the gateway refused the WebSocket (HTTP 503): it is shutting down or cannot reach its database; retry later."),
+                401 => new HandshakeRefused(status, ApiResponse.RefusedToken(challenge, where: " at the WebSocket handshake") + "."),
+                429 => new HandshakeRefused(status, "the gateway refused the WebSocket (HTTP 429): this user already holds as many connections as the gateway allows (Chat:Limits:MaxConnectionsPerUser); close one and retry."),
+                503 => new HandshakeRefused(status, "the gateway refused the WebSocket (HTTP 503): it is shutting down or cannot reach its database; retry later."),
                 0 => ChatApi.Unreachable(target.BaseUrl, e),
-                _ => new CliFailure($"the WebSocket handshake at {url} failed with HTTP {status}."),
+                _ => new HandshakeRefused(status, $"the WebSocket handshake at {url} failed with HTTP {status}."),
             };
         }
         catch

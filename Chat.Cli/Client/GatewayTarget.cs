@@ -8,6 +8,9 @@ namespace Chat.Cli.Client;
 /// <summary>Where the gateway is and who the command acts as: <c>--url</c>, and <c>--as</c> or <c>--token</c>.</summary>
 internal sealed record GatewayTarget(Uri BaseUrl, string Token)
 {
+    /// <summary>Signs a fresh token for the same user, when the command signs its own (<c>--as</c>); null for <c>--token</c>.</summary>
+    public Func<string>? Renew { get; init; }
+
     public const string DefaultUrl = "http://127.0.0.1:8080";
 
     /// <summary>The options every command that talks to the gateway takes.</summary>
@@ -62,7 +65,9 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         }
         CheckClaims(externalId, arguments.Value("--name"), null);
         var signing = SigningOptions(arguments.Value("--key"), environment);
-        return new GatewayTarget(url, ChatTokens.Issue(signing, externalId, arguments.Value("--name"), null, TokenLifetime));
+        var name = arguments.Value("--name");
+        string Issue() => ChatTokens.Issue(signing, externalId, name, null, TokenLifetime);
+        return new GatewayTarget(url, Issue()) { Renew = Issue };
     }
 
     /// <summary>Refuses, as a usage error, claims that the gateway would refuse with a 401.</summary>

@@ -5,3 +5,9 @@ internal sealed class UsageException(string message) : Exception(message);
 
 /// <summary>The command could not do its work (gateway down, token refused, not found): one line, exit 1.</summary>
 internal class CliFailure(string message) : Exception(message);
+
+/// <summary>The gateway answered a WebSocket handshake with <see cref="Status"/> instead of an upgrade.</summary>
+internal sealed class HandshakeRefused(int status, string message) : CliFailure(message)
+{
+    public int Status { get; } = status;
+}

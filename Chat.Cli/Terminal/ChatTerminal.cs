@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Chat.Cli.Client;
 using Chat.Cli.Infrastructure;
@@ -50,7 +51,9 @@ internal sealed class ChatTerminal
     private static readonly TimeSpan ReadReceiptInterval = TimeSpan.FromSeconds(1);
 
     private readonly ChatApi _api;
-    private readonly ChatSocket _socket;
+    private readonly TimeSpan? _reconnectFor;
+    private GatewayTarget _target;
+    private ChatSocket _socket;
     private readonly TextReader _input;
     private readonly TextWriter _output;
     private readonly long _me;
@@ -70,18 +73,37 @@ internal sealed class ChatTerminal
     private int _maxFrameBytes = 64 * 1024;
     private Request? _lastRequest;
 
-    public ChatTerminal(ChatApi api, ChatSocket socket, TextReader input, TextWriter output, JsonElement me)
+    /// <param name="socket">The connection to start with; the terminal disposes it, and any that replaces it.</param>
+    /// <param name="reconnectFor">How long to keep trying to reconnect after the connection is lost; null: never.</param>
+    public ChatTerminal(ChatApi api, GatewayTarget target, ChatSocket socket, TextReader input, TextWriter output, JsonElement me, TimeSpan? reconnectFor)
     {
         _api = api;
+        _target = target;
         _socket = socket;
+        _reconnectFor = reconnectFor;
         _input = input;
         _output = output;
         _me = me.Long("userId") ?? 0;
         _names[_me] = "you";
     }
 
-    /// <summary>Runs until <c>/quit</c>, the end of the input, Ctrl-C (exit 0), or the gateway closing the socket (exit 1).</summary>
+    /// <summary>
+    /// Runs until <c>/quit</c>, the end of the input, Ctrl-C (exit 0), or the connection ending for good (exit 1): closed
+    /// by the gateway for a cause that a new connection would meet again, or lost and not restored in time.
+    /// </summary>
     public async Task<int> RunAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            return await RunSessionAsync(cancellation);
+        }
+        finally
+        {
+            await _socket.DisposeAsync();
+        }
+    }
+
+    private async Task<int> RunSessionAsync(CancellationToken cancellation)
     {
         await ReadUntilReadyAsync(cancellation);
         await ListAsync(cancellation);
@@ -96,12 +118,30 @@ internal sealed class ChatTerminal
         var interrupted = Task.Delay(Timeout.Infinite, cancellation);
 
         var first = await Task.WhenAny(receiving, reading, interrupted);
-        if (first == receiving)
+        while (first == receiving)
         {
             await receiving;
-            await stop.CancelAsync();
-            Problem(_socket.CloseStatus is null ? "connection lost: the gateway went away without closing the connection." : $"the gateway closed the connection ({_socket.CloseSummary}).");
-            return CliApp.Failed;
+            bool resumed;
+            try
+            {
+                resumed = await ReconnectAsync(cancellation);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                // Ctrl-C while reconnecting: leave.
+                await stop.CancelAsync();
+                await receipts.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                Note("bye.");
+                return CliApp.Ok;
+            }
+            if (!resumed)
+            {
+                await stop.CancelAsync();
+                await receipts.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                return CliApp.Failed;
+            }
+            receiving = ReceiveLoopAsync(stop.Token);
+            first = await Task.WhenAny(receiving, reading, interrupted);
         }
         if (first == reading)
         {
@@ -138,11 +178,7 @@ internal sealed class ChatTerminal
     {
         while (await _socket.ReceiveAsync(cancellation) is { } frame)
         {
-            if (frame.Type() == "welcome" && frame.TryGetProperty("limits", out var limits) && limits.ValueKind == JsonValueKind.Object)
-            {
-                _maxContentLength = (int)(limits.Long("maxContentLength") ?? _maxContentLength);
-                _maxFrameBytes = (int)(limits.Long("maxFrameBytes") ?? _maxFrameBytes);
-            }
+            Welcomed(frame);
             if (frame.Type() == "ready")
             {
                 var conversations = frame.Items("conversations").ToList();
@@ -153,6 +189,114 @@ internal sealed class ChatTerminal
         throw new CliFailure(_socket.CloseStatus is null
             ? "connection lost before the gateway was ready: it went away without closing the connection."
             : $"the gateway closed the connection ({_socket.CloseSummary}) before it was ready.");
+    }
+
+    /// <summary>
+    /// After the connection ended: says why, and when a new one may fare better (the connection was lost, the gateway
+    /// restarted or failed, or the token expired and this terminal signs its own), opens one, with backoff, until
+    /// <see cref="_reconnectFor"/> runs out. Once connected it catches up the open conversation and resends the
+    /// messages that had no answer, with their keys, so that each is stored once. False when it gave up.
+    /// </summary>
+    private async Task<bool> ReconnectAsync(CancellationToken cancellation)
+    {
+        var ended = _socket.CloseStatus is null ? "connection lost: the gateway went away without closing the connection." : $"the gateway closed the connection ({_socket.CloseSummary}).";
+        var expired = _socket.CloseStatus == WebSocketCloseStatus.PolicyViolation && _socket.CloseDescription == "token expired";
+        var worthRetrying = _socket.CloseStatus is null or WebSocketCloseStatus.EndpointUnavailable or WebSocketCloseStatus.InternalServerError
+            || (expired && _target.Renew is not null);
+        if (_reconnectFor is not { } reconnectFor || !worthRetrying)
+        {
+            Problem(ended);
+            return false;
+        }
+        Problem($"{ended} Reconnecting.");
+        await _turn.WaitAsync(cancellation);
+        try
+        {
+            var giveUpAt = DateTime.UtcNow + reconnectFor;
+            var delay = expired ? TimeSpan.Zero : TimeSpan.FromSeconds(1);
+            var told = false;
+            while (true)
+            {
+                await Task.Delay(delay, cancellation);
+                try
+                {
+                    var ready = await ConnectAgainAsync(cancellation);
+                    await ResumeAsync(ready, cancellation);
+                    return true;
+                }
+                catch (CliFailure e) when (e is not HandshakeRefused { Status: not (429 or 502 or 503 or 504) })
+                {
+                    delay = TimeSpan.FromSeconds(Math.Clamp(delay.TotalSeconds * 2, 1, 30));
+                    if (DateTime.UtcNow + delay > giveUpAt)
+                    {
+                        Problem($"gave up reconnecting after {reconnectFor.TotalSeconds:0} s: {e.Message}");
+                        return false;
+                    }
+                    if (!told)
+                    {
+                        Note($"cannot reconnect yet ({e.Message}); trying again for up to {reconnectFor.TotalSeconds:0} s.");
+                        told = true;
+                    }
+                }
+                catch (CliFailure e)
+                {
+                    // Refused for a reason a retry would meet again: a token the gateway does not take.
+                    Problem(e.Message);
+                    return false;
+                }
+            }
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    /// <summary>A new connection, with a fresh token when this terminal signs its own, read up to its <c>ready</c>.</summary>
+    private async Task<JsonElement> ConnectAgainAsync(CancellationToken cancellation)
+    {
+        if (_target.Renew is { } renew)
+        {
+            _target = _target with { Token = renew() };
+            _api.UseToken(_target.Token);
+        }
+        var socket = await ChatSocket.ConnectAsync(_target, catchup: false, "you", cancellation);
+        while (await socket.ReceiveAsync(cancellation) is { } frame)
+        {
+            Welcomed(frame);
+            if (frame.Type() == "ready")
+            {
+                await _socket.DisposeAsync();
+                _socket = socket;
+                return frame;
+            }
+        }
+        var failure = new CliFailure(socket.CloseStatus is null ? "connection lost before the gateway was ready" : $"the gateway closed the connection ({socket.CloseSummary}) before it was ready");
+        await socket.DisposeAsync();
+        throw failure;
+    }
+
+    private async Task ResumeAsync(JsonElement ready, CancellationToken cancellation)
+    {
+        _typing.Clear();
+        var missed = ready.Items("conversations")
+            .Where(c => c.Long("conversationId") is { } id && _lastSeq.TryGetValue(id, out var shown) && c.Long("lastSeq") > shown)
+            .Select(c => c.Long("conversationId")!.Value)
+            .ToList();
+        Note(missed.Count(id => id != _open) switch
+        {
+            0 => "reconnected.",
+            var others => $"reconnected. {Count(others, "other conversation")} had new messages meanwhile: /list.",
+        });
+        if (_open is { } open && missed.Contains(open))
+        {
+            await SendRequestAsync(new Request("sync", new { type = "sync", conversationId = open, afterSeq = _lastSeq[open] }), cancellation);
+        }
+        foreach (var (key, (conversationId, content)) in _pending)
+        {
+            // The same key: if the first was stored, the gateway answers with its ack and stores nothing more.
+            await _socket.SendAsync(new { type = "message", conversationId, clientMessageId = key, content }, cancellation);
+        }
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellation)
@@ -167,6 +311,16 @@ internal sealed class ChatTerminal
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             // Leaving.
+        }
+    }
+
+    /// <summary>Takes the limits a <c>welcome</c> names.</summary>
+    private void Welcomed(JsonElement frame)
+    {
+        if (frame.Type() == "welcome" && frame.TryGetProperty("limits", out var limits) && limits.ValueKind == JsonValueKind.Object)
+        {
+            _maxContentLength = (int)(limits.Long("maxContentLength") ?? _maxContentLength);
+            _maxFrameBytes = (int)(limits.Long("maxFrameBytes") ?? _maxFrameBytes);
         }
     }
 
@@ -188,6 +342,10 @@ internal sealed class ChatTerminal
 
     private async Task SendReadReceiptsAsync(CancellationToken cancellation)
     {
+        if (!_socket.IsOpen)
+        {
+            return; // they go on the next connection
+        }
         foreach (var (conversationId, messageId) in _readsDue)
         {
             await _socket.SendAsync(new { type = "read", conversationId, messageId }, cancellation);
@@ -395,6 +553,11 @@ internal sealed class ChatTerminal
             return;
         }
         _pending[key] = (conversationId, content);
+        if (!_socket.IsOpen && _reconnectFor is not null)
+        {
+            Note("not connected: the message goes once the connection is back.");
+            return;
+        }
         Await(f => f.Type() is "ack" or "error" && f.Str("clientMessageId") == key);
         await SendRequestAsync(new Request("message", frame, key), cancellation);
     }

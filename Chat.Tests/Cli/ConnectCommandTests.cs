@@ -13,11 +13,11 @@ namespace Chat.Tests.Cli;
 /// <summary><c>chat connect</c> driven through its keyboard and screen against the in-process gateway.</summary>
 public sealed class ConnectCommandTests : GatewayTest
 {
-    private (TypedInput Keyboard, Screen Screen, Task<int> Exit) Start(TestUser user, string? name = null, TestGateway? gateway = null)
+    private (TypedInput Keyboard, Screen Screen, Task<int> Exit) Start(TestUser user, string? name = null, TestGateway? gateway = null, string? url = null, params string[] extra)
     {
         var keyboard = new TypedInput();
         var screen = new Screen();
-        string[] args = ["connect", "--as", user.ExternalId, "--name", name ?? user.Name, "--url", (gateway ?? Gateway).HttpAddress.ToString()];
+        string[] args = ["connect", "--as", user.ExternalId, "--name", name ?? user.Name, "--url", url ?? (gateway ?? Gateway).HttpAddress.ToString(), .. extra];
         var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
         return (keyboard, screen, exit);
     }
@@ -380,10 +380,7 @@ public sealed class ConnectCommandTests : GatewayTest
     {
         await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
         var alice = await Gateway.CreateUserAsync("alice");
-        var keyboard = new TypedInput();
-        var screen = new Screen();
-        string[] args = ["connect", "--as", alice.ExternalId, "--url", $"http://127.0.0.1:{proxy.Port}"];
-        var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
+        var (_, screen, exit) = Start(alice, url: $"http://127.0.0.1:{proxy.Port}", extra: "--no-reconnect");
         await screen.WaitForAsync("* connected.");
 
         proxy.Cut();
@@ -410,13 +407,68 @@ public sealed class ConnectCommandTests : GatewayTest
     {
         var gateway = new TestGateway().Start();
         var alice = await gateway.CreateUserAsync("alice");
-        var (_, screen, exit) = Start(alice, gateway: gateway);
+        var (_, screen, exit) = Start(alice, gateway: gateway, extra: ["--reconnect-for", "2s"]);
         await screen.WaitForAsync("* connected.");
 
         await gateway.DisposeAsync();
 
         Assert.That(await ExitAsync(exit), Is.EqualTo(1));
-        await screen.WaitForAsync("! the gateway closed the connection (1001 server shutting down).");
+        await screen.WaitForAsync("! the gateway closed the connection (1001 server shutting down). Reconnecting.");
+        await screen.WaitForAsync("! gave up reconnecting after 2 s: cannot reach the gateway");
+    }
+
+    [Test]
+    public async Task A_message_whose_ack_was_lost_with_the_connection_is_resent_with_its_key_and_stored_once()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var (keyboard, screen, exit) = Start(alice, url: $"http://127.0.0.1:{proxy.Port}");
+        await screen.WaitForAsync("* connected.");
+        keyboard.Type($"/open {conversationId}");
+        await screen.WaitForAsync("* no messages yet.");
+
+        proxy.SwallowReplies();
+        keyboard.Type("stored, but the ack is lost");
+        await Eventually.TrueAsync(async () => await Sql.MessageCountAsync(conversationId) == 1, "the message is stored");
+        proxy.Cut();
+        proxy.Restore();
+
+        await screen.WaitForAsync("* reconnected.", TimeSpan.FromSeconds(20));
+        Assert.That(await screen.WaitForAsync("you: stored, but the ack is lost"), Does.StartWith("[test] #1  "));
+        Assert.That(await Sql.MessageCountAsync(conversationId), Is.EqualTo(1));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+        Assert.That(Regex.Matches(screen.ToString(), "stored, but the ack is lost").Count, Is.EqualTo(1), screen.ToString());
+    }
+
+    [Test]
+    public async Task A_lost_connection_is_restored_with_what_the_open_conversation_missed_and_a_line_typed_meanwhile_sent_once()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var (keyboard, screen, exit) = Start(alice, url: $"http://127.0.0.1:{proxy.Port}");
+        await screen.WaitForAsync("* connected.");
+        keyboard.Type($"/open {conversationId}");
+        await screen.WaitForAsync("* no messages yet.");
+        var bobSocket = await ConnectAsync(bob);
+        await bobSocket.SendMessageAsync(conversationId, "before the cut");
+        await screen.WaitForAsync("before the cut");
+
+        proxy.Cut();
+        await screen.WaitForAsync("! connection lost: the gateway went away without closing the connection. Reconnecting.");
+        await bobSocket.SendMessageAsync(conversationId, "while you were away");
+        keyboard.Type("typed while away"); // waits for the connection, then goes
+        proxy.Restore();
+
+        await screen.WaitForAsync("* reconnected.", TimeSpan.FromSeconds(20));
+        Assert.That(await screen.WaitForAsync("while you were away"), Does.Match(@"^\[.*\] #2  .*: while you were away$"));
+        Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("typed while away"));
+        await screen.WaitForAsync("you: typed while away");
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM messages WHERE conversation_id = @conversationId AND content = 'typed while away'", new { conversationId }), Is.EqualTo(1));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
     }
 
     /// <summary>Holds the gateway's requests whose path ends with <paramref name="suffix"/> until the test lets them go.</summary>
