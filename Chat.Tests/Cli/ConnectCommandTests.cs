@@ -23,11 +23,11 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     /// <summary>Alice in <c>chat connect</c>, with a new conversation with Bob open and still empty.</summary>
-    private async Task<(TestUser Alice, TestUser Bob, long ConversationId, TypedInput Keyboard, Screen Screen, Task<int> Exit)> StartInNewConversationAsync(TestGateway? gateway = null)
+    private async Task<(TestUser Alice, TestUser Bob, long ConversationId, TypedInput Keyboard, Screen Screen, Task<int> Exit)> StartInNewConversationAsync(TestGateway? gateway = null, TcpProxy? through = null)
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
         var conversationId = await Gateway.CreateConversationAsync(alice, bob);
-        var (keyboard, screen, exit) = Start(alice, gateway: gateway);
+        var (keyboard, screen, exit) = Start(alice, gateway: gateway, url: through is null ? null : $"http://127.0.0.1:{through.Port}");
         await screen.WaitForAsync("* connected.");
         keyboard.Type($"/open {conversationId}");
         await screen.WaitForAsync("* no messages yet.");
@@ -421,12 +421,7 @@ public sealed class ConnectCommandTests : GatewayTest
     public async Task A_message_whose_ack_was_lost_with_the_connection_is_resent_with_its_key_and_stored_once()
     {
         await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
-        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
-        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
-        var (keyboard, screen, exit) = Start(alice, url: $"http://127.0.0.1:{proxy.Port}");
-        await screen.WaitForAsync("* connected.");
-        keyboard.Type($"/open {conversationId}");
-        await screen.WaitForAsync("* no messages yet.");
+        var (_, _, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
 
         proxy.SwallowReplies();
         keyboard.Type("stored, but the ack is lost");
@@ -446,12 +441,7 @@ public sealed class ConnectCommandTests : GatewayTest
     public async Task A_lost_connection_is_restored_with_what_the_open_conversation_missed_and_a_line_typed_meanwhile_sent_once()
     {
         await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
-        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
-        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
-        var (keyboard, screen, exit) = Start(alice, url: $"http://127.0.0.1:{proxy.Port}");
-        await screen.WaitForAsync("* connected.");
-        keyboard.Type($"/open {conversationId}");
-        await screen.WaitForAsync("* no messages yet.");
+        var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
         var bobSocket = await ConnectAsync(bob);
         await bobSocket.SendMessageAsync(conversationId, "before the cut");
         await screen.WaitForAsync("before the cut");
