@@ -177,11 +177,14 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
         var detail = new StringBuilder(reason);
         if (Body.ValueKind == JsonValueKind.Object)
         {
+            var detailed = false;
             if (Body.Str("detail") is { Length: > 0 } text && Status is not (401 or 404))
             {
                 detail.Append(": ").Append(text);
+                detailed = true;
             }
-            if (Body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
+            // The gateway's detail already holds every field's messages; a problem without one gets them here.
+            if (!detailed && Body.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
             {
                 foreach (var field in errors.EnumerateObject())
                 {

@@ -86,7 +86,7 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         // Then the rest of the gateway's rule for a 'sub', so that no token is signed that it would refuse.
         if (ExternalIds.Problem(externalId) is { } problem)
         {
-            throw new UsageException($"The external user id {problem}; the gateway refuses a token whose 'sub' breaks that rule.");
+            throw new UsageException($"the external user id {problem}; the gateway refuses a token whose 'sub' breaks that rule.");
         }
         if (!string.IsNullOrWhiteSpace(picture) && LinkUrls.Problem(picture) is { } pictureProblem)
         {

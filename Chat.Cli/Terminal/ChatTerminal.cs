@@ -170,6 +170,10 @@ internal sealed class ChatTerminal
         await stop.CancelAsync();
         await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await receipts.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_pending.Count > 0)
+        {
+            Problem($"{Count(_pending.Count, "message")} had no answer yet: it may or may not have been stored; /open the conversation to see.");
+        }
         Note("bye.");
         return CliApp.Ok;
     }
@@ -739,7 +743,9 @@ internal sealed class ChatTerminal
                 break;
             case "error":
                 var refused = frame.Str("clientMessageId") is { } failed && _pending.Remove(failed) ? "not sent: " : "";
-                Problem($"{refused}{frame.Str("code")}: {frame.Str("message")}");
+                // The gateway names messages by id; this terminal shows them by seq.
+                var about = frame.Long("messageId") is { } id && _seqs.TryGetValue(id, out var seqOfId) ? $" (#{seqOfId})" : "";
+                Problem($"{refused}{frame.Str("code")}{about}: {frame.Str("message")}");
                 break;
         }
     }
@@ -757,8 +763,15 @@ internal sealed class ChatTerminal
                 Remember(detail.Body);
             }
         }
-        var who = userId == _me ? "you" : Name(userId);
-        _output.WriteLine($"[{Label(conversationId)}] {who} {(joined ? "joined" : "left")}");
+        // A member who leaves and one who is removed look the same on the wire.
+        var change = (joined, userId == _me) switch
+        {
+            (true, true) => "you joined",
+            (true, false) => $"{Name(userId)} joined",
+            (false, true) => "you are no longer a member",
+            (false, false) => $"{Name(userId)} left",
+        };
+        _output.WriteLine($"[{Label(conversationId)}] {change}");
         if (!joined && userId == _me && _open == conversationId)
         {
             _open = null;

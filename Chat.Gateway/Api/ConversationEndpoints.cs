@@ -52,7 +52,8 @@ public static class ConversationEndpoints
         {
             return validation.Problem();
         }
-        var title = validation.OptionalString(body, "title", MaxTitleLength);
+        // A blank title is no title: clients send "" for an untitled conversation, and a list of "" titles shows nothing.
+        var title = validation.OptionalString(body, "title", MaxTitleLength) is { } given && !string.IsNullOrWhiteSpace(given) ? given : null;
         var isGroup = validation.OptionalBool(body, "isGroup");
         var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest);
         if (!validation.IsValid || memberIds is null)

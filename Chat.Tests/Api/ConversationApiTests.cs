@@ -27,6 +27,19 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(Members(body), Is.EquivalentTo(new[] { alice.ExternalId, bob.ExternalId, carol.ExternalId }));
     }
 
+    [TestCase("")]
+    [TestCase("   ")]
+    public async Task A_blank_title_is_no_title(string blank)
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var response = await http.PostAsJsonAsync("/api/conversations", new { title = blank, memberExternalIds = new[] { bob.ExternalId, carol.ExternalId } });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").ValueKind, Is.EqualTo(JsonValueKind.Null));
+    }
+
     [Test]
     public async Task Text_comes_back_as_typed_not_as_unicode_escapes_as_on_the_websocket()
     {

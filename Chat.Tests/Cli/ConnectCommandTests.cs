@@ -306,6 +306,28 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_refusal_names_the_message_by_its_seq_and_a_removal_says_you_are_no_longer_a_member()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var bobSocket = await ConnectAsync(bob);
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+        await bobSocket.SendMessageAsync(conversationId, "bob's words");
+        keyboard.Type($"/open {conversationId}");
+        await screen.WaitForAsync("bob's words");
+
+        keyboard.Type("/edit 1 alice's words");
+        Assert.That(await screen.WaitForAsync("! access_denied"), Does.StartWith("! access_denied (#1): "));
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+        Assert.That((await bobHttp.DeleteAsync($"/api/conversations/{conversationId}/members/{alice.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        await screen.WaitForAsync("] you are no longer a member");
+
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_message_keeps_its_leading_white_space_and_a_blank_line_sends_nothing()
     {
         var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
