@@ -143,6 +143,29 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
+    public async Task Deleting_the_message_a_member_last_read_or_one_before_it_leaves_their_count_alone()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var m1 = await a.SendMessageAsync(conversation, "m1");
+        var m2 = await a.SendMessageAsync(conversation, "m2");
+        await a.SendMessageAsync(conversation, "m3");
+        await b.SendAsync(new { type = "read", conversationId = conversation, messageId = m2.Long("messageId") });
+        await a.NextAsync("read");
+        Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(1), "m3");
+
+        foreach (var read in new[] { m2, m1 })
+        {
+            await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = read.Long("messageId") });
+            await a.NextAsync("messageDeleted");
+
+            Assert.That(await Sql.UnreadCountAsync(conversation, bob.Id), Is.EqualTo(1), $"{read.Str("clientMessageId")} was read: it was never in the count");
+        }
+    }
+
+    [Test]
     public async Task Deleting_an_unread_message_takes_it_back_from_every_count_that_holds_it()
     {
         var (alice, bob, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());

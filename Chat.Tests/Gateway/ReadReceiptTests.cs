@@ -46,6 +46,16 @@ public sealed class ReadReceiptTests : GatewayTest
         Assert.That(statuses, Is.EqualTo(ids.Take(3)));
     }
 
+    /// <summary>
+    /// Returns once the frames <paramref name="client"/> sent before have been handled: a connection's frames are
+    /// handled in order, and a <c>sync</c> is always answered.
+    /// </summary>
+    private static async Task HandledAsync(ChatTestClient client, long conversation)
+    {
+        await client.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = long.MaxValue / 2, limit = 1 });
+        await client.NextAsync("synced");
+    }
+
     [Test]
     public async Task Read_receipt_never_moves_the_read_position_backwards()
     {
@@ -54,6 +64,7 @@ public sealed class ReadReceiptTests : GatewayTest
         await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[3] });
         await b.NextAsync("read");
         await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[1] });
+        await HandledAsync(a, conversation);
 
         Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(400), f => f.Type() == "read"), Is.Empty, "an older receipt says nothing");
         var position = await Sql.ScalarAsync<long>(
@@ -87,6 +98,7 @@ public sealed class ReadReceiptTests : GatewayTest
 
         // A receipt from a device that was offline, for a message of her first membership.
         await c.SendAsync(new { type = "read", conversationId = group, messageId = ids[1] });
+        await HandledAsync(c, group);
 
         Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(400), f => f.Type() == "read"), Is.Empty, "it says nothing");
         Assert.That(await Sql.UnreadCountAsync(group, carol.Id), Is.EqualTo(1), "the message sent while she was away stays out of her count");
@@ -204,14 +216,17 @@ public sealed class ReadReceiptTests : GatewayTest
         });
         // Alice reads whatever she has just received, as fast as it comes, while Bob keeps sending.
         var received = 0;
+        long? last = null;
         while (received < 200)
         {
             var message = await a.NextAsync("message");
             received++;
-            await a.SendAsync(new { type = "read", conversationId = conversation, messageId = message.Long("messageId") });
+            last = message.Long("messageId");
+            await a.SendAsync(new { type = "read", conversationId = conversation, messageId = last });
         }
         await sending;
-        await b.CollectAsync(TimeSpan.FromMilliseconds(500));
+        // Bob hears of the last receipt once it is stored.
+        await b.NextAsync(f => f.Type() == "read" && f.Long("messageId") == last);
 
         var expected = await Sql.ScalarAsync<long>("""
             SELECT count(*) FROM messages m

@@ -60,7 +60,7 @@ public sealed class ShutdownTests
         var acked = new HashSet<string>();
         foreach (var client in clients)
         {
-            var frames = await client.CollectAsync(TimeSpan.FromMilliseconds(50), f => f.Type() == "ack");
+            var frames = client.ReceivedBeforeClose(f => f.Type() == "ack");
             acked.UnionWith(frames.Select(f => f.Str("clientMessageId")!));
         }
         var stored = await Sql.QueryAsync<string>("SELECT client_message_id FROM messages WHERE conversation_id = @conversation", new { conversation });

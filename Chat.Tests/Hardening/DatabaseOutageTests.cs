@@ -41,7 +41,8 @@ public sealed class DatabaseOutageTests
         using var stop = new CancellationTokenSource();
         var running = senders.Select((s, i) => s.RunAsync(clients[i], stop.Token, RetryDelay)).ToList();
 
-        await Task.Delay(1000);
+        // Load is flowing: every sender has been acknowledged (a fixed wait could end before a slow machine starts).
+        await Eventually.TrueAsync(() => senders.All(s => s.Acked.Count > 0), "every sender has an ack before the outage");
         var ackedBefore = senders.Sum(s => s.Acked.Count);
         _proxy.Cut();
         ReliabilityReport.Ledger.FaultInjected("database unreachable for 10 s under load");
@@ -53,7 +54,8 @@ public sealed class DatabaseOutageTests
         var ackedLater = senders.Sum(s => s.Acked.Count);
         await Task.Delay(4000);
         _proxy.Restore();
-        await Task.Delay(2000);
+        // Sending resumes once the pool reconnects: wait for it rather than for a fixed time.
+        await Eventually.TrueAsync(() => senders.Sum(s => s.Acked.Count) > ackedLater + senders.Length, "sending resumes after the outage", TimeSpan.FromSeconds(20));
         stop.Cancel();
         await Task.WhenAll(running);
         var readyAfter = await http.GetAsync("/health/ready");

@@ -223,10 +223,30 @@ public sealed class ChatTestClient : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        catch (OperationCanceledException)
         {
             return frames;
         }
+        catch (ChannelClosedException)
+        {
+            // A closed socket receives nothing: "nothing arrived" would prove nothing about the server.
+            throw new AssertionException($"The socket closed ({CloseStatus} {CloseDescription}) while its frames were collected ({frames.Count} had arrived): a negative check on a closed socket proves nothing.");
+        }
+    }
+
+    /// <summary>The frames that arrived before the server closed the socket and were not read yet.</summary>
+    public List<JsonElement> ReceivedBeforeClose(Func<JsonElement, bool>? match = null)
+    {
+        Assert.That(CloseStatus, Is.Not.Null, "the socket is still open: more frames may come");
+        var frames = new List<JsonElement>();
+        while (_frames.Reader.TryRead(out var frame))
+        {
+            if (match is null || match(frame))
+            {
+                frames.Add(frame);
+            }
+        }
+        return frames;
     }
 
     /// <summary>Waits for the server to close the socket.</summary>
