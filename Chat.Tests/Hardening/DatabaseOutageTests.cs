@@ -120,9 +120,14 @@ public sealed class DatabaseOutageTests
         await Task.Delay(outageMs);
         _proxy.Restore();
         var answer = await a.NextAsync(f => f.Str("clientMessageId") == key);
-        if (answer.Type() == "error")
+        if (outageMs == 0)
         {
-            Assert.That(answer.Str("code"), Is.EqualTo("internal"));
+            Assert.That(answer.Type(), Is.EqualTo("ack"), "the line is back before the server's retries run out: one of them finds the commit");
+        }
+        else
+        {
+            // The outage outlasts the server's retries: the client is told to retry, and does, with the same key.
+            Assert.That((answer.Type(), answer.Str("code")), Is.EqualTo(("error", "internal")));
             answer = await a.SendMessageAsync(conversation, "committed, reply lost", key);
         }
         var row = await Sql.QueryAsync<(long Id, long Seq)>("SELECT id, seq FROM messages WHERE client_message_id = @key", new { key });
@@ -132,7 +137,9 @@ public sealed class DatabaseOutageTests
         Assert.That(row, Has.Count.EqualTo(1), "one row, however many attempts");
         Assert.That(answer.Long("messageId"), Is.EqualTo(row[0].Id), "the ack names the committed row");
         Assert.That(answer.Long("seq"), Is.EqualTo(row[0].Seq));
-        // A message whose commit reply was lost is not broadcast live; bob gets it with his next catch-up.
+        // Never published before, so the retry that found it publishes it: bob gets it live, once, and in catch-up.
+        Assert.That((await b.NextAsync(f => f.Type() == "message" && f.Str("clientMessageId") == key)).Long("messageId"), Is.EqualTo(row[0].Id));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "message" && f.Str("clientMessageId") == key), Is.Empty);
         await using var bobAgain = await _gateway.ConnectAsync(bob);
         Assert.That(bobAgain.Catchup.Select(m => m.Str("clientMessageId")), Does.Contain(key));
         ReliabilityReport.Ledger.FaultSurvived("database connection cut right after COMMIT");
@@ -153,7 +160,11 @@ public sealed class DatabaseOutageTests
         return (conversation, senders, clients, reader);
     }
 
-    /// <summary>Every ack names a stored row; every key sent is stored exactly once; the reader got every row once.</summary>
+    /// <summary>
+    /// Every ack names a stored row; every key sent is stored exactly once; the reader got no message twice. (Not
+    /// every one: a message whose publication was lost with a failed batch is published on its resend only while no
+    /// later one has been; otherwise the reader sees a gap in seq and fills it with sync, protocol §8.)
+    /// </summary>
     private static async Task CheckOneRowPerAckAsync(long conversation, SteadySender[] senders, ChatTestClient reader, string scenario)
     {
         // Any key still in flight when the senders stopped is resent, as a reconnecting client would.

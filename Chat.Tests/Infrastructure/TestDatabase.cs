@@ -53,6 +53,11 @@ public sealed class TestDatabase
             await using var reset = new NpgsqlCommand("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;", connection);
             await reset.ExecuteNonQueryAsync();
         }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidCatalogName)
+        {
+            Assert.Fail($"PostgreSQL at {builder.Host}:{builder.Port} answers, but has no database {builder.Database}: create it " +
+                        $"(createdb -h {builder.Host} -p {builder.Port} {builder.Database}), or run ./test, which creates chat_test.");
+        }
         catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException)
         {
             Assert.Fail($"PostgreSQL is not reachable at {builder.Host}:{builder.Port} (database {builder.Database}): {e.Message}. " +
