@@ -53,9 +53,11 @@ public sealed class DatabaseOutageTests
         await Task.Delay(3000);
         var ackedLater = senders.Sum(s => s.Acked.Count);
         await Task.Delay(4000);
+        var atRestore = senders.Select(s => s.Acked.Count).ToArray();
         _proxy.Restore();
-        // Sending resumes once the pool reconnects: wait for it rather than for a fixed time.
-        await Eventually.TrueAsync(() => senders.Sum(s => s.Acked.Count) > ackedLater + senders.Length, "sending resumes after the outage", TimeSpan.FromSeconds(20));
+        // Sending resumes once the pool reconnects: wait until every sender is acknowledged again (none is then
+        // waiting to resend), rather than for a fixed time.
+        await Eventually.TrueAsync(() => senders.Select((s, i) => s.Acked.Count > atRestore[i]).All(resumed => resumed), "every sender is acknowledged after the outage", TimeSpan.FromSeconds(20));
         stop.Cancel();
         await Task.WhenAll(running);
         var readyAfter = await http.GetAsync("/health/ready");
