@@ -191,5 +191,16 @@ BEGIN
         ) before
         WHERE p.conversation_id = before.conversation_id AND p.user_id = before.user_id;
     END IF;
+
+    -- An avatar comes from the token's picture, which is held to the rule of a message's mediaUrl (an absolute http
+    -- or https URL without white space, control characters or a user part) since the release that added this; one
+    -- stored before it (a javascript: or data: URL, which reaches every member's client as senderAvatarUrl) is
+    -- dropped, once. The user's next token with a good picture sets it again.
+    IF NOT EXISTS (SELECT 1 FROM schema_migrations WHERE name = 'avatar_url_http_only') THEN
+        UPDATE user_profiles SET avatar_url = NULL
+        WHERE avatar_url IS NOT NULL
+          AND avatar_url !~* '^https?://[^/?#@[:space:][:cntrl:]]+([/?#][^[:space:][:cntrl:]]*)?$';
+        INSERT INTO schema_migrations (name) VALUES ('avatar_url_http_only');
+    END IF;
 END
 $$;

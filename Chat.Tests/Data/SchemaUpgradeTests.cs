@@ -129,6 +129,33 @@ public sealed class SchemaUpgradeTests
         Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_migrations WHERE name = 'direct_key_backfill'"), Is.EqualTo(1));
     }
 
+    [Test]
+    public async Task Avatars_stored_before_the_picture_rule_that_break_it_are_dropped_once()
+    {
+        string[] avatars =
+        [
+            "https://img.example.com/a.png?size=64",
+            "HTTP://img.example.com/b.png",
+            "javascript:alert(document.cookie)",
+            "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=",
+            "https://bank.example@evil.example/c.png",
+            "https://img.example.com/a b.png",
+            "/relative/d.png",
+        ];
+        for (var i = 0; i < avatars.Length; i++)
+        {
+            await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name, avatar_url) VALUES (@id, @id, @avatar) RETURNING id", new { id = $"u{i}", avatar = avatars[i] });
+        }
+        await ScalarAsync<int>("DELETE FROM schema_migrations WHERE name = 'avatar_url_http_only'; SELECT 1");
+
+        await ApplySchemaAsync();
+        await ApplySchemaAsync();
+
+        Assert.That(await QueryAsync<string?>("SELECT avatar_url FROM user_profiles ORDER BY external_id"),
+            Is.EqualTo(new[] { avatars[0], avatars[1], null, null, null, null, null }));
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_migrations WHERE name = 'avatar_url_http_only'"), Is.EqualTo(1));
+    }
+
     private async Task<long?[]> ChangePositionsAsync(long conversation) =>
     [
         .. await QueryAsync<long?>("SELECT change_seq FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation }),
