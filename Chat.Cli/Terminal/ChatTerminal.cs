@@ -61,6 +61,8 @@ internal sealed class ChatTerminal
     private readonly Dictionary<long, string> _labels = [];
     private readonly Dictionary<long, string> _names = [];
     private readonly Dictionary<long, long> _lastSeq = [];
+    // Per conversation, the change position this terminal holds: every edit and deletion up to it is shown.
+    private readonly Dictionary<long, long> _lastChangeSeq = [];
     private readonly Dictionary<(long Conversation, long Seq), long> _messageIds = [];
     private readonly Dictionary<long, long> _seqs = [];
     private readonly Dictionary<string, (long Conversation, string Content)> _pending = [];
@@ -72,6 +74,8 @@ internal sealed class ChatTerminal
     private int _maxContentLength = 4000;
     private int _maxFrameBytes = 64 * 1024;
     private Request? _lastRequest;
+    // The status the user set with /status, given again to a new connection; null while online.
+    private string? _status;
 
     /// <param name="socket">The connection to start with; the terminal disposes it, and any that replaces it.</param>
     /// <param name="reconnectFor">How long to keep trying to reconnect after the connection is lost; null: never.</param>
@@ -122,13 +126,19 @@ internal sealed class ChatTerminal
         {
             await receiving;
             bool resumed;
+            // Ctrl-C, /quit or the end of the input while reconnecting: leave, as the user asked.
+            using var leaving = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var reconnecting = ReconnectAsync(leaving.Token);
+            if (await Task.WhenAny(reconnecting, reading) == reading && !reconnecting.IsCompleted)
+            {
+                await leaving.CancelAsync();
+            }
             try
             {
-                resumed = await ReconnectAsync(cancellation);
+                resumed = await reconnecting;
             }
-            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            catch (OperationCanceledException) when (leaving.IsCancellationRequested)
             {
-                // Ctrl-C while reconnecting: leave.
                 await stop.CancelAsync();
                 await receipts.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 Note("bye.");
@@ -213,48 +223,58 @@ internal sealed class ChatTerminal
             return false;
         }
         Problem($"{ended} Reconnecting.");
-        await _turn.WaitAsync(cancellation);
-        try
+        var started = DateTime.UtcNow;
+        var giveUpAt = started + reconnectFor;
+        var delay = expired ? TimeSpan.Zero : TimeSpan.FromSeconds(1);
+        var told = false;
+        while (true)
         {
-            var giveUpAt = DateTime.UtcNow + reconnectFor;
-            var delay = expired ? TimeSpan.Zero : TimeSpan.FromSeconds(1);
-            var told = false;
-            while (true)
+            // Lines typed meanwhile are taken: a message waits in _pending for the new connection.
+            await Task.Delay(delay, cancellation);
+            // An attempt that hangs (a gateway that accepts and never answers) ends with the time left.
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            attempt.CancelAfter(Max(giveUpAt - DateTime.UtcNow, TimeSpan.FromSeconds(1)));
+            await _turn.WaitAsync(cancellation);
+            try
             {
-                await Task.Delay(delay, cancellation);
-                try
+                var ready = await ConnectAgainAsync(attempt.Token);
+                await ResumeAsync(ready, cancellation);
+                return true;
+            }
+            catch (Exception e) when (e is OperationCanceledException && !cancellation.IsCancellationRequested
+                                      || e is CliFailure and not HandshakeRefused { Status: not (429 or 502 or 503 or 504) })
+            {
+                var why = e is CliFailure ? e.Message : "the gateway did not answer";
+                var left = giveUpAt - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
                 {
-                    var ready = await ConnectAgainAsync(cancellation);
-                    await ResumeAsync(ready, cancellation);
-                    return true;
-                }
-                catch (CliFailure e) when (e is not HandshakeRefused { Status: not (429 or 502 or 503 or 504) })
-                {
-                    delay = TimeSpan.FromSeconds(Math.Clamp(delay.TotalSeconds * 2, 1, 30));
-                    if (DateTime.UtcNow + delay > giveUpAt)
-                    {
-                        Problem($"gave up reconnecting after {reconnectFor.TotalSeconds:0} s: {e.Message}");
-                        return false;
-                    }
-                    if (!told)
-                    {
-                        Note($"cannot reconnect yet ({e.Message}); trying again for up to {reconnectFor.TotalSeconds:0} s.");
-                        told = true;
-                    }
-                }
-                catch (CliFailure e)
-                {
-                    // Refused for a reason a retry would meet again: a token the gateway does not take.
-                    Problem(e.Message);
+                    Problem($"gave up reconnecting after {(DateTime.UtcNow - started).TotalSeconds:0} s: {why}");
                     return false;
                 }
+                if (!told)
+                {
+                    Note($"cannot reconnect yet ({why}); trying again for up to {reconnectFor.TotalSeconds:0} s.");
+                    told = true;
+                }
+                // Backoff, with a last attempt at the deadline rather than giving up early.
+                delay = Min(TimeSpan.FromSeconds(Math.Clamp(delay.TotalSeconds * 2, 1, 30)), left);
+            }
+            catch (CliFailure e)
+            {
+                // Refused for a reason a retry would meet again: a token the gateway does not take.
+                Problem(e.Message);
+                return false;
+            }
+            finally
+            {
+                _turn.Release();
             }
         }
-        finally
-        {
-            _turn.Release();
-        }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     /// <summary>A new connection, with a fresh token when this terminal signs its own, read up to its <c>ready</c>.</summary>
     private async Task<JsonElement> ConnectAgainAsync(CancellationToken cancellation)
@@ -265,26 +285,36 @@ internal sealed class ChatTerminal
             _api.UseToken(_target.Token);
         }
         var socket = await ChatSocket.ConnectAsync(_target, catchup: false, "you", cancellation);
-        while (await socket.ReceiveAsync(cancellation) is { } frame)
+        try
         {
-            Welcomed(frame);
-            if (frame.Type() == "ready")
+            while (await socket.ReceiveAsync(cancellation) is { } frame)
             {
-                await _socket.DisposeAsync();
-                _socket = socket;
-                return frame;
+                Welcomed(frame);
+                if (frame.Type() == "ready")
+                {
+                    await _socket.DisposeAsync();
+                    _socket = socket;
+                    return frame;
+                }
             }
+            throw new CliFailure(socket.CloseStatus is null ? "connection lost before the gateway was ready" : $"the gateway closed the connection ({socket.CloseSummary}) before it was ready");
         }
-        var failure = new CliFailure(socket.CloseStatus is null ? "connection lost before the gateway was ready" : $"the gateway closed the connection ({socket.CloseSummary}) before it was ready");
-        await socket.DisposeAsync();
-        throw failure;
+        catch
+        {
+            await socket.DisposeAsync();
+            throw;
+        }
     }
 
     private async Task ResumeAsync(JsonElement ready, CancellationToken cancellation)
     {
         _typing.Clear();
+        // A conversation missed something when messages were stored or changed there meanwhile. The open one is
+        // followed from the position /open showed, even when it had no messages yet.
         var missed = ready.Items("conversations")
-            .Where(c => c.Long("conversationId") is { } id && _lastSeq.TryGetValue(id, out var shown) && c.Long("lastSeq") > shown)
+            .Where(c => c.Long("conversationId") is { } id
+                        && (_lastSeq.ContainsKey(id) || id == _open)
+                        && (c.Long("lastSeq") > _lastSeq.GetValueOrDefault(id) || c.Long("lastChangeSeq") > _lastChangeSeq.GetValueOrDefault(id)))
             .Select(c => c.Long("conversationId")!.Value)
             .ToList();
         Note(missed.Count(id => id != _open) switch
@@ -292,16 +322,25 @@ internal sealed class ChatTerminal
             0 => "reconnected.",
             var others => $"reconnected. {Count(others, "other conversation")} had new messages meanwhile: /list.",
         });
+        if (_status is { } status)
+        {
+            // Each connection starts online; the user had said otherwise.
+            await _socket.SendAsync(new { type = "presence", presenceStatus = status }, cancellation);
+        }
         if (_open is { } open && missed.Contains(open))
         {
-            await SendRequestAsync(new Request("sync", new { type = "sync", conversationId = open, afterSeq = _lastSeq[open] }), cancellation);
+            // The messages after the last one shown, and the edits and deletions made meanwhile to those shown.
+            await SendRequestAsync(new Request("sync", new { type = "sync", conversationId = open, afterSeq = _lastSeq.GetValueOrDefault(open), afterChangeSeq = _lastChangeSeq.GetValueOrDefault(open) }), cancellation);
         }
-        foreach (var (key, (conversationId, content)) in _pending)
+        foreach (var key in _pending.Keys)
         {
             // The same key: if the first was stored, the gateway answers with its ack and stores nothing more.
-            await _socket.SendAsync(new { type = "message", conversationId, clientMessageId = key, content }, cancellation);
+            await _socket.SendAsync(PendingFrame(key), cancellation);
         }
     }
+
+    private object PendingFrame(string key) =>
+        _pending[key] is var (conversationId, content) ? new { type = "message", conversationId, clientMessageId = key, content } : throw new InvalidOperationException();
 
     private async Task ReceiveLoopAsync(CancellationToken cancellation)
     {
@@ -445,6 +484,7 @@ internal sealed class ChatTerminal
             case "/delete" when Number(rest, 1) is { } seq:
                 return ChangeAsync("delete", seq, null, cancellation);
             case "/status" when rest is "online" or "away" or "busy" or "offline":
+                _status = rest == "online" ? null : rest;
                 Note($"your status is {rest}.");
                 return _socket.SendAsync(new { type = "presence", presenceStatus = rest }, cancellation);
             default:
@@ -519,6 +559,8 @@ internal sealed class ChatTerminal
         Remember(conversation);
         var page = (await _api.GetAsync($"api/conversations/{conversationId}/messages?limit={RecentMessages}", cancellation)).Expect(200);
         _open = conversationId;
+        // The page shows every change up to its lastChangeSeq.
+        _lastChangeSeq[conversationId] = Math.Max(_lastChangeSeq.GetValueOrDefault(conversationId), page.Long("lastChangeSeq") ?? 0);
 
         var members = conversation.Items("members").Select(m => $"{Display.Name(m)} ({m.Str("presenceStatus") ?? "?"})");
         Note($"{_labels[conversationId]} ({Display.Kind(conversation)} {conversationId}): {string.Join(", ", members)}");
@@ -642,6 +684,12 @@ internal sealed class ChatTerminal
             ReadLater(conversation, message);
             return true;
         }
+        if (frame.Str("frameType") == "message" && frame.Str("clientMessageId") is { } key && _pending.ContainsKey(key))
+        {
+            // Any message still waiting for its answer (a typed line, or one resent after a reconnect), by its key.
+            _ = ResendAsync(new Request("message", PendingFrame(key), key), delay, cancellation, always: true);
+            return true;
+        }
         if (_lastRequest is not { } request || frame.Str("frameType") != request.Type || frame.Str("clientMessageId") != request.Key)
         {
             return false;
@@ -650,12 +698,15 @@ internal sealed class ChatTerminal
         return true;
     }
 
-    private async Task ResendAsync(Request request, TimeSpan delay, CancellationToken cancellation)
+    /// <param name="always">Send it even when another request was sent since (a message still pending by its key).</param>
+    private async Task ResendAsync(Request request, TimeSpan delay, CancellationToken cancellation, bool always = false)
     {
         try
         {
             await Task.Delay(delay, cancellation);
-            await InTurnAsync(() => ReferenceEquals(_lastRequest, request) ? _socket.SendAsync(request.Frame, cancellation) : Task.CompletedTask, cancellation);
+            await InTurnAsync(() => (always ? _pending.ContainsKey(request.Key!) : ReferenceEquals(_lastRequest, request)) && _socket.IsOpen
+                ? _socket.SendAsync(request.Frame, cancellation)
+                : Task.CompletedTask, cancellation);
         }
         catch (OperationCanceledException)
         {
@@ -698,14 +749,19 @@ internal sealed class ChatTerminal
             case "message":
                 Track(frame);
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Message(frame, _me)}");
-                if (conversationId == _open && frame.Bool("isCatchup") == false && frame.Long("messageId") is { } shown)
+                // Shown in the open conversation, live or replayed: read (a receipt for an older message changes nothing).
+                if (conversationId == _open && frame.Long("messageId") is { } shown)
                 {
                     ReadLater(conversationId, shown);
                 }
                 break;
             case "ack" when frame.Str("clientMessageId") is { } key && _pending.Remove(key, out var sent):
+                // A resend after a reconnect may be answered for a message that the replay before it showed already.
+                if (!(frame.Long("seq") is { } ackedSeq && _messageIds.ContainsKey((sent.Conversation, ackedSeq))))
+                {
+                    _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
+                }
                 Track(frame);
-                _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
                 break;
             // Once when someone starts and once when they stop: a client renews its typing every few seconds.
             case "typing" when frame.Bool("isTyping") == true ? _typing.Add((conversationId, frame.Long("senderId"))) : _typing.Remove((conversationId, frame.Long("senderId"))):
@@ -722,19 +778,28 @@ internal sealed class ChatTerminal
                 await ShowMemberAsync(frame, conversationId, cancellation);
                 break;
             case "messageEdited":
+                Changed(frame);
                 _output.WriteLine($"[{Label(conversationId)}] #{frame.Long("seq")} edited by {Name(frame.Long("senderId"))}: {Display.Safe(frame.Str("content") ?? "")}");
                 break;
             case "messageDeleted":
+                Changed(frame);
                 Track(frame);
                 _output.WriteLine($"[{Label(conversationId)}] #{frame.Long("seq")} deleted");
                 break;
             case "synced":
                 var lastSeq = frame.Long("lastSeq") ?? 0;
                 _lastSeq[conversationId] = Math.Max(_lastSeq.GetValueOrDefault(conversationId), lastSeq);
+                var lastChange = frame.Long("lastChangeSeq");
+                if (lastChange is { } change)
+                {
+                    _lastChangeSeq[conversationId] = change;
+                }
                 if (frame.Bool("hasMore") == true)
                 {
-                    // Keep going until the conversation is replayed to its end.
-                    await SendRequestAsync(new Request("sync", new { type = "sync", conversationId, afterSeq = lastSeq }), cancellation);
+                    // Keep going until the conversation is replayed to its end, changes included when they were asked for.
+                    await SendRequestAsync(new Request("sync", lastChange is { } afterChangeSeq
+                        ? new { type = "sync", conversationId, afterSeq = lastSeq, afterChangeSeq }
+                        : (object)new { type = "sync", conversationId, afterSeq = lastSeq }), cancellation);
                 }
                 else
                 {
@@ -805,6 +870,16 @@ internal sealed class ChatTerminal
             _messageIds[(conversationId, seq)] = messageId;
             _seqs[messageId] = seq;
             _lastSeq[conversationId] = Math.Max(_lastSeq.GetValueOrDefault(conversationId), seq);
+        }
+    }
+
+    /// <summary>Advances the change position held by a live change only when it is the next one, so that a gap is replayed later.</summary>
+    private void Changed(JsonElement frame)
+    {
+        if (frame.Long("conversationId") is { } conversationId && frame.Long("changeSeq") is { } changeSeq
+            && changeSeq == _lastChangeSeq.GetValueOrDefault(conversationId) + 1)
+        {
+            _lastChangeSeq[conversationId] = changeSeq;
         }
     }
 

@@ -440,6 +440,57 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_reconnect_follows_the_open_conversation_even_when_it_had_no_messages_yet()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
+        var bobSocket = await ConnectAsync(bob);
+
+        proxy.Cut();
+        await screen.WaitForAsync("Reconnecting.");
+        await bobSocket.SendMessageAsync(conversationId, "the first word");
+        proxy.Restore();
+
+        await screen.WaitForAsync("* reconnected.", TimeSpan.FromSeconds(20));
+        Assert.That(await screen.WaitForAsync("the first word"), Does.Match(@"^\[.*\] #1  .*: the first word$"));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task Quitting_while_it_reconnects_leaves_at_once()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var (_, _, _, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
+
+        proxy.Cut();
+        await screen.WaitForAsync("Reconnecting.");
+        keyboard.Type("/quit");
+
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+        await screen.WaitForAsync("* bye.");
+    }
+
+    [Test]
+    public async Task A_reconnect_that_is_never_answered_gives_up_when_its_time_is_out()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var alice = await Gateway.CreateUserAsync("alice");
+        var (_, screen, exit) = Start(alice, url: $"http://127.0.0.1:{proxy.Port}", extra: ["--reconnect-for", "3s"]);
+        await screen.WaitForAsync("* connected.");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // Connections are taken again but nothing comes back: each attempt would wait forever.
+        proxy.Cut();
+        proxy.Restore();
+        proxy.BlackHole();
+
+        Assert.That(await ExitAsync(exit), Is.EqualTo(1));
+        await screen.WaitForAsync("! gave up reconnecting after ");
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(8)), "about the 3 s it was given");
+    }
+
+    [Test]
     public async Task A_message_whose_ack_was_lost_with_the_connection_is_resent_with_its_key_and_stored_once()
     {
         await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
@@ -463,22 +514,27 @@ public sealed class ConnectCommandTests : GatewayTest
     public async Task A_lost_connection_is_restored_with_what_the_open_conversation_missed_and_a_line_typed_meanwhile_sent_once()
     {
         await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
-        var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
+        var (alice, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
         var bobSocket = await ConnectAsync(bob);
         await bobSocket.SendMessageAsync(conversationId, "before the cut");
         await screen.WaitForAsync("before the cut");
 
         proxy.Cut();
         await screen.WaitForAsync("! connection lost: the gateway went away without closing the connection. Reconnecting.");
+        var before = await Sql.ScalarAsync<long>("SELECT id FROM messages WHERE conversation_id = @conversationId AND seq = 1", new { conversationId });
+        await bobSocket.SendAsync(new { type = "edit", conversationId, messageId = before, content = "before the cut, edited" });
+        await bobSocket.NextAsync("messageEdited");
         await bobSocket.SendMessageAsync(conversationId, "while you were away");
         keyboard.Type("typed while away"); // waits for the connection, then goes
         proxy.Restore();
 
         await screen.WaitForAsync("* reconnected.", TimeSpan.FromSeconds(20));
+        Assert.That(await screen.WaitForAsync("before the cut, edited"), Does.Match(@"^\[.*\] #1 edited by .*: before the cut, edited$"), "the edit made meanwhile");
         Assert.That(await screen.WaitForAsync("while you were away"), Does.Match(@"^\[.*\] #2  .*: while you were away$"));
         Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("typed while away"));
         await screen.WaitForAsync("you: typed while away");
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM messages WHERE conversation_id = @conversationId AND content = 'typed while away'", new { conversationId }), Is.EqualTo(1));
+        await Eventually.TrueAsync(async () => await Sql.UnreadCountAsync(conversationId, alice.Id) == 0, "what the replay showed is read");
         keyboard.End();
         Assert.That(await ExitAsync(exit), Is.EqualTo(0));
     }
