@@ -41,9 +41,9 @@ namespace Chat.Core.Messages;
 /// highest message id it has published (<c>publishedUpTo</c>), starting from the highest id in the table, read
 /// before its first batch, and publishes a duplicate whose original is above it. That is exact and keeps seq
 /// order: every message this process published has an id at or below the mark, and so has every message stored
-/// before it started, so one above it was never published here (even when the very first batch is the one cut off); and ids are drawn under the conversation's row lock in seq order,
-/// so any published message of the same conversation with a higher seq would have a higher id, which would have
-/// raised the mark above the original's. Storage itself is idempotent by the key: the rerun writes no second row,
+/// before it started, so one above it was never published here (even when the very first batch is the one cut
+/// off); and ids are drawn under the conversation's row lock in seq order, so any published message of the same
+/// conversation with a higher seq would have a higher id, which would have raised the mark above the original's. Storage itself is idempotent by the key: the rerun writes no second row,
 /// takes no seq and bumps no unread count for items that had committed. When the retries run out, every item of
 /// the batch fails with the retryable <c>error internal</c> and no ack; a resend with the same key later gets the
 /// original's ack (and, by the same rule, its first publication if it still keeps the order; otherwise the members
