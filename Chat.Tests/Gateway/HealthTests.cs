@@ -18,6 +18,19 @@ public sealed class HealthTests : GatewayTest
         Assert.That(body.RootElement.GetProperty("status").GetString(), Is.EqualTo("live"));
     }
 
+    [TestCase("/health/live")]
+    [TestCase("/health/ready")]
+    public async Task A_health_endpoint_answers_HEAD_with_its_status_and_no_body(string path)
+    {
+        using var http = Gateway.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Head, path);
+
+        using var response = await http.SendAsync(request);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await response.Content.ReadAsByteArrayAsync(), Is.Empty);
+    }
+
     [Test]
     public async Task Readiness_answers_200_when_PostgreSQL_answers()
     {
