@@ -309,12 +309,14 @@ internal sealed class ChatTerminal
     private async Task ResumeAsync(JsonElement ready, CancellationToken cancellation)
     {
         _typing.Clear();
-        // A conversation missed something when messages were stored or changed there meanwhile. The open one is
-        // followed from the position /open showed, even when it had no messages yet.
+        // A conversation this terminal has shown missed messages stored meanwhile. The open one is followed from the
+        // position /open showed, even when it had no messages yet, and its edits and deletions count too: they are
+        // replayed with it (another conversation's change position is not kept, so its changes are not compared).
         var missed = ready.Items("conversations")
             .Where(c => c.Long("conversationId") is { } id
-                        && (_lastSeq.ContainsKey(id) || id == _open)
-                        && (c.Long("lastSeq") > _lastSeq.GetValueOrDefault(id) || c.Long("lastChangeSeq") > _lastChangeSeq.GetValueOrDefault(id)))
+                        && (id == _open
+                            ? c.Long("lastSeq") > _lastSeq.GetValueOrDefault(id) || c.Long("lastChangeSeq") > _lastChangeSeq.GetValueOrDefault(id)
+                            : _lastSeq.TryGetValue(id, out var shown) && c.Long("lastSeq") > shown))
             .Select(c => c.Long("conversationId")!.Value)
             .ToList();
         Note(missed.Count(id => id != _open) switch
