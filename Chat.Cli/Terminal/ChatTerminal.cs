@@ -68,6 +68,8 @@ internal sealed class ChatTerminal
     private readonly Dictionary<string, (long Conversation, string Content)> _pending = [];
     private readonly Dictionary<long, long> _readsDue = [];
     private readonly HashSet<(long Conversation, long? Sender)> _typing = [];
+    // Conversations whose whole roster was fetched to name a reader.
+    private readonly HashSet<long> _rosters = [];
     private long? _open;
     private Awaited? _awaited;
     // What the gateway's welcome says it takes; until then (an older gateway says nothing), the protocol's defaults.
@@ -773,6 +775,16 @@ internal sealed class ChatTerminal
                 Note($"{Display.Safe(frame.Str("senderName") ?? "")} is {Display.Safe(frame.Str("presenceStatus") ?? "")}");
                 break;
             case "read" when frame.Long("messageId") is { } read:
+                if (frame.Long("senderId") is { } reader && !_names.ContainsKey(reader) && _rosters.Add(conversationId))
+                {
+                    // A receipt names its reader by id only, and the list names a large group's first members only:
+                    // the conversation's whole roster, once.
+                    var detail = await _api.GetAsync($"api/conversations/{conversationId}", cancellation);
+                    if (detail.Status == 200)
+                    {
+                        Remember(detail.Body);
+                    }
+                }
                 var position = _seqs.TryGetValue(read, out var readSeq) ? $"#{readSeq}" : $"message {read}";
                 _output.WriteLine($"[{Label(conversationId)}] {Name(frame.Long("senderId"))} read up to {position}");
                 break;

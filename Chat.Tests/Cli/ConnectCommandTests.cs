@@ -328,6 +328,25 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_receipt_from_a_member_the_list_did_not_name_shows_their_name()
+    {
+        // The list carries a group's first ten members by id: the last of twelve is not among them.
+        var users = await Gateway.CreateUsersAsync(12, "crowd");
+        var conversationId = await Gateway.CreateConversationAsync(users);
+        var (keyboard, screen, exit) = Start(users[0]);
+        await screen.WaitForAsync("* connected.");
+        var writer = await ConnectAsync(users[1]);
+        var message = await writer.SendMessageAsync(conversationId, "read me");
+        var reader = await ConnectAsync(users[11]);
+
+        await reader.SendAsync(new { type = "read", conversationId, messageId = message.Long("messageId") });
+
+        await screen.WaitForAsync($"{users[11].Name} read up to");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_message_keeps_its_leading_white_space_and_a_blank_line_sends_nothing()
     {
         var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
