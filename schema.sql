@@ -202,5 +202,17 @@ BEGIN
           AND avatar_url !~* '^https?://[^/?#@[:space:][:cntrl:]]+([/?#][^[:space:][:cntrl:]]*)?$';
         INSERT INTO schema_migrations (name) VALUES ('avatar_url_http_only');
     END IF;
+
+    -- The preview's sender follows the preview since the release that exposed it (lastMessageSenderId): deleting
+    -- the latest message moves both to the message before it. Before, only the preview moved; the sender is made
+    -- right again, once, for the conversations whose latest messages were deleted.
+    IF NOT EXISTS (SELECT 1 FROM schema_migrations WHERE name = 'last_message_sender_of_preview') THEN
+        UPDATE conversations c
+        SET last_message_sender_id = (SELECT m.sender_id FROM messages m
+                                      WHERE m.conversation_id = c.id AND NOT m.is_deleted
+                                      ORDER BY m.seq DESC LIMIT 1)
+        WHERE EXISTS (SELECT 1 FROM messages d WHERE d.conversation_id = c.id AND d.seq = c.last_seq AND d.is_deleted);
+        INSERT INTO schema_migrations (name) VALUES ('last_message_sender_of_preview');
+    END IF;
 END
 $$;

@@ -51,6 +51,18 @@ internal static class Display
 
     public static string Line(long? seq, string time, string sender, string text) => $"#{seq}  {time}  {Safe(sender)}: {Safe(text)}";
 
+    /// <summary>A conversation's last visible message as a list shows it: <c>Alice: See you</c>, <c>you: See you</c>.</summary>
+    public static string LastMessage(JsonElement conversation, long? self = null)
+    {
+        if (conversation.Str("lastMessagePreview") is not { } preview)
+        {
+            return "";
+        }
+        var senderId = conversation.Long("lastMessageSenderId");
+        var sender = self is not null && senderId == self ? "you" : conversation.Str("lastMessageSenderName") ?? (senderId is null ? null : $"user {senderId}");
+        return sender is null ? Preview(preview) : $"{Safe(sender)}: {Preview(preview)}";
+    }
+
     public static string Preview(string? text) =>
         text is null ? "" : Safe(text.Length <= PreviewLength ? text : string.Concat(text.AsSpan(0, PreviewLength - 1), "…"));
 

@@ -108,6 +108,6 @@ internal static class ConversationsCommand
         Display.Kind(c),
         Display.Members(c),
         Display.Number(c.Long("unreadCount")),
-        c.Long("lastSeq") is > 0 ? $"#{c.Long("lastSeq")} {c.Time("lastMessageAt")} {Display.Preview(c.Str("lastMessagePreview"))}".TrimEnd() : "-",
+        c.Long("lastSeq") is > 0 ? $"#{c.Long("lastSeq")} {c.Time("lastMessageAt")} {Display.LastMessage(c)}".TrimEnd() : "-",
     ];
 }

@@ -546,7 +546,7 @@ internal sealed class ChatTerminal
             Display.Number(c.Long("conversationId")),
             Display.Label(c, _me),
             Display.Number(c.Long("unreadCount")),
-            Display.Preview(c.Str("lastMessagePreview")),
+            Display.LastMessage(c, _me),
         }));
         Display.Table(_output, rows);
     }

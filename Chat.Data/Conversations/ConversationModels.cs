@@ -21,6 +21,9 @@ public sealed class ConversationSummary
     public long LastSeq { get; init; }
     public DateTime? LastMessageAt { get; init; }
     public string? LastMessagePreview { get; init; }
+    /// <summary>Who sent the message of the preview (null with no preview).</summary>
+    public long? LastMessageSenderId { get; init; }
+    public string? LastMessageSenderName { get; init; }
     public int UnreadCount { get; init; }
     /// <summary>The last message's time, or the creation time: what the list is ordered by.</summary>
     public DateTime ActivityAt { get; init; }

@@ -77,6 +77,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     private const string SummaryColumns = """
         c.id AS ConversationId, c.title AS Title, c.is_group AS IsGroup, c.created_at AS CreatedAt,
         c.last_seq AS LastSeq, c.last_message_at AS LastMessageAt, c.last_message_preview AS LastMessagePreview,
+        c.last_message_sender_id AS LastMessageSenderId,
+        (SELECT s.display_name FROM user_profiles s WHERE s.id = c.last_message_sender_id) AS LastMessageSenderName,
         p.unread_count AS UnreadCount, COALESCE(c.last_message_at, c.created_at) AS ActivityAt,
         (SELECT count(*) FROM conversation_participants m WHERE m.conversation_id = c.id AND m.is_active)::int AS MemberCount
         """;

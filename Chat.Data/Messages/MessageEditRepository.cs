@@ -83,7 +83,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                COALESCE((SELECT seq FROM target), 0) AS Seq,
                COALESCE((SELECT edited_at FROM edited), (SELECT edited_at FROM same), now()) AS At,
                COALESCE((SELECT change_seq FROM edited), (SELECT change_seq FROM same), 0) AS ChangeSeq,
-               false AS WasLatest, NULL::text AS PreviousContent;
+               false AS WasLatest, NULL::text AS PreviousContent, NULL::bigint AS PreviousSenderId;
         """;
 
     /// <summary>Replaces the content of the user's own message; <paramref name="preview"/> is its new preview.</summary>
@@ -132,18 +132,24 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                EXISTS (SELECT 1 FROM deleted d
                        WHERE NOT EXISTS (SELECT 1 FROM messages later
                                          WHERE later.conversation_id = @ConversationId AND later.seq > d.seq AND NOT later.is_deleted)) AS WasLatest,
-               (SELECT m.content FROM messages m, deleted d
-                WHERE m.conversation_id = @ConversationId AND m.seq < d.seq AND NOT m.is_deleted
-                ORDER BY m.seq DESC LIMIT 1) AS PreviousContent;
+               previous.content AS PreviousContent, previous.sender_id AS PreviousSenderId
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (
+            SELECT m.content, m.sender_id FROM messages m, deleted d
+            WHERE m.conversation_id = @ConversationId AND m.seq < d.seq AND NOT m.is_deleted
+            ORDER BY m.seq DESC LIMIT 1
+        ) previous ON true;
         """;
 
     private const string SetPreviewSql = """
-        UPDATE conversations SET last_message_preview = @Preview, updated_at = now() WHERE id = @ConversationId
+        UPDATE conversations SET last_message_preview = @Preview, last_message_sender_id = @SenderId, updated_at = now()
+        WHERE id = @ConversationId
         """;
 
     /// <summary>
     /// Marks the user's own message deleted. When it was the latest visible message, the conversation preview
-    /// becomes that of the message before it, made by <paramref name="previewOf"/>, in the same transaction.
+    /// becomes that of the message before it, made by <paramref name="previewOf"/>, and so does the preview's
+    /// sender, in the same transaction.
     /// </summary>
     public Task<EditResult> DeleteAsync(long conversationId, long messageId, long userId, Func<string, string> previewOf, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
@@ -162,7 +168,12 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             {
                 await connection.ExecuteAsync(new CommandDefinition(
                     SetPreviewSql,
-                    new { ConversationId = conversationId, Preview = row.PreviousContent is { } previous ? previewOf(previous) : null },
+                    new
+                    {
+                        ConversationId = conversationId,
+                        Preview = row.PreviousContent is { } previous ? previewOf(previous) : null,
+                        SenderId = row.PreviousSenderId,
+                    },
                     transaction,
                     cancellationToken: ct));
             }
@@ -178,6 +189,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
         public long ChangeSeq { get; init; }
         public bool WasLatest { get; init; }
         public string? PreviousContent { get; init; }
+        public long? PreviousSenderId { get; init; }
 
         public EditResult ToResult() => new(Enum.Parse<EditOutcome>(Outcome), Seq, At, ChangeSeq);
     }

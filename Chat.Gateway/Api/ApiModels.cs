@@ -30,6 +30,8 @@ public sealed record ConversationResponse<TMember>(
     long LastSeq,
     DateTime? LastMessageAt,
     string? LastMessagePreview,
+    long? LastMessageSenderId,
+    string? LastMessageSenderName,
     int UnreadCount,
     int MemberCount,
     IReadOnlyList<TMember> Members);
@@ -39,7 +41,7 @@ public static class ConversationResponse
     public static ConversationResponse<MemberResponse> Of(ConversationSummary c) => Of(c, MemberResponse.Of);
 
     public static ConversationResponse<TMember> Of<TMember>(ConversationSummary c, Func<ConversationMember, TMember> member) => new(
-        c.ConversationId, c.Title, c.IsGroup, c.CreatedAt, c.LastSeq, c.LastMessageAt, c.LastMessagePreview, c.UnreadCount,
+        c.ConversationId, c.Title, c.IsGroup, c.CreatedAt, c.LastSeq, c.LastMessageAt, c.LastMessagePreview, c.LastMessageSenderId, c.LastMessageSenderName, c.UnreadCount,
         c.MemberCount, [.. c.Members.Select(member)]);
 }
 

@@ -204,6 +204,7 @@ public sealed class ConversationApiTests : GatewayTest
         var items = page.GetProperty("items").EnumerateArray().ToList();
         Assert.That(items.Select(i => i.Long("conversationId")), Is.EqualTo(new[] { older, newer }));
         Assert.That(items[0].Str("lastMessagePreview"), Is.EqualTo("latest news"));
+        Assert.That((items[0].Long("lastMessageSenderId"), items[0].Str("lastMessageSenderName")), Is.EqualTo((bob.Id, bob.Name)));
         Assert.That(items[0].Long("lastSeq"), Is.EqualTo(1));
         Assert.That(items[0].GetProperty("unreadCount").GetInt32(), Is.EqualTo(1));
         Assert.That(items[0].Str("lastMessageAt"), Does.EndWith("Z"));

@@ -58,7 +58,7 @@ public sealed class ConnectCommandTests : GatewayTest
         var (keyboard, screen, exit) = Start(alice, "Alice");
 
         await screen.WaitForAsync("* signed in as Alice");
-        Assert.That(await screen.WaitForAsync("Lunch"), Does.Match($@"^{conversationId} +Lunch +1 +noon\?$"));
+        Assert.That(await screen.WaitForAsync("Lunch"), Does.Match($@"^{conversationId} +Lunch +1 +{bob.Name}: noon\?$"));
         await screen.WaitForAsync("* connected.");
 
         keyboard.Type($"/open {conversationId}");

@@ -77,7 +77,7 @@ public sealed partial class ConversationsCommandTests : GatewayTest
         Assert.That(result.Exit, Is.EqualTo(0), result.ToString());
         var lines = result.Output.Split('\n').Select(l => l.TrimEnd()).ToArray();
         Assert.That(lines[0], Does.Match("^ID +TITLE +KIND +MEMBERS +UNREAD +LAST MESSAGE$"));
-        Assert.That(lines[1], Does.Match($@"^{id} +Plans +direct +{alice.ExternalId}, {bob.ExternalId} +2 +#2 \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d bring the map$"));
+        Assert.That(lines[1], Does.Match($@"^{id} +Plans +direct +{alice.ExternalId}, {bob.ExternalId} +2 +#2 \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {bob.Name}: bring the map$"));
         Assert.That(lines, Has.Length.EqualTo(2));
     }
 

@@ -156,6 +156,34 @@ public sealed class SchemaUpgradeTests
         Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_migrations WHERE name = 'avatar_url_http_only'"), Is.EqualTo(1));
     }
 
+    [Test]
+    public async Task A_preview_sender_left_behind_by_a_delete_of_an_earlier_release_is_made_right_once()
+    {
+        var (alice, bob) = (await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('alice', 'Alice') RETURNING id"),
+                            await ScalarAsync<long>("INSERT INTO user_profiles (external_id, display_name) VALUES ('bob', 'Bob') RETURNING id"));
+        // Three conversations as the earlier release left them: the latest message deleted, the preview moved back
+        // but not its sender; every message deleted; the latest message standing.
+        var (movedBack, allDeleted, standing) = (
+            await ScalarAsync<long>("INSERT INTO conversations (is_group, last_seq, last_message_preview, last_message_sender_id) VALUES (true, 2, 'from bob', @alice) RETURNING id", new { alice }),
+            await ScalarAsync<long>("INSERT INTO conversations (is_group, last_seq, last_message_preview, last_message_sender_id) VALUES (true, 1, NULL, @alice) RETURNING id", new { alice }),
+            await ScalarAsync<long>("INSERT INTO conversations (is_group, last_seq, last_message_preview, last_message_sender_id) VALUES (true, 1, 'hi', @bob) RETURNING id", new { bob }));
+        await ScalarAsync<int>("""
+            INSERT INTO messages (conversation_id, seq, sender_id, content, client_message_id, is_deleted)
+            VALUES (@movedBack, 1, @bob, 'from bob', 'k1', false), (@movedBack, 2, @alice, 'from alice', 'k2', true),
+                   (@allDeleted, 1, @alice, 'gone', 'k3', true),
+                   (@standing, 1, @bob, 'hi', 'k4', false);
+            DELETE FROM schema_migrations WHERE name = 'last_message_sender_of_preview';
+            SELECT 1
+            """, new { movedBack, allDeleted, standing, alice, bob });
+
+        await ApplySchemaAsync();
+        await ApplySchemaAsync();
+
+        Assert.That(await QueryAsync<long?>("SELECT last_message_sender_id FROM conversations WHERE id = ANY(@ids) ORDER BY id", new { ids = new[] { movedBack, allDeleted, standing } }),
+            Is.EqualTo(new long?[] { bob, null, bob }));
+        Assert.That(await ScalarAsync<long>("SELECT count(*) FROM schema_migrations WHERE name = 'last_message_sender_of_preview'"), Is.EqualTo(1));
+    }
+
     private async Task<long?[]> ChangePositionsAsync(long conversation) =>
     [
         .. await QueryAsync<long?>("SELECT change_seq FROM messages WHERE conversation_id = @conversation ORDER BY seq", new { conversation }),

@@ -196,7 +196,24 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
-    public async Task Deleting_every_message_clears_the_preview()
+    public async Task Deleting_the_latest_message_gives_the_preview_and_its_sender_to_the_message_before_it()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        await b.SendMessageAsync(conversation, "from bob");
+        var latest = await a.SendMessageAsync(conversation, "from alice");
+        Assert.That(await LastMessageAsync(bob, conversation), Is.EqualTo(("from alice", (long?)alice.Id, alice.Name)));
+
+        await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = latest.Long("messageId") });
+        await a.NextAsync("messageDeleted");
+
+        Assert.That(await LastMessageAsync(bob, conversation), Is.EqualTo(("from bob", (long?)bob.Id, bob.Name)));
+    }
+
+    [Test]
+    public async Task Deleting_every_message_clears_the_preview_and_its_sender()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
         var conversation = await Gateway.CreateConversationAsync(alice, bob);
@@ -206,7 +223,7 @@ public sealed class EditDeleteTests : GatewayTest
         await a.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
         await a.NextAsync("messageDeleted");
 
-        Assert.That(await PreviewAsync(alice, conversation), Is.Null);
+        Assert.That(await LastMessageAsync(alice, conversation), Is.EqualTo(((string?)null, (long?)null, (string?)null)));
     }
 
     [Test]
@@ -276,9 +293,15 @@ public sealed class EditDeleteTests : GatewayTest
         return [.. page.GetProperty("items").EnumerateArray()];
     }
 
-    private async Task<string?> PreviewAsync(TestUser user, long conversation)
+    private async Task<string?> PreviewAsync(TestUser user, long conversation) => (await LastMessageAsync(user, conversation)).Preview;
+
+    private async Task<(string? Preview, long? SenderId, string? SenderName)> LastMessageAsync(TestUser user, long conversation)
     {
         using var http = Gateway.CreateHttpClient(user.ExternalId);
-        return (await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}")).Str("lastMessagePreview");
+        var detail = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}");
+        // GetProperty: the fields are always present, null when there is no preview.
+        var senderId = detail.GetProperty("lastMessageSenderId");
+        return (detail.Str("lastMessagePreview"), senderId.ValueKind == JsonValueKind.Null ? null : senderId.GetInt64(),
+            detail.GetProperty("lastMessageSenderName").ValueKind == JsonValueKind.Null ? null : detail.Str("lastMessageSenderName"));
     }
 }
