@@ -29,10 +29,11 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
     // moved the position back to 5. The conversation's row is always locked before a participant's, as the
     // message writer and edits do.
     // The last moves the read position forward only, sets the unread count to the number of later messages
-    // from others, and marks every newly covered message read in one INSERT ... ON CONFLICT. A member who has
-    // read nothing since joining stands at joined_seq, as catch-up and the writer's unread counts have it: the
-    // messages from before they joined (or rejoined) are not theirs to read, and a receipt for one of them would
-    // otherwise move them back and count the messages sent while they were away as unread.
+    // from others, and marks every newly covered message read in one INSERT ... ON CONFLICT (not a tombstone: it
+    // has nothing left to read). A member who has read nothing since joining stands at joined_seq, as catch-up
+    // and the writer's unread counts have it: the messages from before they joined (or rejoined) are not theirs
+    // to read, and a receipt for one of them would otherwise move them back and count the messages sent while
+    // they were away as unread.
     private const string MarkReadSql = """
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR SHARE;
 
@@ -62,7 +63,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
             SELECT m.id, @UserId, now(), now()
             FROM messages m, moved
             WHERE m.conversation_id = @ConversationId AND m.seq > moved.from_seq AND m.seq <= moved.to_seq
-              AND m.sender_id <> @UserId
+              AND m.sender_id <> @UserId AND NOT m.is_deleted
             ON CONFLICT (message_id, user_id) DO UPDATE
                 SET read_at = COALESCE(message_status.read_at, EXCLUDED.read_at),
                     delivered_at = COALESCE(message_status.delivered_at, EXCLUDED.delivered_at)

@@ -46,6 +46,22 @@ public sealed class ReadReceiptTests : GatewayTest
         Assert.That(statuses, Is.EqualTo(ids.Take(3)));
     }
 
+    [Test]
+    public async Task A_read_receipt_marks_the_messages_it_covers_as_read_except_deleted_ones()
+    {
+        var (alice, _, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = ids[1] });
+        await a.NextAsync("messageDeleted");
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[2] });
+        await b.NextAsync("read");
+
+        var statuses = await Sql.QueryAsync<long>(
+            "SELECT message_id FROM message_status WHERE user_id = @user AND read_at IS NOT NULL ORDER BY message_id", new { user = alice.Id });
+        Assert.That(statuses, Is.EqualTo(new[] { ids[0], ids[2] }), "a tombstone has nothing left to read");
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(2));
+    }
+
     /// <summary>
     /// Returns once the frames <paramref name="client"/> sent before have been handled: a connection's frames are
     /// handled in order, and a <c>sync</c> is always answered.
