@@ -70,6 +70,9 @@ internal sealed class ChatTerminal
     private readonly HashSet<(long Conversation, long? Sender)> _typing = [];
     // Conversations whose whole roster was fetched to name a reader.
     private readonly HashSet<long> _rosters = [];
+    // Conversations with a replay under way: each synced page with hasMore asks for the next, so a second /sync
+    // started beside it would run a second chain and show every later page twice.
+    private readonly HashSet<long> _replaying = [];
     private long? _open;
     private Awaited? _awaited;
     // What the gateway's welcome says it takes; until then (an older gateway says nothing), the protocol's defaults.
@@ -311,6 +314,8 @@ internal sealed class ChatTerminal
     private async Task ResumeAsync(JsonElement ready, CancellationToken cancellation)
     {
         _typing.Clear();
+        // The old connection's replays ended with it; the open conversation's goes on from what it showed.
+        _replaying.Clear();
         // A conversation this terminal has shown missed messages stored meanwhile. The open one is followed from the
         // position /open showed, even when it had no messages yet, and its edits and deletions count too: they are
         // replayed with it (another conversation's change position is not kept, so its changes are not compared).
@@ -334,6 +339,7 @@ internal sealed class ChatTerminal
         if (_open is { } open && missed.Contains(open))
         {
             // The messages after the last one shown, and the edits and deletions made meanwhile to those shown.
+            _replaying.Add(open);
             await SendRequestAsync(new Request("sync", new { type = "sync", conversationId = open, afterSeq = _lastSeq.GetValueOrDefault(open), afterChangeSeq = _lastChangeSeq.GetValueOrDefault(open) }), cancellation);
         }
         foreach (var key in _pending.Keys)
@@ -619,7 +625,13 @@ internal sealed class ChatTerminal
             Problem("open a conversation first: /open <conversationId>.");
             return;
         }
+        if (_replaying.Contains(conversationId))
+        {
+            Problem("a replay of this conversation is under way; it ends with 'synced up to #<seq>'. /sync again after it.");
+            return;
+        }
         var after = afterSeq ?? _lastSeq.GetValueOrDefault(conversationId);
+        _replaying.Add(conversationId);
         Await(f => f.Type() == "synced" && f.Long("conversationId") == conversationId && f.Bool("hasMore") != true);
         await SendRequestAsync(new Request("sync", new { type = "sync", conversationId, afterSeq = after }), cancellation);
     }
@@ -817,10 +829,16 @@ internal sealed class ChatTerminal
                 }
                 else
                 {
+                    _replaying.Remove(conversationId);
                     _output.WriteLine($"[{Label(conversationId)}] synced up to #{lastSeq}");
                 }
                 break;
             case "error":
+                if (frame.Str("frameType") == "sync")
+                {
+                    // A refused page ends its replay (one refused as rate_limited is sent again, and never comes here).
+                    _replaying.Remove(conversationId);
+                }
                 var refused = frame.Str("clientMessageId") is { } failed && _pending.Remove(failed) ? "not sent: " : "";
                 // The gateway names messages by id; this terminal shows them by seq.
                 var about = frame.Long("messageId") is { } id && _seqs.TryGetValue(id, out var seqOfId) ? $" (#{seqOfId})" : "";

@@ -558,6 +558,37 @@ public sealed class ConnectCommandTests : GatewayTest
         Assert.That(await ExitAsync(exit), Is.EqualTo(0));
     }
 
+    [Test]
+    public async Task A_sync_typed_while_a_reconnect_replays_the_conversation_waits_for_it_instead_of_showing_pages_twice()
+    {
+        // Two frames a second: the reconnect's replay of three pages takes over a second, as its pages are refused
+        // as rate_limited and sent again.
+        await using var gateway = new TestGateway(new() { ["Chat:Limits:MessageRatePerSecond"] = "2", ["Chat:Limits:MessageBurst"] = "2" }).Start();
+        await using var proxy = new TcpProxy("127.0.0.1", gateway.HttpAddress.Port);
+        var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(gateway, through: proxy);
+        proxy.Cut();
+        await screen.WaitForAsync("Reconnecting.");
+        var bobSocket = await ConnectAsync(bob);
+        const int missed = 250;
+        for (var i = 1; i <= missed; i++)
+        {
+            await bobSocket.SendMessageAsync(conversationId, $"note {i}");
+        }
+        proxy.Restore();
+
+        await screen.WaitForAsync("* reconnected.", TimeSpan.FromSeconds(20));
+        keyboard.Type("/sync");
+        await screen.WaitForAsync("a replay of this conversation is under way");
+        await screen.WaitForAsync($"synced up to #{missed}", TimeSpan.FromSeconds(20));
+        keyboard.Type("/sync 248");
+        await screen.WaitForAsync($"synced up to #{missed}", TimeSpan.FromSeconds(20));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+
+        var shown = screen.ToString().Split('\n').Select(line => Regex.Match(line, @": note (\d+)$")).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).ToList();
+        Assert.That(shown, Is.EqualTo(Enumerable.Range(1, missed).Concat([249, 250])), "each page once, then what the second /sync asked for");
+    }
+
     /// <summary>Holds the gateway's requests whose path ends with <paramref name="suffix"/> until the test lets them go.</summary>
     private sealed class HeldRequests(string suffix) : IStartupFilter
     {
