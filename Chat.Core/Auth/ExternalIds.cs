@@ -20,7 +20,8 @@ public static class ExternalIds
     /// White space at either end is a copy-and-paste mistake, not a name: " alice" would be a second, empty
     /// profile beside "alice", which clients trim without noticing. A control character is never part of a name
     /// anyone types, and would go as it is into log lines and terminals. A NUL or an unpaired surrogate cannot be
-    /// stored by PostgreSQL.
+    /// stored by PostgreSQL. "." and ".." cannot be a path segment: HTTP servers and proxies resolve them away
+    /// (<c>/members/..</c> is <c>/</c>), so such a member could never be named in a path to be removed.
     /// </remarks>
     public static string? Problem(string? value)
     {
@@ -43,6 +44,10 @@ public static class ExternalIds
         if (value.Any(char.IsControl))
         {
             return "must not hold control characters";
+        }
+        if (value is "." or "..")
+        {
+            return "must not be . or .. (no path segment can name them)";
         }
         return null;
     }

@@ -124,22 +124,6 @@ internal sealed class ApiValidation
         return value;
     }
 
-    public string? RequiredString(JsonElement body, string field, int maxLength)
-    {
-        if (!body.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
-        {
-            Add(field, $"{field} is required.");
-            return null;
-        }
-        var value = OptionalString(body, field, maxLength);
-        if (value is { Length: 0 })
-        {
-            Add(field, $"{field} must not be empty.");
-            return null;
-        }
-        return value;
-    }
-
     public bool? OptionalBool(JsonElement body, string field)
     {
         if (!body.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
@@ -155,10 +139,10 @@ internal sealed class ApiValidation
     }
 
     /// <summary>
-    /// An array of 1 to <paramref name="maxCount"/> non-empty strings of at most <paramref name="maxLength"/>
-    /// characters, each of which <paramref name="rule"/> (what is wrong with it, or null) accepts.
+    /// An array of 1 to <paramref name="maxCount"/> strings, each of which <paramref name="rule"/> (what is wrong
+    /// with it, or null) accepts.
     /// </summary>
-    public string[]? RequiredStringArray(JsonElement body, string field, int maxCount, int maxLength, Func<string, string?>? rule = null)
+    public string[]? RequiredStringArray(JsonElement body, string field, int maxCount, Func<string, string?> rule)
     {
         if (!body.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
@@ -182,7 +166,7 @@ internal sealed class ApiValidation
             var value = Text(item, out var problem);
             if (value is not null)
             {
-                problem = value.Length is 0 || value.Length > maxLength ? $"must be 1 to {maxLength} characters" : rule?.Invoke(value);
+                problem = rule(value);
             }
             if (problem is not null)
             {
@@ -198,8 +182,14 @@ internal sealed class ApiValidation
     /// <summary>An external id, by the rule its token's <c>sub</c> follows too (<see cref="ExternalIds"/>).</summary>
     public string? RequiredExternalId(JsonElement body, string field)
     {
-        if (RequiredString(body, field, ExternalIds.MaxLength) is not { } value)
+        if (!body.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
+            Add(field, $"{field} is required.");
+            return null;
+        }
+        if (Text(element, out var notText) is not { } value)
+        {
+            Add(field, $"{field} {notText}.");
             return null;
         }
         if (ExternalIds.Problem(value) is { } problem)
@@ -221,7 +211,7 @@ internal sealed class ApiValidation
     }
 
     public string[]? RequiredExternalIds(JsonElement body, string field, int maxCount) =>
-        RequiredStringArray(body, field, maxCount, ExternalIds.MaxLength, ExternalIds.Problem);
+        RequiredStringArray(body, field, maxCount, ExternalIds.Problem);
 
     /// <summary>A route value that must be a positive 64-bit integer.</summary>
     public long Id(string? raw, string field)

@@ -177,7 +177,14 @@ public static class ConversationEndpoints
     {
         var validation = new ApiValidation();
         var conversationId = validation.Id(id, "id");
-        externalId = validation.ExternalId(DecodedLastSegment(context, externalId), "externalId");
+        if (DecodedLastSegment(context, externalId) is { } decoded)
+        {
+            externalId = validation.ExternalId(decoded, "externalId");
+        }
+        else
+        {
+            validation.Add("externalId", "externalId must be valid text: its percent-escapes must spell UTF-8.");
+        }
         if (!validation.IsValid)
         {
             return validation.Problem();
@@ -195,22 +202,58 @@ public static class ConversationEndpoints
         };
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>
-    /// The last path segment decoded in full. ASP.NET Core decodes every escape in a route value except <c>%2F</c>,
-    /// which it leaves as it is, so an external id with a slash (identity providers use URLs:
-    /// <c>https://idp.example/users/7</c>), sent escaped as it must be, would never match. The raw target gives the
+    /// The last path segment decoded in full; null when its escapes are not UTF-8. ASP.NET Core decodes every
+    /// escape in a route value except <c>%2F</c>, which it leaves as it is, so an external id with a slash (identity
+    /// providers use URLs: <c>https://idp.example/users/7</c>), sent escaped as it must be, would never match. It
+    /// also leaves escapes that are not UTF-8 (<c>%FF</c>) as they are, which would name the user whose id is the
+    /// text "%FF" (<c>%25FF</c>) instead of answering that the segment is not text. The raw target gives the
     /// segment as sent; it is used when it agrees with the route value, which it always does unless a proxy
     /// rewrote the path.
     /// </summary>
-    private static string DecodedLastSegment(HttpContext context, string routeValue)
+    private static string? DecodedLastSegment(HttpContext context, string routeValue)
     {
         if (context.Features.Get<IHttpRequestFeature>()?.RawTarget is not { } raw)
         {
             return routeValue;
         }
         var path = raw.Split('?', 2)[0];
-        var decoded = Uri.UnescapeDataString(path[(path.LastIndexOf('/') + 1)..]);
+        if (PercentDecode(path[(path.LastIndexOf('/') + 1)..]) is not { } decoded)
+        {
+            return null;
+        }
         return string.Equals(decoded.Replace("/", "%2F", StringComparison.Ordinal), routeValue, StringComparison.OrdinalIgnoreCase) ? decoded : routeValue;
+    }
+
+    /// <summary>Every <c>%XX</c> as the byte it names, the whole read as strict UTF-8; null when it is not.</summary>
+    private static string? PercentDecode(string segment)
+    {
+        var bytes = new List<byte>(segment.Length);
+        for (var i = 0; i < segment.Length;)
+        {
+            if (segment[i] == '%' && i + 2 < segment.Length
+                && byte.TryParse(segment.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var escaped))
+            {
+                bytes.Add(escaped);
+                i += 3;
+                continue;
+            }
+            // A run up to the next '%' (one that starts no escape stands for itself).
+            var next = segment.IndexOf('%', i + 1);
+            var run = segment.AsSpan(i, (next < 0 ? segment.Length : next) - i);
+            bytes.AddRange(Encoding.UTF8.GetBytes(run.ToArray()));
+            i += run.Length;
+        }
+        try
+        {
+            return StrictUtf8.GetString([.. bytes]);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
     }
 
     private static IResult ConversationNotFound(long conversationId) => TypedResults.Problem(

@@ -42,6 +42,25 @@ public sealed class BadRequestTests : GatewayTest
         Assert.That(answer.Errors("externalId").Single(), Does.EndWith($"{problem}."));
     }
 
+    // A path resolves "." and ".." away (/members/.. is /), so a member with such an id could never be removed.
+    [TestCase(".")]
+    [TestCase("..")]
+    public async Task An_external_id_of_dots_that_no_path_can_name_is_refused_in_a_body(string dots)
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var add = await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dots });
+        using var create = await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId, dots } });
+
+        Assert.That((await add.ProblemAsync(HttpStatusCode.BadRequest)).Errors("externalId"),
+            Is.EqualTo(new[] { "externalId must not be . or .. (no path segment can name them)." }));
+        Assert.That((await create.ProblemAsync(HttpStatusCode.BadRequest)).Errors("memberExternalIds"),
+            Is.EqualTo(new[] { "memberExternalIds[1] must not be . or .. (no path segment can name them)." }));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE external_id = @dots", new { dots }), Is.Zero);
+    }
+
     [TestCase(@"\ud800")]
     [TestCase(@"x\udc00y")]
     [TestCase(@"nul \u0000")]

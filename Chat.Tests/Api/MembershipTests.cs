@@ -172,11 +172,11 @@ public sealed class MembershipTests : GatewayTest
         Assert.That((await invalid.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("externalId", out _), Is.True);
     }
 
-    // PostgreSQL refuses a NUL in text. Kestrel refuses a path that decodes to one, and leaves bytes that are not
-    // UTF-8 percent-encoded, so the route's external id is always valid text: a stranger, 404.
+    // PostgreSQL refuses a NUL in text, and escapes that are not UTF-8 (a lone surrogate's, a stray byte) spell no
+    // text at all: each is a bad request, never a lookup.
     [TestCase("nobody%00x", HttpStatusCode.BadRequest)]
-    [TestCase("nobody%ED%A0%80", HttpStatusCode.NotFound)]
-    [TestCase("nobody%FF", HttpStatusCode.NotFound)]
+    [TestCase("nobody%ED%A0%80", HttpStatusCode.BadRequest)]
+    [TestCase("nobody%FF", HttpStatusCode.BadRequest)]
     public async Task Removing_a_member_whose_external_id_in_the_path_is_NUL_or_not_UTF8_never_reaches_the_database(string escaped, HttpStatusCode expected)
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
@@ -187,6 +187,26 @@ public sealed class MembershipTests : GatewayTest
 
         Assert.That(response.StatusCode, Is.EqualTo(expected));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND is_active", new { conversation }), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task An_escape_that_is_not_UTF8_does_not_name_the_user_whose_id_is_its_text()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var literal = $"%FF-{Guid.NewGuid():N}";
+        Assert.That((await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = literal })).StatusCode, Is.EqualTo(HttpStatusCode.Created));
+
+        using var undecodable = await http.DeleteAsync($"/api/conversations/{conversation}/members/{literal}");
+        var problem = await undecodable.ProblemAsync(HttpStatusCode.BadRequest);
+        Assert.That(problem.Errors("externalId").Single(), Does.StartWith("externalId must be valid text"));
+        Assert.That(await Sql.ScalarAsync<bool>(
+            "SELECT p.is_active FROM conversation_participants p JOIN user_profiles u ON u.id = p.user_id WHERE p.conversation_id = @conversation AND u.external_id = @literal",
+            new { conversation, literal }), Is.True);
+
+        using var escaped = await http.DeleteAsync($"/api/conversations/{conversation}/members/{Uri.EscapeDataString(literal)}");
+        Assert.That(escaped.StatusCode, Is.EqualTo(HttpStatusCode.NoContent), "%25FF names the user whose id is the text %FF");
     }
 
     [TestCase(@"nobody\u0000x")]

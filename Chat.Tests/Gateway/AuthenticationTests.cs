@@ -221,6 +221,19 @@ public sealed class AuthenticationTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
     }
 
+    [TestCase(".")]
+    [TestCase("..")]
+    public async Task A_token_whose_subject_is_a_dot_segment_gets_401_since_no_api_path_could_name_it(string sub)
+    {
+        var token = ChatTokens.Issue(Gateway.AuthOptions, sub, "Name", null, TimeSpan.FromHours(1));
+        var (socket, api) = await ChallengesAsync(token);
+
+        var challenge = "Bearer error=\"invalid_token\", error_description=\"The token's sub must not be . or .. (no path segment can name them).\"";
+        Assert.That(socket, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE external_id = @sub", new { sub }), Is.Zero);
+    }
+
     // The avatar reaches every member's client as senderAvatarUrl, where it is loaded or linked: a script or data
     // URL there is the sender's content in everyone else's client.
     [TestCase("javascript:alert(document.cookie)")]
