@@ -36,7 +36,7 @@ internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller>
             DatabaseUnavailable(logger, e, http.Request.Method, http.Request.Path);
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
-                title: "Service unavailable",
+                title: "Service Unavailable",
                 detail: "The database is unreachable; retry later.");
         }
     }

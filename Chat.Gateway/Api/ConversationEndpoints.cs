@@ -6,6 +6,7 @@ using Chat.Core.Options;
 using Chat.Core.Protocol;
 using Chat.Data.Conversations;
 using Chat.Data.Messages;
+using Chat.Gateway.Hosting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -28,7 +29,7 @@ public static class ConversationEndpoints
             .RequireAuthorization()
             .AddEndpointFilter<ApiCaller>();
 
-        api.MapGet("/users/me", (HttpContext context) =>
+        api.MapMethods("/users/me", ReadMethods.GetOrHead, (HttpContext context) =>
         {
             var caller = ApiCaller.Of(context);
             return TypedResults.Ok(new UserResponse(caller.UserId, caller.ExternalId, caller.DisplayName, caller.AvatarUrl));
@@ -36,9 +37,9 @@ public static class ConversationEndpoints
 
         var conversations = api.MapGroup("/conversations");
         conversations.MapPost("", CreateAsync);
-        conversations.MapGet("", ListAsync);
-        conversations.MapGet("/{id}", GetAsync);
-        conversations.MapGet("/{id}/messages", HistoryAsync);
+        conversations.MapMethods("", ReadMethods.GetOrHead, ListAsync);
+        conversations.MapMethods("/{id}", ReadMethods.GetOrHead, GetAsync);
+        conversations.MapMethods("/{id}/messages", ReadMethods.GetOrHead, HistoryAsync);
         conversations.MapPost("/{id}/members", AddMemberAsync);
         conversations.MapDelete("/{id}/members/{externalId}", RemoveMemberAsync);
         return endpoints;

@@ -7,16 +7,12 @@ public static class HealthEndpoints
 {
     private static readonly TimeSpan DatabaseProbeTimeout = TimeSpan.FromSeconds(2);
 
-    // Load balancers and uptime checks ask with HEAD as often as with GET: the status is the answer, the body is
-    // left out by the server.
-    private static readonly string[] GetOrHead = [HttpMethods.Get, HttpMethods.Head];
-
     /// <summary><c>/health/live</c>: the process runs. <c>/health/ready</c>: PostgreSQL answers and the gateway is not shutting down.</summary>
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapMethods("/health/live", GetOrHead, () => Results.Json(new HealthStatus("live")));
+        endpoints.MapMethods("/health/live", ReadMethods.GetOrHead, () => Results.Json(new HealthStatus("live")));
 
-        endpoints.MapMethods("/health/ready", GetOrHead, async (GatewayLifetime lifetime, NpgsqlDataSource dataSource, CancellationToken requestAborted) =>
+        endpoints.MapMethods("/health/ready", ReadMethods.GetOrHead, async (GatewayLifetime lifetime, NpgsqlDataSource dataSource, CancellationToken requestAborted) =>
         {
             if (lifetime.IsStopping)
             {

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Chat.Core.Metrics;
+using Chat.Gateway.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.Metrics;
@@ -29,7 +30,7 @@ public static class MetricsEndpoint
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<ChatMetricsOptions>>().Value;
         if (options.Enabled)
         {
-            endpoints.MapGet(options.Path, (ChatMetrics metrics) => Results.Text(metrics.ToPrometheusText(), PrometheusTextFormat));
+            endpoints.MapMethods(options.Path, ReadMethods.GetOrHead, (ChatMetrics metrics) => Results.Text(metrics.ToPrometheusText(), PrometheusTextFormat));
         }
         return endpoints;
     }

@@ -189,6 +189,36 @@ public sealed class ConversationApiTests : GatewayTest
     }
 
     [Test]
+    public async Task Every_resource_that_answers_GET_answers_HEAD_with_the_same_status_and_no_body()
+    {
+        var (alice, bob, stranger) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        using var member = Gateway.CreateHttpClient(alice.ExternalId);
+        using var outsider = Gateway.CreateHttpClient(stranger.ExternalId);
+        using var anonymous = Gateway.CreateHttpClient();
+
+        (HttpClient Client, string Path)[] asked =
+        [
+            (member, "/api/users/me"),
+            (member, "/api/conversations"),
+            (member, $"/api/conversations/{conversation}"),
+            (member, $"/api/conversations/{conversation}/messages"),
+            (member, "/api/conversations?limit=0"),
+            (outsider, $"/api/conversations/{conversation}"),
+            (anonymous, "/api/conversations"),
+        ];
+        foreach (var (client, path) in asked)
+        {
+            using var get = await client.GetAsync(path);
+            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+
+            Assert.That(head.StatusCode, Is.EqualTo(get.StatusCode), path);
+            Assert.That(head.Content.Headers.ContentType?.MediaType, Is.EqualTo(get.Content.Headers.ContentType?.MediaType), path);
+            Assert.That(await head.Content.ReadAsByteArrayAsync(), Is.Empty, path);
+        }
+    }
+
+    [Test]
     public async Task The_list_shows_newest_activity_first_with_preview_and_the_callers_unread_count()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());

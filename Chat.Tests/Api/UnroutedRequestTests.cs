@@ -25,8 +25,8 @@ public sealed class UnroutedRequestTests : GatewayTest
         }
     }
 
-    [TestCase("POST", "/api/users/me", "GET")]
-    [TestCase("DELETE", "/api/conversations", "GET, POST")]
+    [TestCase("POST", "/api/users/me", "GET, HEAD")]
+    [TestCase("DELETE", "/api/conversations", "GET, HEAD, POST")]
     [TestCase("PUT", "/api/conversations/1/members", "POST")]
     [TestCase("GET", "/api/conversations/1/members/bob", "DELETE")]
     [TestCase("POST", "/health/live", "GET, HEAD")]
