@@ -38,10 +38,9 @@ public sealed class ConversationService(
         // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
         // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
         await ApplyMembershipAsync(created.ConversationId, created.JoinedUserIds, cancellationToken);
-        var now = time.GetUtcNow().UtcDateTime;
         foreach (var userId in created.JoinedUserIds)
         {
-            publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, now));
+            publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, created.JoinedAt));
         }
         var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, cancellationToken)
             ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");

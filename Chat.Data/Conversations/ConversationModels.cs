@@ -9,6 +9,9 @@ public sealed class CreatedConversation
 
     /// <summary>The members that became active now: all of them for a new conversation, those who had left for an existing one.</summary>
     public long[] JoinedUserIds { get; init; } = [];
+
+    /// <summary>When they joined, as stored (<c>joined_at</c>): the transaction's time.</summary>
+    public DateTime JoinedAt { get; init; }
 }
 
 /// <summary>A conversation as one member sees it: the shared fields and their own unread count.</summary>

@@ -47,7 +47,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             RETURNING user_id
         )
         SELECT id AS ConversationId, created AS Created,
-               ARRAY(SELECT user_id FROM members ORDER BY user_id) AS JoinedUserIds
+               ARRAY(SELECT user_id FROM members ORDER BY user_id) AS JoinedUserIds,
+               now() AS JoinedAt
         FROM target
         """;
 

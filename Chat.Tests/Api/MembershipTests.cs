@@ -284,6 +284,7 @@ public sealed class MembershipTests : GatewayTest
             {
                 var frame = await socket.NextAsync("member");
                 Assert.That(frame.Long("conversationId"), Is.EqualTo(created.Long("conversationId")));
+                Assert.That(frame.Str("timestamp"), Is.EqualTo(created.Str("createdAt")), "when the membership was stored, with the conversation");
                 joined.Add(frame.Long("userId"));
             }
             Assert.That(joined, Is.EquivalentTo(new[] { alice.Id, bob.Id, carol.Id }));
