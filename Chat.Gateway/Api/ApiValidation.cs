@@ -3,6 +3,7 @@ using System.Text.Json;
 using Chat.Core.Auth;
 using Chat.Core.Protocol;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 
 namespace Chat.Gateway.Api;
 
@@ -225,9 +226,9 @@ internal sealed class ApiValidation
     }
 
     /// <summary>An optional integer query value within [<paramref name="min"/>, <paramref name="max"/>].</summary>
-    public long? OptionalInteger(string? raw, string field, long min, long max)
+    public long? OptionalInteger(StringValues values, string field, long min, long max)
     {
-        if (string.IsNullOrEmpty(raw))
+        if (Single(values, field) is not { Length: > 0 } raw)
         {
             return null;
         }
@@ -237,6 +238,20 @@ internal sealed class ApiValidation
         }
         Add(field, $"{field} must be an integer from {min} to {max}.");
         return null;
+    }
+
+    /// <summary>
+    /// A query parameter's one value; null when it is absent, or given more than once (an error then: which of
+    /// <c>?limit=5&amp;limit=50</c> was meant is not the server's guess).
+    /// </summary>
+    public string? Single(StringValues values, string field)
+    {
+        if (values.Count > 1)
+        {
+            Add(field, $"{field} is given more than once.");
+            return null;
+        }
+        return values.Count == 1 ? values[0] : null;
     }
 
     /// <summary>A JSON string's text; null, with what is wrong, for another JSON type or a string the database cannot store.</summary>

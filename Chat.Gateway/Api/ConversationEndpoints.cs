@@ -86,14 +86,16 @@ public static class ConversationEndpoints
             : TypedResults.Ok(response);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, ConversationService service, string? cursor, string? limit, CancellationToken cancellationToken)
+    private static async Task<IResult> ListAsync(HttpContext context, ConversationService service, CancellationToken cancellationToken)
     {
+        // Read from the query itself, not bound: a parameter given twice is an error, not its values joined by a comma.
+        var (cursor, limit) = (context.Request.Query["cursor"], context.Request.Query["limit"]);
         var validation = new ApiValidation();
         var pageSize = (int)(validation.OptionalInteger(limit, "limit", 1, MaxPageSize) ?? DefaultPageSize);
         (DateTime, long)? after = null;
-        if (!string.IsNullOrEmpty(cursor))
+        if (validation.Single(cursor, "cursor") is { Length: > 0 } given)
         {
-            after = Cursor.Decode(cursor);
+            after = Cursor.Decode(given);
             if (after is null)
             {
                 validation.Add("cursor", "cursor is not a cursor this API returned.");
@@ -128,8 +130,10 @@ public static class ConversationEndpoints
     }
 
     private static async Task<IResult> HistoryAsync(
-        HttpContext context, MessageHistoryRepository history, string id, string? afterSeq, string? beforeSeq, string? limit, CancellationToken cancellationToken)
+        HttpContext context, MessageHistoryRepository history, string id, CancellationToken cancellationToken)
     {
+        var query = context.Request.Query;
+        var (afterSeq, beforeSeq, limit) = (query["afterSeq"], query["beforeSeq"], query["limit"]);
         var validation = new ApiValidation();
         var conversationId = validation.Id(id, "id");
         var after = validation.OptionalInteger(afterSeq, "afterSeq", 0, long.MaxValue);

@@ -297,6 +297,7 @@ public sealed class ConversationApiTests : GatewayTest
     [TestCase("limit=101", "limit")]
     [TestCase("limit=ten", "limit")]
     [TestCase("cursor=not-a-cursor", "cursor")]
+    [TestCase("cursor=a&cursor=b", "cursor")]
     public async Task Bad_list_parameters_answer_400_naming_them(string query, string field)
     {
         var alice = await Gateway.CreateUserAsync();

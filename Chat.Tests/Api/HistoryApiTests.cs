@@ -55,6 +55,18 @@ public sealed class HistoryApiTests : GatewayTest
         Assert.That((page.Long("lastSeq"), page.Long("lastChangeSeq")), Is.EqualTo((10L, 0L)));
     }
 
+    [TestCase("limit=5&limit=50", "limit")]
+    [TestCase("afterSeq=9&AfterSeq=9", "afterSeq")]
+    public async Task A_query_parameter_given_twice_answers_400_saying_so(string query, string field)
+    {
+        using var http = Gateway.CreateHttpClient(_alice.ExternalId);
+
+        using var response = await http.GetAsync($"/api/conversations/{_conversation}/messages?{query}");
+
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+        Assert.That(problem.Errors(field), Is.EqualTo(new[] { $"{field} is given more than once." }));
+    }
+
     [TestCase("limit=0", "limit")]
     [TestCase("limit=101", "limit")]
     [TestCase("afterSeq=-1", "afterSeq")]
