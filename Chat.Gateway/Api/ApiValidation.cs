@@ -26,9 +26,14 @@ internal sealed class ApiValidation
     /// <summary>Set when the body was larger than <see cref="MaxBodyBytes"/>: answer 413 rather than 400.</summary>
     public bool BodyTooLarge { get; private set; }
 
+    /// <summary>Set when the body broke HTTP itself (a malformed chunk): answer as the server does, bare.</summary>
+    private int? _brokenBodyStatus;
+
     // A client that shows or logs only `detail` (the RFC 7807 member every problem has) still learns which field is
     // wrong and why: every message names its field.
-    public IResult Problem() => BodyTooLarge
+    public IResult Problem() => _brokenBodyStatus is { } broken
+        ? TypedResults.StatusCode(broken)
+        : BodyTooLarge
         ? TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload Too Large", detail: $"Request bodies are at most {MaxBodyBytes} bytes.")
         : TypedResults.ValidationProblem(_errors, detail: string.Join(" ", _errors.Values.SelectMany(messages => messages)));
 
@@ -57,6 +62,16 @@ internal sealed class ApiValidation
         {
             // A chunked body that grew past the limit.
             return TooLarge(request);
+        }
+        catch (BadHttpRequestException e)
+        {
+            // A body that breaks HTTP (a malformed chunk, one cut short): answered bare, and the connection closed,
+            // as the server answers a request it cannot parse. Left to throw, it would reach the developer
+            // exception page in Development, with a stack trace.
+            _brokenBodyStatus = e.StatusCode;
+            request.HttpContext.Response.Headers.Connection = "close";
+            Add("body", e.Message);
+            return null;
         }
         // The parser takes invalid UTF-8 inside a string for a bad value of that field; it is the body that is wrong.
         if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))

@@ -90,6 +90,7 @@ public sealed partial class ChatWebSocketMiddleware(
                 return null;
             }
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            context.Response.ContentType = "text/plain; charset=utf-8";
             await context.Response.WriteAsync("This endpoint speaks WebSocket only: send an upgrade request.");
             return null;
         }

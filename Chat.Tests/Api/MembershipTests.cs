@@ -356,4 +356,34 @@ public sealed class MembershipTests : GatewayTest
         Assert.That(response.Headers.ConnectionClose, Is.True);
         Assert.That(next.StatusCode, Is.EqualTo(HttpStatusCode.OK));
     }
+
+    // In the Development environment too (the tests' gateway runs in it): the developer exception page would
+    // otherwise answer with the server's exception and its stack trace.
+    [Test]
+    public async Task A_malformed_chunked_body_answers_a_bare_400_and_closes_the_connection()
+    {
+        var alice = await Gateway.CreateUserAsync();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, Gateway.HttpAddress.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            "POST /api/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+            $"Authorization: Bearer {Gateway.TokenFor(alice.ExternalId)}\r\n" +
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n"));
+
+        var answer = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        int read;
+        while ((read = await stream.ReadAsync(buffer, limit.Token)) > 0)
+        {
+            answer.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        var text = answer.ToString();
+        Assert.That(text, Does.StartWith("HTTP/1.1 400"));
+        Assert.That(text, Does.Contain("Connection: close"));
+        Assert.That(text, Does.Contain("Content-Length: 0"), text);
+        Assert.That(text, Does.Not.Contain("Exception"));
+    }
 }

@@ -366,11 +366,13 @@ public sealed class AuthenticationTests : GatewayTest
     }
 
     [Test]
-    public async Task A_plain_http_request_with_a_valid_token_gets_400()
+    public async Task A_plain_http_request_with_a_valid_token_gets_400_saying_to_upgrade_in_plain_text()
     {
         using var http = Gateway.CreateHttpClient("plain-http");
         var response = await http.GetAsync("/ws");
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(response.Content.Headers.ContentType?.ToString(), Is.EqualTo("text/plain; charset=utf-8"));
+        Assert.That(await response.Content.ReadAsStringAsync(), Is.EqualTo("This endpoint speaks WebSocket only: send an upgrade request."));
     }
 
     [Test]
