@@ -4,6 +4,8 @@ using Chat.Gateway.Hosting;
 using Chat.Gateway.Metrics;
 using Chat.Gateway.WebSockets;
 
+// Read before the host is disposed, which a failed start does before the exception reaches the catch below.
+var stopping = CancellationToken.None;
 try
 {
     var builder = WebApplication.CreateBuilder(args);
@@ -11,6 +13,7 @@ try
     builder.AddChatGateway();
 
     var app = builder.Build().ValidateOptions();
+    stopping = app.Lifetime.ApplicationStopping;
 
     // The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
     // what that middleware keeps would stay alive as long as the socket.
@@ -23,6 +26,12 @@ try
     app.MapChatApi();
 
     app.Run();
+    return 0;
+}
+catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+{
+    // Stopped (SIGTERM, Ctrl-C) while still starting, for instance while waiting for PostgreSQL: asked for, not a crash.
+    Console.Error.WriteLine("The gateway was stopped before it finished starting.");
     return 0;
 }
 catch (Exception e) when (StartupFailure.Explain(e) is { } reason)

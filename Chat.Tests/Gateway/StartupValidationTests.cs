@@ -157,12 +157,66 @@ public sealed class StartupValidationTests
         Assert.That(run.Output + run.Error, Does.Not.Contain("hunter2"), run.ToString());
     }
 
-    private static void AssertOneLineFailure(ProcessRun run, string expected)
+    [Test]
+    public async Task A_listen_address_in_use_ends_the_gateway_process_with_one_line_naming_it()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        var run = await RunGatewayProcessAsync([], urls: $"http://127.0.0.1:{port}");
+
+        AssertOneLineFailure(run, $"Failed to bind to address http://127.0.0.1:{port}: address already in use.", hostLogsIt: true);
+    }
+
+    [Test]
+    public async Task A_listen_address_that_is_not_a_url_ends_the_gateway_process_with_one_line()
+    {
+        var run = await RunGatewayProcessAsync([], urls: "htp:/bad");
+
+        AssertOneLineFailure(run, "The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL", hostLogsIt: true);
+    }
+
+    // What an orchestrator does to a gateway whose database is down: stops it while it waits for PostgreSQL.
+    [Test]
+    public async Task SIGTERM_while_the_gateway_waits_for_PostgreSQL_ends_it_with_exit_code_0_and_no_crash()
+    {
+        var nobody = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString) { Port = UnusedPort() }.ConnectionString;
+
+        var run = await RunGatewayProcessAsync([], connectionString: nobody, whileRunning: async process =>
+        {
+            // It waits up to 30 s, saying so every second.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+        });
+
+        Assert.That(run.Exit, Is.EqualTo(0), run.ToString());
+        Assert.That(run.Output, Does.Contain("Waiting for PostgreSQL"), run.ToString());
+        Assert.That(run.Error, Is.EqualTo("The gateway was stopped before it finished starting."), run.ToString());
+    }
+
+    private static int UnusedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <param name="hostLogsIt">
+    /// The failure happens inside the host's start (Kestrel binding its address), which logs it with its stack trace
+    /// on the console before the process says it in one line on stderr and exits with 1 instead of crashing.
+    /// </param>
+    private static void AssertOneLineFailure(ProcessRun run, string expected, bool hostLogsIt = false)
     {
         Assert.That(run.Exit, Is.EqualTo(1), run.ToString());
         Assert.That(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(1), run.ToString());
         Assert.That(run.Error, Does.StartWith("The gateway cannot start: ").And.Contain(expected), run.ToString());
-        Assert.That(run.Output + run.Error, Does.Not.Contain("   at ").And.Not.Contain("Unhandled exception"), run.ToString());
+        Assert.That(run.Output + run.Error, Does.Not.Contain("Unhandled exception"), run.ToString());
+        if (!hostLogsIt)
+        {
+            Assert.That(run.Output + run.Error, Does.Not.Contain("   at "), run.ToString());
+        }
     }
 
     private sealed record ProcessRun(int Exit, string Output, string Error)
@@ -170,7 +224,11 @@ public sealed class StartupValidationTests
         public override string ToString() => $"exit {Exit}\nstdout:\n{Output}\nstderr:\n{Error}";
     }
 
-    private static async Task<ProcessRun> RunGatewayProcessAsync(Dictionary<string, string?> settings, string environment = "Development", string? connectionString = null)
+    /// <param name="urls">The listen address; by default port 0, so that a gateway that started by mistake takes no port another test needs.</param>
+    /// <param name="whileRunning">Done to the process once it has started, while its output is read.</param>
+    private static async Task<ProcessRun> RunGatewayProcessAsync(
+        Dictionary<string, string?> settings, string environment = "Development", string? connectionString = null,
+        string urls = "http://127.0.0.1:0", Func<Process, Task>? whileRunning = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -179,8 +237,7 @@ public sealed class StartupValidationTests
             WorkingDirectory = Path.GetDirectoryName(ExternalGateway.AssemblyPath)!,
         };
         start.ArgumentList.Add(ExternalGateway.AssemblyPath);
-        // Port 0: a gateway that started by mistake takes no port another test needs.
-        start.ArgumentList.Add("--urls=http://127.0.0.1:0");
+        start.ArgumentList.Add($"--urls={urls}");
         foreach (var (key, value) in settings)
         {
             if (value is not null)
@@ -193,6 +250,10 @@ public sealed class StartupValidationTests
         using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
+        if (whileRunning is not null)
+        {
+            await whileRunning(process);
+        }
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
