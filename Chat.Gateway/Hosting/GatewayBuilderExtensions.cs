@@ -29,7 +29,9 @@ public static class GatewayBuilderExtensions
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
 
-        services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section);
+        // Validated on start so that a value the binder cannot read ("maybe" for a boolean) is one line at start,
+        // not a failure inside the hosted service that the host logs with its stack trace.
+        services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section).ValidateOnStart();
         services.AddChatData(sp => ChatConnectionString(sp.GetRequiredService<IConfiguration>()));
         services.AddHostedService<DatabaseStartup>();
 

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Chat.Gateway.Metrics;
 
 /// <summary><c>Chat:Metrics</c>: the Prometheus endpoint.</summary>
-public sealed class ChatMetricsOptions
+public sealed class ChatMetricsOptions : IValidatableObject
 {
     public const string Section = "Chat:Metrics";
 
@@ -15,6 +15,20 @@ public sealed class ChatMetricsOptions
 
     [RegularExpression("^/[A-Za-z0-9/_.-]*$", ErrorMessage = "Chat:Metrics:Path must be a path starting with /, e.g. /metrics.")]
     public string Path { get; set; } = "/metrics";
+
+    /// <summary>The gateway's own paths: metrics there would make /health/live ambiguous (500, and a liveness probe that fails) or be unreachable.</summary>
+    private static readonly string[] TakenPaths = ["/ws", "/health", "/api"];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var path = Path.TrimEnd('/');
+        if (TakenPaths.FirstOrDefault(taken => path.Equals(taken, StringComparison.OrdinalIgnoreCase)
+                                               || path.StartsWith(taken + "/", StringComparison.OrdinalIgnoreCase)) is { } clash)
+        {
+            yield return new ValidationResult(
+                $"Chat:Metrics:Path ({Path}) must not be under {clash}, which the gateway serves itself; e.g. /metrics.", [nameof(Path)]);
+        }
+    }
 }
 
 public static class MetricsEndpoint

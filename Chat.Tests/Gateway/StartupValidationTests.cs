@@ -41,6 +41,9 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Writer:MaxBatchSize", "0")]
     [TestCase("Chat:Writer:QueueCapacity", "0")]
     [TestCase("Chat:Metrics:Path", "metrics")]
+    [TestCase("Chat:Metrics:Path", "/health/live")]
+    [TestCase("Chat:Metrics:Path", "/WS")]
+    [TestCase("Chat:Metrics:Path", "/api/metrics")]
     public void A_limit_out_of_range_stops_the_gateway_with_a_message_naming_the_key(string key, string value)
     {
         var failure = StartFailure(new() { [key] = value });
@@ -121,6 +124,8 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Metrics:Path", "metrics")]
     [TestCase("Chat:Auth:ClockSkew", "01:00:00")]
     [TestCase("Chat:Shutdown:DrainDelay", "00:01:00")]
+    [TestCase("Chat:Database:ApplySchemaOnStartup", "maybe")]
+    [TestCase("Chat:Metrics:Path", "/health/ready")]
     public async Task A_bad_setting_ends_the_gateway_process_with_exit_code_1_and_one_line_naming_the_key(string key, string value)
     {
         var run = await RunGatewayProcessAsync(new() { [key] = value });
