@@ -46,6 +46,13 @@ public sealed class DatabaseResilience
     public ValueTask<T> ExecuteAsync<T>(Func<CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken) =>
         Pipeline.ExecuteAsync(work, cancellationToken);
 
+    /// <summary>
+    /// The database could not be reached or did not answer in time, through the retries: a transient fault, or a
+    /// timeout (a server that accepts connections but does not answer). Not a statement the server refused.
+    /// </summary>
+    public static bool IsUnavailable(Exception exception) =>
+        IsTransient(exception) || exception is TimeoutException or NpgsqlException { InnerException: TimeoutException };
+
     public static bool IsTransient(Exception exception) => exception switch
     {
         NpgsqlException { IsTransient: true } => true,

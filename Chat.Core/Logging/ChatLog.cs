@@ -21,6 +21,12 @@ internal static partial class ChatLog
     [LoggerMessage(4, LogLevel.Error, "Connection {ConnectionId}: handling a {FrameType} frame failed")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, long connectionId, string frameType);
 
+    // Debug, without the stack: during an outage every frame that needs the database fails this way, and a line per
+    // frame at Warning would flood the log when it matters most. The writer logs each failed batch, readiness turns
+    // 503, and chat_frames_errors_total{code="internal"} and chat_database_retries_total count them.
+    [LoggerMessage(11, LogLevel.Debug, "Connection {ConnectionId}: a {FrameType} frame failed: the database is unavailable ({Reason})")]
+    public static partial void HandlerFailedOnDatabase(ILogger logger, long connectionId, string frameType, string reason);
+
     [LoggerMessage(5, LogLevel.Warning, "Connection {ConnectionId} of user {UserId} is closed: {Reason}")]
     public static partial void ClosingConnection(ILogger logger, long connectionId, long userId, string reason);
 

@@ -4,6 +4,7 @@ using Chat.Core.Connections;
 using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
+using Chat.Data;
 using Chat.Data.Messages;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -183,7 +184,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                 if (results is null)
                 {
                     _metrics.WriterBatchFailures.Add();
-                    BatchFailed(_logger, failure!, batch.Items.Count);
+                    LogBatchFailed(failure!, batch.Items.Count);
                     foreach (var item in batch.Items)
                     {
                         item.TrySetException(failure!);
@@ -257,7 +258,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                     item.TrySetException(new MessageRefusedException(e));
                     continue;
                 }
-                BatchFailed(_logger, e, batch.Items.Count - i);
+                LogBatchFailed(e, batch.Items.Count - i);
                 foreach (var rest in batch.Items.Skip(i))
                 {
                     rest.TrySetException(e);
@@ -386,8 +387,24 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
         return publications;
     }
 
+    /// <summary>An unreachable database, once per batch without its stack (an outage fails every batch); anything else with it.</summary>
+    private void LogBatchFailed(Exception failure, int count)
+    {
+        if (DatabaseResilience.IsUnavailable(failure))
+        {
+            BatchFailedOnDatabase(_logger, count, failure.Message);
+        }
+        else
+        {
+            BatchFailed(_logger, failure, count);
+        }
+    }
+
     [LoggerMessage(1, LogLevel.Warning, "Storing a batch of {Count} messages failed; each sender is told to retry")]
     private static partial void BatchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(5, LogLevel.Warning, "Storing a batch of {Count} messages failed, the database is unavailable ({Reason}); each sender is told to retry")]
+    private static partial void BatchFailedOnDatabase(ILogger logger, int count, string reason);
 
     [LoggerMessage(4, LogLevel.Error, "The database refused a value in a batch of {Count} messages; storing them one by one so that only a refused one fails")]
     private static partial void BatchIsolated(ILogger logger, Exception exception, int count);

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Chat.Core.Options;
 
 /// <summary><c>Chat:Database</c>.</summary>
@@ -10,4 +12,13 @@ public sealed class ChatDatabaseOptions
 
     /// <summary>Where <c>schema.sql</c> is; relative paths are resolved against the gateway's directory.</summary>
     public string SchemaPath { get; set; } = "schema.sql";
+
+    /// <summary>
+    /// How long an API request or a WebSocket handshake waits for the database before it answers 503. Npgsql's
+    /// connect timeout (15 s unless the connection string says otherwise) applies to each of the retries, so a server
+    /// that accepts connections but never answers (a proxy whose PostgreSQL is gone) would otherwise hold a request
+    /// for about a minute, longer than clients and load balancers wait. A healthy database answers in milliseconds.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Database:RequestTimeout must be between {1} and {2}.")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

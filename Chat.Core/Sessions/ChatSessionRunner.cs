@@ -11,6 +11,7 @@ using Chat.Core.Messages;
 using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
+using Chat.Data;
 using Chat.Data.Conversations;
 using Chat.Data.Messages;
 using Chat.Data.Users;
@@ -385,7 +386,7 @@ public sealed class ChatSessionRunner(
         catch (MessageRefusedException e)
         {
             // The database refused a value of this message that the reader let through: retrying cannot help.
-            ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
+            ChatLog.HandlerFailed(logger, e, connection.Id, frame.Type);
             connection.SendError(FrameError.About(
                 frame, ErrorCodes.BadRequest, "The server cannot store a value of this frame; do not retry it unchanged."));
         }
@@ -393,7 +394,14 @@ public sealed class ChatSessionRunner(
         {
             // The database stayed down through the retries, or a bug: the client hears "internal" and may retry
             // with the same clientMessageId; nothing was acknowledged, and the connection stays usable.
-            ChatLog.HandlerFailed(logger, e, connection.Id, frame.GetType().Name);
+            if (DatabaseResilience.IsUnavailable(e))
+            {
+                ChatLog.HandlerFailedOnDatabase(logger, connection.Id, frame.Type, e.Message);
+            }
+            else
+            {
+                ChatLog.HandlerFailed(logger, e, connection.Id, frame.Type);
+            }
             connection.SendError(FrameError.About(
                 frame, ErrorCodes.Internal, "The server could not complete this request; it is safe to retry."));
         }

@@ -1,8 +1,10 @@
 using Chat.Core.Auth;
 using Chat.Core.Connections;
+using Chat.Core.Options;
 using Chat.Data;
 using Chat.Data.Users;
 using Chat.Gateway.Auth;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Chat.Gateway.Api;
@@ -11,7 +13,7 @@ namespace Chat.Gateway.Api;
 /// Runs before every <c>/api</c> endpoint: resolves the token's user to a profile (creating it, or refreshing
 /// name and avatar, as a WebSocket connection does) and turns an unreachable database into 503.
 /// </summary>
-internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller> logger) : IEndpointFilter
+internal sealed partial class ApiCaller(UserRepository users, IOptions<ChatDatabaseOptions> database, ILogger<ApiCaller> logger) : IEndpointFilter
 {
     private const string ItemKey = "Chat.Caller";
 
@@ -26,14 +28,25 @@ internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller>
         }
         try
         {
-            var profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, http.RequestAborted);
+            var profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, http.RequestAborted)
+                .WaitAsync(database.Value.RequestTimeout, http.RequestAborted);
             http.Items[ItemKey] = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
             return await next(context);
         }
-        // Only faults of an unreachable database are 503; anything else is a bug and stays a 500.
-        catch (Exception e) when (DatabaseResilience.IsTransient(e) || e is TimeoutException or NpgsqlException { InnerException: TimeoutException })
+        // Every database fault is 503, as at the WebSocket handshake: one that retrying may cure (unreachable, not
+        // answering) and one an operator must (the database dropped or not migrated, a rotated password), which
+        // readiness may not see. Anything else is a bug and stays a 500.
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            DatabaseUnavailable(logger, e, http.Request.Method, http.Request.Path);
+            if (DatabaseResilience.IsUnavailable(e))
+            {
+                // Without the stack: every request of an outage comes here.
+                DatabaseUnavailable(logger, http.Request.Method, http.Request.Path, e.Message);
+            }
+            else
+            {
+                DatabaseFailed(logger, e, http.Request.Method, http.Request.Path);
+            }
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "Service Unavailable",
@@ -44,6 +57,9 @@ internal sealed partial class ApiCaller(UserRepository users, ILogger<ApiCaller>
     public static ConnectedUser Of(HttpContext context) =>
         context.Items[ItemKey] as ConnectedUser ?? throw new InvalidOperationException("The API caller filter did not run for this endpoint.");
 
-    [LoggerMessage(1, LogLevel.Warning, "{Method} {Path}: the database is unreachable; answered 503")]
-    private static partial void DatabaseUnavailable(ILogger logger, Exception exception, string method, string path);
+    [LoggerMessage(1, LogLevel.Warning, "{Method} {Path}: the database is unavailable ({Reason}); answered 503")]
+    private static partial void DatabaseUnavailable(ILogger logger, string method, string path, string reason);
+
+    [LoggerMessage(2, LogLevel.Error, "{Method} {Path}: the database failed; answered 503")]
+    private static partial void DatabaseFailed(ILogger logger, Exception exception, string method, string path);
 }

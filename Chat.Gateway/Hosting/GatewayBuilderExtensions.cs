@@ -31,7 +31,7 @@ public static class GatewayBuilderExtensions
 
         // Validated on start so that a value the binder cannot read ("maybe" for a boolean) is one line at start,
         // not a failure inside the hosted service that the host logs with its stack trace.
-        services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section).ValidateOnStart();
+        services.AddOptions<ChatDatabaseOptions>().BindConfiguration(ChatDatabaseOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddChatData(sp => ChatConnectionString(sp.GetRequiredService<IConfiguration>()));
         services.AddHostedService<DatabaseStartup>();
 

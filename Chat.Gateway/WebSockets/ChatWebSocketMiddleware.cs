@@ -4,6 +4,7 @@ using Chat.Core.Limits;
 using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Sessions;
+using Chat.Data;
 using Chat.Data.Users;
 using Chat.Gateway.Auth;
 using Chat.Gateway.Hosting;
@@ -31,6 +32,7 @@ public sealed partial class ChatWebSocketMiddleware(
     UserConnectionLimiter perUser,
     HandshakeAuthenticator authenticator,
     IOptions<ChatSecurityOptions> security,
+    IOptions<ChatDatabaseOptions> database,
     ChatMetrics metrics,
     ILogger<ChatWebSocketMiddleware> logger)
 {
@@ -107,11 +109,20 @@ public sealed partial class ChatWebSocketMiddleware(
             UserProfile profile;
             try
             {
-                profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, context.RequestAborted);
+                profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, context.RequestAborted)
+                    .WaitAsync(database.Value.RequestTimeout, context.RequestAborted);
             }
             catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
             {
-                ProvisioningFailed(logger, e, identity.ExternalId);
+                if (DatabaseResilience.IsUnavailable(e))
+                {
+                    // Without the stack: every client retrying its handshake during an outage comes here.
+                    DatabaseUnavailable(logger, identity.ExternalId, e.Message);
+                }
+                else
+                {
+                    ProvisioningFailed(logger, e, identity.ExternalId);
+                }
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return null;
             }
@@ -186,6 +197,9 @@ public sealed partial class ChatWebSocketMiddleware(
 
     [LoggerMessage(1, LogLevel.Error, "Could not provision the profile of {ExternalId}; handshake refused with 503")]
     private static partial void ProvisioningFailed(ILogger logger, Exception exception, string externalId);
+
+    [LoggerMessage(5, LogLevel.Warning, "Handshake of {ExternalId} refused with 503: the database is unavailable ({Reason})")]
+    private static partial void DatabaseUnavailable(ILogger logger, string externalId, string reason);
 
     [LoggerMessage(2, LogLevel.Warning, "Handshake from origin {Origin} refused with 403: not in Chat:Security:AllowedOrigins")]
     private static partial void OriginRefused(ILogger logger, string origin);
