@@ -19,6 +19,6 @@ public sealed class ChatDatabaseOptions
     /// that accepts connections but never answers (a proxy whose PostgreSQL is gone) would otherwise hold a request
     /// for about a minute, longer than clients and load balancers wait. A healthy database answers in milliseconds.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Database:RequestTimeout must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Database:RequestTimeout must be between 00:00:01 and 00:05:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -40,19 +40,19 @@ public sealed class ChatLimitsOptions : IValidatableObject
     public int CatchupLimitPerConversation { get; set; } = 100;
 
     /// <summary>How often the server pings an idle socket.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Chat:Limits:KeepAliveInterval must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Chat:Limits:KeepAliveInterval must be between 00:00:01 and 01:00:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>How long a ping may go unanswered before the socket is dropped as half-open.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Chat:Limits:KeepAliveTimeout must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Chat:Limits:KeepAliveTimeout must be between 00:00:01 and 01:00:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>How long a typing indicator lasts without a renewal before the server announces it stopped.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:10:00", ErrorMessage = "Chat:Limits:TypingTimeout must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00", ErrorMessage = "Chat:Limits:TypingTimeout must be between 00:00:01 and 00:10:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan TypingTimeout { get; set; } = TimeSpan.FromSeconds(8);
 
     /// <summary>How long a closing connection may take to flush and finish the close handshake before it is aborted.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00", ErrorMessage = "Chat:Limits:CloseTimeout must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00", ErrorMessage = "Chat:Limits:CloseTimeout must be between 00:00:00.1 and 00:01:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Live connections one user may hold; one more is refused at the handshake with 429.</summary>
@@ -91,7 +91,7 @@ public sealed class ChatLimitsOptions : IValidatableObject
     public int MaxRequestHeadersBytes { get; set; } = 16 * 1024;
 
     /// <summary>How long a client may take to send the handshake's headers (Kestrel's RequestHeadersTimeout).</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Limits:HandshakeTimeout must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00", ErrorMessage = "Chat:Limits:HandshakeTimeout must be between 00:00:01 and 00:05:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>

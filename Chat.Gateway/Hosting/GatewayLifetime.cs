@@ -21,7 +21,7 @@ public sealed class ChatShutdownOptions
     /// How long the listener stays up after a stop signal, answering readiness with 503 and refusing upgrades,
     /// so that a load balancer notices before connections are refused outright. Sockets close with 1001 at once.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:05:00", ErrorMessage = "Chat:Shutdown:DrainDelay must be between {1} and {2}.")]
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00", ErrorMessage = "Chat:Shutdown:DrainDelay must be between 00:00:00 and 00:05:00 (hh:mm:ss; a bare number is read as days).")]
     public TimeSpan DrainDelay { get; set; } = TimeSpan.Zero;
 }
 

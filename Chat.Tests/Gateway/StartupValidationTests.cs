@@ -51,6 +51,16 @@ public sealed class StartupValidationTests
         Assert.That(AllMessages(failure), Does.Contain(key));
     }
 
+    // "15" is fifteen days to the binder: the message shows the form it takes.
+    [Test]
+    public void A_time_out_of_range_is_named_in_the_form_the_setting_takes()
+    {
+        var failure = StartFailure(new() { ["Chat:Limits:CloseTimeout"] = "00:00:00.05", ["Chat:Limits:KeepAliveInterval"] = "15" });
+
+        Assert.That(AllMessages(failure), Does.Contain("Chat:Limits:CloseTimeout must be between 00:00:00.1 and 00:01:00 (hh:mm:ss; a bare number is read as days)."));
+        Assert.That(AllMessages(failure), Does.Contain("Chat:Limits:KeepAliveInterval must be between 00:00:01 and 01:00:00"));
+    }
+
     [Test]
     public void A_send_queue_too_small_for_any_frame_limit_names_a_minimum_that_would_start()
     {
