@@ -25,4 +25,11 @@ public sealed record CloseReason(WebSocketCloseStatus Status, string Description
 
     /// <summary>The metric's label for a socket the client closed.</summary>
     public const string ClosedByClient = "client";
+
+    /// <summary>Every label of <c>chat_connections_closed_total</c>, each shown from the start (at 0) so that an alert on one has data.</summary>
+    public static IReadOnlyList<string> MetricLabels { get; } =
+    [
+        Normal.Label, ServerShutdown.Label, SlowConsumer.Label, TokenExpired.Label, RateLimitExceeded.Label, BinaryFrame.Label,
+        FrameTooLarge.Label, InvalidUtf8.Label, ProtocolError.Label, InternalError.Label, Lost.Label, ClosedByClient,
+    ];
 }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
+using Chat.Core.Connections;
+using Chat.Core.Protocol;
 using Chat.Data;
 
 namespace Chat.Core.Metrics;
@@ -31,10 +33,10 @@ public sealed class ChatMetrics : IDisposable, IDatabaseRetryObserver
     public ChatMetrics()
     {
         ConnectionsOpened = Add(new CounterFamily("chat.connections.opened", "Sockets accepted after a successful handshake."));
-        ConnectionsClosed = Add(new LabeledCounterFamily("chat.connections.closed", "Sockets ended, by reason: the gateway's close reason, \"client\" when the client closed, \"lost\" when the socket failed.", "reason"));
-        HandshakesRefused = Add(new LabeledCounterFamily("chat.handshakes.refused", "Upgrade requests answered without a socket, by HTTP status.", "status"));
+        ConnectionsClosed = Add(new LabeledCounterFamily("chat.connections.closed", "Sockets ended, by reason: the gateway's close reason, \"client\" when the client closed, \"lost\" when the socket failed.", "reason", CloseReason.MetricLabels));
+        HandshakesRefused = Add(new LabeledCounterFamily("chat.handshakes.refused", "Upgrade requests answered without a socket, by HTTP status.", "status", ["400", "401", "403", "426", "429", "503"]));
         FramesReceived = Add(new LabeledCounterFamily("chat.frames.received", "Client frames read, by type (\"invalid\" when it had no type the gateway knows).", "type"));
-        FrameErrors = Add(new LabeledCounterFamily("chat.frames.errors", "error frames sent, by code.", "code"));
+        FrameErrors = Add(new LabeledCounterFamily("chat.frames.errors", "error frames sent, by code.", "code", ErrorCodes.All));
         MessagesStored = Add(new CounterFamily("chat.messages.stored", "Messages committed and acknowledged."));
         MessagesDuplicate = Add(new CounterFamily("chat.messages.duplicates", "Messages whose key the sender had already used: answered with the original's ack, not stored again."));
         Deliveries = Add(new CounterFamily("chat.deliveries", "Frames queued to connections by fan-out (messages, typing, receipts, presence, changes)."));

@@ -69,9 +69,14 @@ public sealed class ObservedCounterFamily(string name, string help, Func<double>
 }
 
 /// <summary>A count that only grows, kept apart by one label whose values come from a small, fixed vocabulary (close reasons, error codes, frame types).</summary>
-public sealed class LabeledCounterFamily(string name, string help, string label) : MetricFamily(name, help)
+/// <param name="knownValues">
+/// Label values written from the start, at 0: a series that appears only with its first event reads as "no data" to
+/// an alert such as <c>increase(...{reason="slow_consumer"}[5m]) &gt; 0</c>, rather than as 0.
+/// </param>
+public sealed class LabeledCounterFamily(string name, string help, string label, IEnumerable<string>? knownValues = null) : MetricFamily(name, help)
 {
-    private readonly ConcurrentDictionary<string, StrongBox<long>> _values = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StrongBox<long>> _values = new(
+        (knownValues ?? []).Select(value => KeyValuePair.Create(value, new StrongBox<long>())), StringComparer.Ordinal);
 
     public string Label { get; } = label;
 

@@ -71,6 +71,8 @@ public static class ErrorCodes
     public const string NotFound = "not_found";
     public const string Internal = "internal";
     public const string RateLimited = "rate_limited";
+
+    public static IReadOnlyList<string> All { get; } = [BadRequest, UnknownType, AccessDenied, NotFound, Internal, RateLimited];
 }
 
 /// <summary>Why a frame was refused; becomes an <c>error</c> frame.</summary>

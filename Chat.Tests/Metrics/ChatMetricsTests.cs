@@ -30,14 +30,37 @@ public sealed class ChatMetricsTests
     {
         using var metrics = new ChatMetrics();
 
-        metrics.FrameErrors.Add("not_found");
-        metrics.FrameErrors.Add("bad_request");
-        metrics.FrameErrors.Add("bad_request");
+        metrics.DatabaseRetries.Add("connection");
+        metrics.DatabaseRetries.Add("57P01");
+        metrics.DatabaseRetries.Add("57P01");
 
         Assert.That(metrics.ToPrometheusText(), Does.Contain("""
+            # TYPE chat_database_retries_total counter
+            chat_database_retries_total{fault="57P01"} 2
+            chat_database_retries_total{fault="connection"} 1
+
+            """.ReplaceLineEndings("\n")));
+    }
+
+    [Test]
+    public void Every_close_reason_refusal_status_and_error_code_is_written_from_the_start_at_zero()
+    {
+        using var metrics = new ChatMetrics();
+
+        metrics.FrameErrors.Add("not_found");
+        var text = metrics.ToPrometheusText();
+
+        Assert.That(text, Does.Contain("chat_connections_closed_total{reason=\"slow_consumer\"} 0\n"));
+        Assert.That(text, Does.Contain("chat_connections_closed_total{reason=\"client\"} 0\n"));
+        Assert.That(text, Does.Contain("chat_handshakes_refused_total{status=\"429\"} 0\n"));
+        Assert.That(text, Does.Contain("""
             # TYPE chat_frames_errors_total counter
-            chat_frames_errors_total{code="bad_request"} 2
+            chat_frames_errors_total{code="access_denied"} 0
+            chat_frames_errors_total{code="bad_request"} 0
+            chat_frames_errors_total{code="internal"} 0
             chat_frames_errors_total{code="not_found"} 1
+            chat_frames_errors_total{code="rate_limited"} 0
+            chat_frames_errors_total{code="unknown_type"} 0
 
             """.ReplaceLineEndings("\n")));
     }
