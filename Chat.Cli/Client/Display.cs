@@ -9,6 +9,9 @@ internal static class Display
 {
     private const int PreviewLength = 48;
 
+    /// <summary>How many members' names an untitled conversation's label shows.</summary>
+    private const int LabelNames = 3;
+
     /// <summary>The title, or for an untitled conversation the names of the members other than <paramref name="me"/>.</summary>
     public static string Label(JsonElement conversation, long? me = null)
     {
@@ -17,7 +20,13 @@ internal static class Display
             return Safe(title);
         }
         var others = conversation.Items("members").Where(m => m.Long("userId") != me).Select(Name).ToList();
-        return others.Count > 0 ? string.Join(", ", others) : $"conversation {conversation.Long("conversationId")}";
+        if (others.Count == 0)
+        {
+            return $"conversation {conversation.Long("conversationId")}";
+        }
+        // A label, not a roster: three names, and how many more (the list carries only the first members).
+        var more = (conversation.Long("memberCount") ?? others.Count + 1) - 1 - Math.Min(others.Count, LabelNames);
+        return string.Join(", ", others.Take(LabelNames)) + (more > 0 ? $" and {more} more" : "");
     }
 
     public static string Name(JsonElement member) => Safe(member.Str("displayName") ?? member.Str("externalId") ?? $"user {member.Long("userId")}");
@@ -102,12 +111,39 @@ internal static class Display
     /// <summary>Writes rows as columns separated by two spaces, each as wide as its widest cell.</summary>
     public static void Table(TextWriter output, IReadOnlyList<string[]> rows)
     {
-        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => Width(r[i]))).ToArray();
         foreach (var row in rows)
         {
-            output.WriteLine(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).TrimEnd());
+            output.WriteLine(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell + new string(' ', widths[i] - Width(cell)))).TrimEnd());
         }
     }
+
+    /// <summary>
+    /// The columns a terminal gives <paramref name="text"/>: two for each wide character (CJK ideographs, kana,
+    /// Hangul, full-width forms, most emoji), none for a combining mark or a format character, one for the rest.
+    /// A title in Japanese would otherwise push every column after it out of line.
+    /// </summary>
+    public static int Width(string text)
+    {
+        var width = 0;
+        foreach (var rune in text.EnumerateRunes())
+        {
+            width += CharUnicodeInfo.GetUnicodeCategory(rune.Value) switch
+            {
+                UnicodeCategory.NonSpacingMark or UnicodeCategory.EnclosingMark or UnicodeCategory.Format => 0,
+                _ when IsWide(rune.Value) => 2,
+                _ => 1,
+            };
+        }
+        return width;
+    }
+
+    // The East Asian Wide and Fullwidth blocks (Unicode UAX #11), and the emoji blocks terminals draw two columns wide.
+    private static bool IsWide(int c) =>
+        c is (>= 0x1100 and <= 0x115F) or (>= 0x2E80 and <= 0x303E) or (>= 0x3041 and <= 0x33FF) or (>= 0x3400 and <= 0x4DBF)
+            or (>= 0x4E00 and <= 0x9FFF) or (>= 0xA000 and <= 0xA4CF) or (>= 0xAC00 and <= 0xD7A3) or (>= 0xF900 and <= 0xFAFF)
+            or (>= 0xFE30 and <= 0xFE4F) or (>= 0xFF00 and <= 0xFF60) or (>= 0xFFE0 and <= 0xFFE6)
+            or (>= 0x1F300 and <= 0x1F64F) or (>= 0x1F900 and <= 0x1F9FF) or (>= 0x20000 and <= 0x3FFFD);
 
     public static string Number(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
 }

@@ -171,6 +171,21 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task An_untitled_group_is_labelled_by_three_other_members_and_how_many_more()
+    {
+        var users = await Gateway.CreateUsersAsync(6, "member");
+        var id = (await Gateway.Services.GetRequiredService<ConversationRepository>()
+            .CreateAsync(title: null, isGroup: true, directKey: null, [.. users.Select(u => u.Id)], CancellationToken.None)).ConversationId;
+
+        var (keyboard, screen, exit) = Start(users[0]);
+
+        await screen.WaitForAsync("LAST MESSAGE");
+        Assert.That(await screen.WaitForAsync(" and 2 more"), Does.Match($@"^{id} +member-\w+, member-\w+, member-\w+ and 2 more +0$"));
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task The_list_shows_every_conversation_not_only_the_first_page()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));

@@ -82,6 +82,23 @@ public sealed partial class ConversationsCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task Conversations_list_lines_up_its_columns_when_a_title_has_wide_characters()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        await RunAsAsync(alice.ExternalId, "conversations", "create", "--title", "Plans", bob.ExternalId);
+        await RunAsAsync(alice.ExternalId, "conversations", "create", "--title", "週末の予定", carol.ExternalId);
+
+        var result = await RunAsAsync(alice.ExternalId, "conversations", "list");
+
+        Assert.That(result.Exit, Is.EqualTo(0), result.ToString());
+        var lines = result.Output.Split('\n').Where(l => l.Length > 0).ToArray();
+        // Five ideographs take ten columns in a terminal: "Plans" is padded to ten, the wide title not at all.
+        Assert.That(lines.Single(l => l.Contains("週末の予定")), Does.Contain("週末の予定  direct"));
+        Assert.That(lines.Single(l => l.Contains("Plans")), Does.Contain("Plans       direct"));
+        Assert.That(lines[0], Does.Contain("TITLE       KIND"));
+    }
+
+    [Test]
     public async Task Conversations_list_names_a_large_groups_first_members_and_counts_the_rest()
     {
         var users = await Gateway.CreateUsersAsync(13);
