@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Chat.Core.Connections;
 using Chat.Core.Limits;
@@ -68,7 +69,7 @@ public sealed partial class ChatWebSocketMiddleware(
         var origin = context.Request.Headers.Origin.ToString();
         if (!security.Value.Allows(origin))
         {
-            OriginRefused(logger, origin);
+            LogOriginRefused(origin);
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             return null;
         }
@@ -201,8 +202,38 @@ public sealed partial class ChatWebSocketMiddleware(
     [LoggerMessage(5, LogLevel.Warning, "Handshake of {ExternalId} refused with 503: the database is unavailable ({Reason})")]
     private static partial void DatabaseUnavailable(ILogger logger, string externalId, string reason);
 
-    [LoggerMessage(2, LogLevel.Warning, "Handshake from origin {Origin} refused with 403: not in Chat:Security:AllowedOrigins")]
+    /// <summary>How many refused origins are remembered so as to be logged once each.</summary>
+    private const int RememberedOrigins = 1000;
+
+    /// <summary>The longest part of an origin a log line repeats: the header is the client's to fill.</summary>
+    private const int LoggedOriginLength = 200;
+
+    private readonly ConcurrentDictionary<string, bool> _refusedOrigins = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// At Warning the first time an origin is refused, so that a page left out of Chat:Security:AllowedOrigins
+    /// shows at once; at Debug after that. The requests need no token: a hostile page that makes its visitors'
+    /// browsers retry would otherwise write a line per attempt. chat_handshakes_refused_total{status="403"} counts
+    /// them all.
+    /// </summary>
+    private void LogOriginRefused(string origin)
+    {
+        var shown = origin.Length > LoggedOriginLength ? origin[..LoggedOriginLength] + "..." : origin;
+        if (_refusedOrigins.Count < RememberedOrigins && _refusedOrigins.TryAdd(shown, true))
+        {
+            OriginRefused(logger, shown);
+        }
+        else
+        {
+            OriginRefusedAgain(logger, shown);
+        }
+    }
+
+    [LoggerMessage(2, LogLevel.Warning, "Handshake from origin {Origin} refused with 403: not in Chat:Security:AllowedOrigins (later refusals of this origin are logged at Debug)")]
     private static partial void OriginRefused(ILogger logger, string origin);
+
+    [LoggerMessage(6, LogLevel.Debug, "Handshake from origin {Origin} refused with 403 again")]
+    private static partial void OriginRefusedAgain(ILogger logger, string origin);
 
     [LoggerMessage(3, LogLevel.Warning, "Handshake of {ExternalId} refused with 429: Chat:Limits:MaxConnectionsPerUser reached")]
     private static partial void TooManyConnections(ILogger logger, string externalId);

@@ -22,6 +22,21 @@ public sealed class OriginTests : GatewayTest
     }
 
     [Test]
+    public async Task A_refused_origin_is_logged_once_at_warning_however_often_it_tries()
+    {
+        var origin = $"https://hostile-{Guid.NewGuid():N}.example";
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.That(await Handshake.StatusAsync(Gateway.WebSocketAddress, token: null, Handshake.Origin(origin), "origin not allowed"), Is.EqualTo(HttpStatusCode.Forbidden));
+        }
+
+        // The later four are at Debug, below the gateway's level here.
+        var lines = Gateway.Logs.Lines.Where(l => l.Contains(origin) && !l.StartsWith("Debug", StringComparison.Ordinal)).ToList();
+        Assert.That(lines, Has.Count.EqualTo(1));
+        Assert.That(lines[0], Does.StartWith("Warning"));
+    }
+
+    [Test]
     public async Task The_origin_is_checked_before_the_token()
     {
         var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, token: null, Handshake.Origin("https://evil.example"), "origin not allowed");
