@@ -12,7 +12,7 @@ try
 
     builder.AddChatGateway();
 
-    var app = builder.Build().ValidateOptions();
+    var app = builder.Build().ValidateOptions().WarnOfUnknownSettings();
     stopping = app.Lifetime.ApplicationStopping;
 
     // The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:

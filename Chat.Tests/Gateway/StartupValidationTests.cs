@@ -62,6 +62,24 @@ public sealed class StartupValidationTests
     }
 
     [Test]
+    public async Task A_misspelt_setting_is_named_in_a_warning_at_start_and_a_known_one_is_not()
+    {
+        await using var gateway = new TestGateway(new()
+        {
+            ["Chat:Limits:MaxFrameByte"] = "5",
+            ["Chat:Limit:MaxFrameBytes"] = "5",
+            ["Chat:Security:AllowedOrigins:0"] = "https://chat.example.com",
+            ["Chat:Limits:maxcontentlength"] = "100",
+        }).Start();
+
+        var warnings = gateway.Logs.Lines.Where(l => l.Contains("is not one the gateway reads")).ToList();
+
+        Assert.That(warnings, Has.Count.EqualTo(2), string.Join("\n", warnings));
+        Assert.That(warnings, Has.One.Contains("Chat:Limits:MaxFrameByte is not one"));
+        Assert.That(warnings, Has.One.Contains("Chat:Limit is not one"));
+    }
+
+    [Test]
     public void A_send_queue_too_small_for_any_frame_limit_names_a_minimum_that_would_start()
     {
         var failure = StartFailure(new() { ["Chat:Limits:MaxFrameBytes"] = "1024", ["Chat:Limits:SendQueueMaxBytes"] = "5000" });
