@@ -31,6 +31,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<IDatabaseRetryObserver>(sp => sp.GetRequiredService<ChatMetrics>());
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<IChatPublisher>(sp => sp.GetRequiredService<ConnectionRegistry>());
+        services.AddSingleton<MembershipFences>();
         services.AddSingleton<MessageWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<MessageWriter>());
         services.AddSingleton<PresenceAnnouncer>();

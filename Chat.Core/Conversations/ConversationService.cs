@@ -18,6 +18,7 @@ public sealed class ConversationService(
     UserRepository users,
     ConnectionRegistry registry,
     IChatPublisher publisher,
+    MembershipFences fences,
     TimeProvider time,
     IOptions<ChatLimitsOptions> limits)
 {
@@ -61,6 +62,8 @@ public sealed class ConversationService(
             return (MembershipOutcome.NotGroup, null);
         }
         var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
+        // Messages stored after the addition are published after it is applied: to the new member, after joined.
+        using var fence = await fences.EnterAsync(conversationId, cancellationToken);
         var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, limits.Value.MaxConversationMembers, cancellationToken);
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
@@ -85,6 +88,8 @@ public sealed class ConversationService(
             // Not a member: say so only to members of the conversation.
             return (await conversations.GetAsync(conversationId, caller.UserId, cancellationToken)) is null ? MembershipOutcome.NotFound : MembershipOutcome.Unchanged;
         }
+        // Messages stored after the removal are published after it is applied: never to the member who left.
+        using var fence = await fences.EnterAsync(conversationId, cancellationToken);
         var result = await conversations.RemoveMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
         if (result.Outcome == MembershipOutcome.Changed)
         {

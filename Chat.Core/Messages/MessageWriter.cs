@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
@@ -67,6 +68,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
 
     private readonly MessageRepository _repository;
     private readonly IChatPublisher _publisher;
+    private readonly MembershipFences _fences;
     private readonly ILogger<MessageWriter> _logger;
     private readonly ChatMetrics _metrics;
     private readonly int _maxBatchSize;
@@ -77,10 +79,12 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     private long _batches;
     private long _messages;
 
-    public MessageWriter(MessageRepository repository, IChatPublisher publisher, IOptions<ChatWriterOptions> options, ChatMetrics metrics, ILogger<MessageWriter> logger)
+    public MessageWriter(
+        MessageRepository repository, IChatPublisher publisher, MembershipFences fences, IOptions<ChatWriterOptions> options, ChatMetrics metrics, ILogger<MessageWriter> logger)
     {
         _repository = repository;
         _publisher = publisher;
+        _fences = fences;
         _logger = logger;
         _metrics = metrics;
         _maxBatchSize = options.Value.MaxBatchSize;
@@ -193,7 +197,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
                 }
                 try
                 {
-                    Publish(publications);
+                    await PublishAsync(publications);
                 }
                 finally
                 {
@@ -267,7 +271,7 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             }
             try
             {
-                Publish(Plan([submission], results, ref _publishedUpTo));
+                await PublishAsync(Plan([submission], results, ref _publishedUpTo));
             }
             finally
             {
@@ -324,8 +328,10 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
         _metrics.MessagesDuplicate.Add(duplicates);
     }
 
-    private void Publish(List<Publication> publications)
+    private async ValueTask PublishAsync(List<Publication> publications)
     {
+        // A membership change of one of these conversations that is being applied goes first (MembershipFences).
+        await _fences.WaitOpenAsync(publications.Select(p => p.Message.ConversationId).Distinct());
         foreach (var (message, except) in publications)
         {
             var frame = new OutboundFrame(FrameWriter.Message(message, isCatchup: false), message.ConversationId, message.Seq);

@@ -35,6 +35,58 @@ public sealed class MembershipTests : GatewayTest
         Assert.That((await a.NextAsync("typing")).Long("senderId"), Is.EqualTo(dave.Id));
     }
 
+    // The removal and then a message queue on the conversation's row, in that order: the message is stored after the
+    // removal, and the writer publishes it as soon as it commits, while the removal is still being applied to the
+    // sockets. It must not reach them.
+    [Test]
+    public async Task A_message_stored_just_after_a_removal_never_reaches_the_removed_members_sockets()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> removal;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the removal waits for the row");
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "after-the-removal", content = "not for carol" });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 2, "the message waits behind it");
+        }
+
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That((await a.NextAsync("ack")).Long("seq"), Is.EqualTo(1));
+        var toCarol = await c.CollectAsync(TimeSpan.FromMilliseconds(500));
+        Assert.That(toCarol.Select(f => f.Type()), Does.Contain("member"));
+        Assert.That(toCarol.Where(f => f.Type() == "message"), Is.Empty, "stored after she left");
+    }
+
+    [Test]
+    public async Task A_message_stored_just_after_an_addition_reaches_the_new_members_sockets_after_joined()
+    {
+        var (alice, bob, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var a = await ConnectAsync(alice);
+        var d = await ConnectAsync(dave);
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> addition;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            addition = http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the addition waits for the row");
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "after-the-addition", content = "welcome, Dave" });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 2, "the message waits behind it");
+        }
+
+        Assert.That((await addition).StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var toDave = new[] { await d.NextAsync(f => f.Type() is "member" or "message"), await d.NextAsync(f => f.Type() is "member" or "message") };
+        Assert.That(toDave.Select(f => f.Type()), Is.EqualTo(new[] { "member", "message" }));
+        Assert.That(toDave[1].Str("content"), Is.EqualTo("welcome, Dave"));
+    }
+
     [Test]
     public async Task A_removed_members_open_socket_stops_receiving_and_can_no_longer_send()
     {
