@@ -224,7 +224,8 @@ public static class ConversationEndpoints
         {
             return routeValue;
         }
-        var path = raw.Split('?', 2)[0];
+        // Routing takes .../members/bob/ for .../members/bob: the segment is the one before a trailing slash.
+        var path = raw.Split('?', 2)[0].TrimEnd('/');
         if (PercentDecode(path[(path.LastIndexOf('/') + 1)..]) is not { } decoded)
         {
             return null;

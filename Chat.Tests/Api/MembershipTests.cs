@@ -229,6 +229,7 @@ public sealed class MembershipTests : GatewayTest
     [TestCase("nobody%00x", HttpStatusCode.BadRequest)]
     [TestCase("nobody%ED%A0%80", HttpStatusCode.BadRequest)]
     [TestCase("nobody%FF", HttpStatusCode.BadRequest)]
+    [TestCase("nobody%FF/", HttpStatusCode.BadRequest)]
     public async Task Removing_a_member_whose_external_id_in_the_path_is_NUL_or_not_UTF8_never_reaches_the_database(string escaped, HttpStatusCode expected)
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
@@ -256,6 +257,9 @@ public sealed class MembershipTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<bool>(
             "SELECT p.is_active FROM conversation_participants p JOIN user_profiles u ON u.id = p.user_id WHERE p.conversation_id = @conversation AND u.external_id = @literal",
             new { conversation, literal }), Is.True);
+
+        using var withSlash = await http.DeleteAsync($"/api/conversations/{conversation}/members/{literal}/");
+        Assert.That(withSlash.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "a trailing slash changes nothing");
 
         using var escaped = await http.DeleteAsync($"/api/conversations/{conversation}/members/{Uri.EscapeDataString(literal)}");
         Assert.That(escaped.StatusCode, Is.EqualTo(HttpStatusCode.NoContent), "%25FF names the user whose id is the text %FF");
