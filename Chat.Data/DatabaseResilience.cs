@@ -47,11 +47,20 @@ public sealed class DatabaseResilience
         Pipeline.ExecuteAsync(work, cancellationToken);
 
     /// <summary>
-    /// The database could not be reached or did not answer in time, through the retries: a transient fault, or a
-    /// timeout (a server that accepts connections but does not answer). Not a statement the server refused.
+    /// The database could not be reached or did not answer in time, through the retries: a transient fault, or
+    /// Npgsql's timeout (a server that accepts connections but does not answer). Not a statement the server refused.
     /// </summary>
     public static bool IsUnavailable(Exception exception) =>
-        IsTransient(exception) || exception is TimeoutException or NpgsqlException { InnerException: TimeoutException };
+        IsTransient(exception) || exception is NpgsqlException { InnerException: TimeoutException };
+
+    /// <summary>
+    /// The server refuses the gateway for a reason that retrying cannot cure and its operator must: a rejected
+    /// password or role (class 28), the database or schema gone (3D000, 3F000), the tables not there (42P01: the
+    /// schema not applied), or out of resources (class 53: disk full, too many connections).
+    /// </summary>
+    public static bool IsOperatorFault(Exception exception) =>
+        exception is PostgresException { SqlState: var state }
+        && (state.StartsWith("28", StringComparison.Ordinal) || state.StartsWith("53", StringComparison.Ordinal) || state is "3D000" or "3F000" or "42P01");
 
     public static bool IsTransient(Exception exception) => exception switch
     {

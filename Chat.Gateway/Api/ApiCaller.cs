@@ -4,8 +4,8 @@ using Chat.Core.Options;
 using Chat.Data;
 using Chat.Data.Users;
 using Chat.Gateway.Auth;
+using Chat.Gateway.Hosting;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Chat.Gateway.Api;
 
@@ -28,29 +28,30 @@ internal sealed partial class ApiCaller(UserRepository users, IOptions<ChatDatab
         }
         try
         {
-            var profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, http.RequestAborted)
-                .WaitAsync(database.Value.RequestTimeout, http.RequestAborted);
+            var profile = await RequestDatabase.WithinAsync(
+                ct => users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, ct),
+                database.Value.RequestTimeout,
+                http.RequestAborted);
             http.Items[ItemKey] = new ConnectedUser(profile.Id, profile.ExternalId, profile.DisplayName, profile.AvatarUrl);
             return await next(context);
         }
-        // Every database fault is 503, as at the WebSocket handshake: one that retrying may cure (unreachable, not
-        // answering) and one an operator must (the database dropped or not migrated, a rotated password), which
-        // readiness may not see. Anything else is a bug and stays a 500.
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        // 503 as at the WebSocket handshake: the database unreachable or not answering, or refusing the gateway for
+        // a reason its operator must cure (dropped, not migrated, a rotated password), which readiness may not see.
+        // Logged without the stack: every request of an outage comes here. Anything else is a bug and stays a 500.
+        catch (Exception e) when (RequestDatabase.CannotServe(e))
         {
-            if (DatabaseResilience.IsUnavailable(e))
+            if (DatabaseResilience.IsOperatorFault(e))
             {
-                // Without the stack: every request of an outage comes here.
-                DatabaseUnavailable(logger, http.Request.Method, http.Request.Path, e.Message);
+                DatabaseRefuses(logger, http.Request.Method, http.Request.Path, e.Message);
             }
             else
             {
-                DatabaseFailed(logger, e, http.Request.Method, http.Request.Path);
+                DatabaseUnavailable(logger, http.Request.Method, http.Request.Path, e.Message);
             }
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "Service Unavailable",
-                detail: "The database is unreachable; retry later.");
+                detail: "The database is unavailable; retry later.");
         }
     }
 
@@ -60,6 +61,6 @@ internal sealed partial class ApiCaller(UserRepository users, IOptions<ChatDatab
     [LoggerMessage(1, LogLevel.Warning, "{Method} {Path}: the database is unavailable ({Reason}); answered 503")]
     private static partial void DatabaseUnavailable(ILogger logger, string method, string path, string reason);
 
-    [LoggerMessage(2, LogLevel.Error, "{Method} {Path}: the database failed; answered 503")]
-    private static partial void DatabaseFailed(ILogger logger, Exception exception, string method, string path);
+    [LoggerMessage(2, LogLevel.Error, "{Method} {Path}: the database refuses the gateway ({Reason}); answered 503")]
+    private static partial void DatabaseRefuses(ILogger logger, string method, string path, string reason);
 }

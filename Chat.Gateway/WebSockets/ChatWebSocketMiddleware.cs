@@ -110,19 +110,21 @@ public sealed partial class ChatWebSocketMiddleware(
             UserProfile profile;
             try
             {
-                profile = await users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, context.RequestAborted)
-                    .WaitAsync(database.Value.RequestTimeout, context.RequestAborted);
+                profile = await RequestDatabase.WithinAsync(
+                    ct => users.UpsertFromClaimsAsync(identity.ExternalId, identity.DisplayName, identity.AvatarUrl, ct),
+                    database.Value.RequestTimeout,
+                    context.RequestAborted);
             }
-            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+            catch (Exception e) when (RequestDatabase.CannotServe(e))
             {
-                if (DatabaseResilience.IsUnavailable(e))
+                // Without the stack: every client retrying its handshake during an outage comes here.
+                if (DatabaseResilience.IsOperatorFault(e))
                 {
-                    // Without the stack: every client retrying its handshake during an outage comes here.
-                    DatabaseUnavailable(logger, identity.ExternalId, e.Message);
+                    DatabaseRefuses(logger, identity.ExternalId, e.Message);
                 }
                 else
                 {
-                    ProvisioningFailed(logger, e, identity.ExternalId);
+                    DatabaseUnavailable(logger, identity.ExternalId, e.Message);
                 }
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return null;
@@ -196,8 +198,8 @@ public sealed partial class ChatWebSocketMiddleware(
         }
     }
 
-    [LoggerMessage(1, LogLevel.Error, "Could not provision the profile of {ExternalId}; handshake refused with 503")]
-    private static partial void ProvisioningFailed(ILogger logger, Exception exception, string externalId);
+    [LoggerMessage(1, LogLevel.Error, "Handshake of {ExternalId} refused with 503: the database refuses the gateway ({Reason})")]
+    private static partial void DatabaseRefuses(ILogger logger, string externalId, string reason);
 
     [LoggerMessage(5, LogLevel.Warning, "Handshake of {ExternalId} refused with 503: the database is unavailable ({Reason})")]
     private static partial void DatabaseUnavailable(ILogger logger, string externalId, string reason);

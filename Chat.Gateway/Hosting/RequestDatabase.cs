@@ -1,0 +1,38 @@
+using Chat.Data;
+
+namespace Chat.Gateway.Hosting;
+
+/// <summary>
+/// The database work of a request (an API call, a WebSocket handshake): bounded by <c>Chat:Database:RequestTimeout</c>,
+/// and answered 503 when the database cannot serve it.
+/// </summary>
+public static class RequestDatabase
+{
+    /// <summary>
+    /// Runs <paramref name="work"/> with a token cancelled at <paramref name="timeout"/>, so that its retries stop
+    /// then, and stops waiting for it at that time even when Npgsql does not: opening a connection to a server that
+    /// accepted it but never answers ignores the token until Npgsql's own connect timeout (15 s).
+    /// </summary>
+    /// <exception cref="TimeoutException">The database did not answer within <paramref name="timeout"/>.</exception>
+    public static async Task<T> WithinAsync<T>(Func<CancellationToken, Task<T>> work, TimeSpan timeout, CancellationToken requestAborted)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            return await work(deadline.Token).WaitAsync(timeout, requestAborted);
+        }
+        catch (OperationCanceledException) when (!requestAborted.IsCancellationRequested)
+        {
+            throw new TimeoutException($"The database did not answer within {timeout} (Chat:Database:RequestTimeout).");
+        }
+    }
+
+    /// <summary>
+    /// A failure that says the database cannot serve requests now, answered 503: unreachable or not answering
+    /// through the retries, or refusing the gateway for a reason its operator must cure (see
+    /// <see cref="DatabaseResilience.IsOperatorFault"/>). Any other failure is a bug and stays a 500.
+    /// </summary>
+    public static bool CannotServe(Exception exception) =>
+        exception is TimeoutException || DatabaseResilience.IsUnavailable(exception) || DatabaseResilience.IsOperatorFault(exception);
+}
