@@ -70,9 +70,9 @@ internal sealed class ChatTerminal
     private readonly HashSet<(long Conversation, long? Sender)> _typing = [];
     // Conversations whose whole roster was fetched to name a reader.
     private readonly HashSet<long> _rosters = [];
-    // Conversations with a replay under way: each synced page with hasMore asks for the next, so a second /sync
-    // started beside it would run a second chain and show every later page twice.
-    private readonly HashSet<long> _replaying = [];
+    // Conversations with a replay under way, and the page last asked for: each synced page with hasMore asks for
+    // the next, so a second /sync started beside it would run a second chain and show every later page twice.
+    private readonly Dictionary<long, Request> _replaying = [];
     private long? _open;
     private Awaited? _awaited;
     // What the gateway's welcome says it takes; until then (an older gateway says nothing), the protocol's defaults.
@@ -339,8 +339,7 @@ internal sealed class ChatTerminal
         if (_open is { } open && missed.Contains(open))
         {
             // The messages after the last one shown, and the edits and deletions made meanwhile to those shown.
-            _replaying.Add(open);
-            await SendRequestAsync(new Request("sync", new { type = "sync", conversationId = open, afterSeq = _lastSeq.GetValueOrDefault(open), afterChangeSeq = _lastChangeSeq.GetValueOrDefault(open) }), cancellation);
+            await SendPageAsync(open, new { type = "sync", conversationId = open, afterSeq = _lastSeq.GetValueOrDefault(open), afterChangeSeq = _lastChangeSeq.GetValueOrDefault(open) }, cancellation);
         }
         foreach (var key in _pending.Keys)
         {
@@ -625,15 +624,14 @@ internal sealed class ChatTerminal
             Problem("open a conversation first: /open <conversationId>.");
             return;
         }
-        if (_replaying.Contains(conversationId))
+        if (_replaying.ContainsKey(conversationId))
         {
             Problem("a replay of this conversation is under way; it ends with 'synced up to #<seq>'. /sync again after it.");
             return;
         }
         var after = afterSeq ?? _lastSeq.GetValueOrDefault(conversationId);
-        _replaying.Add(conversationId);
         Await(f => f.Type() == "synced" && f.Long("conversationId") == conversationId && f.Bool("hasMore") != true);
-        await SendRequestAsync(new Request("sync", new { type = "sync", conversationId, afterSeq = after }), cancellation);
+        await SendPageAsync(conversationId, new { type = "sync", conversationId, afterSeq = after }, cancellation);
     }
 
     private async Task ChangeAsync(string type, long seq, string? content, CancellationToken cancellation)
@@ -676,6 +674,14 @@ internal sealed class ChatTerminal
         return false;
     }
 
+    /// <summary>Asks for a page of a replay, which goes on until a page says there is no more (or one is refused).</summary>
+    private Task SendPageAsync(long conversationId, object frame, CancellationToken cancellation)
+    {
+        var page = new Request("sync", frame);
+        _replaying[conversationId] = page;
+        return SendRequestAsync(page, cancellation);
+    }
+
     /// <summary>Sends a frame that a typed line waits for; one refused as <c>rate_limited</c> is sent again when the gateway says.</summary>
     private Task SendRequestAsync(Request request, CancellationToken cancellation)
     {
@@ -706,6 +712,12 @@ internal sealed class ChatTerminal
             _ = ResendAsync(new Request("message", PendingFrame(key), key), delay, cancellation, always: true);
             return true;
         }
+        if (frame.Str("frameType") == "sync" && frame.Long("conversationId") is { } replayed && _replaying.TryGetValue(replayed, out var page))
+        {
+            // A replay's page, by its conversation: lines typed meanwhile do not end the replay.
+            _ = ResendAsync(page, delay, cancellation, stillWanted: () => _replaying.TryGetValue(replayed, out var current) && ReferenceEquals(current, page));
+            return true;
+        }
         if (_lastRequest is not { } request || frame.Str("frameType") != request.Type || frame.Str("clientMessageId") != request.Key)
         {
             return false;
@@ -715,12 +727,13 @@ internal sealed class ChatTerminal
     }
 
     /// <param name="always">Send it even when another request was sent since (a message still pending by its key).</param>
-    private async Task ResendAsync(Request request, TimeSpan delay, CancellationToken cancellation, bool always = false)
+    /// <param name="stillWanted">Whether to send it then; by default, when it is still the last request sent.</param>
+    private async Task ResendAsync(Request request, TimeSpan delay, CancellationToken cancellation, bool always = false, Func<bool>? stillWanted = null)
     {
         try
         {
             await Task.Delay(delay, cancellation);
-            await InTurnAsync(() => (always ? _pending.ContainsKey(request.Key!) : ReferenceEquals(_lastRequest, request)) && _socket.IsOpen
+            await InTurnAsync(() => (stillWanted?.Invoke() ?? (always ? _pending.ContainsKey(request.Key!) : ReferenceEquals(_lastRequest, request))) && _socket.IsOpen
                 ? _socket.SendAsync(request.Frame, cancellation)
                 : Task.CompletedTask, cancellation);
         }
@@ -823,9 +836,9 @@ internal sealed class ChatTerminal
                 if (frame.Bool("hasMore") == true)
                 {
                     // Keep going until the conversation is replayed to its end, changes included when they were asked for.
-                    await SendRequestAsync(new Request("sync", lastChange is { } afterChangeSeq
+                    await SendPageAsync(conversationId, lastChange is { } afterChangeSeq
                         ? new { type = "sync", conversationId, afterSeq = lastSeq, afterChangeSeq }
-                        : (object)new { type = "sync", conversationId, afterSeq = lastSeq }), cancellation);
+                        : new { type = "sync", conversationId, afterSeq = lastSeq }, cancellation);
                 }
                 else
                 {
