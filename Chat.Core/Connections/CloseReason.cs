@@ -26,10 +26,14 @@ public sealed record CloseReason(WebSocketCloseStatus Status, string Description
     /// <summary>The metric's label for a socket the client closed.</summary>
     public const string ClosedByClient = "client";
 
-    /// <summary>Every label of <c>chat_connections_closed_total</c>, each shown from the start (at 0) so that an alert on one has data.</summary>
+    /// <summary>
+    /// Every label of <c>chat_connections_closed_total</c>, each shown from the start (at 0) so that an alert on one
+    /// has data. Not <see cref="Normal"/>: the gateway closes with it only in answer to the client's close, which is
+    /// counted as <see cref="ClosedByClient"/>.
+    /// </summary>
     public static IReadOnlyList<string> MetricLabels { get; } =
     [
-        Normal.Label, ServerShutdown.Label, SlowConsumer.Label, TokenExpired.Label, RateLimitExceeded.Label, BinaryFrame.Label,
+        ServerShutdown.Label, SlowConsumer.Label, TokenExpired.Label, RateLimitExceeded.Label, BinaryFrame.Label,
         FrameTooLarge.Label, InvalidUtf8.Label, ProtocolError.Label, InternalError.Label, Lost.Label, ClosedByClient,
     ];
 }

@@ -42,7 +42,7 @@ public sealed class ChatAuthOptions
         }
         if (ClockSkew < TimeSpan.Zero || ClockSkew > TimeSpan.FromMinutes(5))
         {
-            return "Chat:Auth:ClockSkew must be between 00:00:00 and 00:05:00.";
+            return "Chat:Auth:ClockSkew must be between 00:00:00 and 00:05:00 (hh:mm:ss; a bare number is read as days).";
         }
         return null;
     }

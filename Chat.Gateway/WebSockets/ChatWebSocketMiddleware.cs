@@ -204,8 +204,15 @@ public sealed partial class ChatWebSocketMiddleware(
     [LoggerMessage(5, LogLevel.Warning, "Handshake of {ExternalId} refused with 503: the database is unavailable ({Reason})")]
     private static partial void DatabaseUnavailable(ILogger logger, string externalId, string reason);
 
-    /// <summary>How many refused origins are remembered so as to be logged once each.</summary>
+    /// <summary>How many refused origins are remembered so as to be logged once each; then they are forgotten.</summary>
     private const int RememberedOrigins = 1000;
+
+    /// <summary>At most this many Warning lines a minute about refused origins, new ones included.</summary>
+    private const int OriginWarningsPerMinute = 10;
+
+    private readonly Lock _originWarningsLock = new();
+    private long _originWarningsMinute;
+    private int _originWarnings;
 
     /// <summary>The longest part of an origin a log line repeats: the header is the client's to fill.</summary>
     private const int LoggedOriginLength = 200;
@@ -215,19 +222,37 @@ public sealed partial class ChatWebSocketMiddleware(
     /// <summary>
     /// At Warning the first time an origin is refused, so that a page left out of Chat:Security:AllowedOrigins
     /// shows at once; at Debug after that. The requests need no token: a hostile page that makes its visitors'
-    /// browsers retry would otherwise write a line per attempt. chat_handshakes_refused_total{status="403"} counts
-    /// them all.
+    /// browsers retry would otherwise write a line per attempt, and a script sending a new Origin each time is held
+    /// to a few Warning lines a minute (and cannot fill the memory of origins for good: it is cleared when full).
+    /// chat_handshakes_refused_total{status="403"} counts every refusal.
     /// </summary>
     private void LogOriginRefused(string origin)
     {
         var shown = origin.Length > LoggedOriginLength ? origin[..LoggedOriginLength] + "..." : origin;
-        if (_refusedOrigins.Count < RememberedOrigins && _refusedOrigins.TryAdd(shown, true))
+        if (_refusedOrigins.Count >= RememberedOrigins)
+        {
+            _refusedOrigins.Clear();
+        }
+        if (_refusedOrigins.TryAdd(shown, true) && TakeOriginWarning())
         {
             OriginRefused(logger, shown);
         }
         else
         {
             OriginRefusedAgain(logger, shown);
+        }
+    }
+
+    private bool TakeOriginWarning()
+    {
+        var minute = Environment.TickCount64 / 60_000;
+        lock (_originWarningsLock)
+        {
+            if (minute != _originWarningsMinute)
+            {
+                (_originWarningsMinute, _originWarnings) = (minute, 0);
+            }
+            return ++_originWarnings <= OriginWarningsPerMinute;
         }
     }
 

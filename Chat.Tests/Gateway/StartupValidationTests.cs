@@ -218,8 +218,8 @@ public sealed class StartupValidationTests
 
         var run = await RunGatewayProcessAsync([], connectionString: nobody, whileRunning: async process =>
         {
-            // It waits up to 30 s, saying so every second.
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            // It waits up to 30 s, saying so every second; by 5 s it has long been waiting (and handling signals).
+            await Task.Delay(TimeSpan.FromSeconds(5));
             using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             await kill.WaitForExitAsync();
         });

@@ -37,6 +37,18 @@ public sealed class OriginTests : GatewayTest
     }
 
     [Test]
+    public async Task A_script_sending_a_new_origin_each_time_gets_at_most_ten_warning_lines_a_minute()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        for (var i = 0; i < 15; i++)
+        {
+            await Handshake.StatusAsync(Gateway.WebSocketAddress, token: null, Handshake.Origin($"https://h{i}-{marker}.example"), "origin not allowed");
+        }
+
+        Assert.That(Gateway.Logs.Lines.Count(l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains(marker)), Is.InRange(1, 10));
+    }
+
+    [Test]
     public async Task The_origin_is_checked_before_the_token()
     {
         var status = await Handshake.StatusAsync(Gateway.WebSocketAddress, token: null, Handshake.Origin("https://evil.example"), "origin not allowed");
