@@ -190,12 +190,12 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         ), already AS (
             SELECT 1 FROM conversation_participants WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
         ), added AS (
-            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq)
-            SELECT @ConversationId, @UserId, actor.last_seq FROM actor
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq, joined_at)
+            SELECT @ConversationId, @UserId, actor.last_seq, statement_timestamp() FROM actor
             WHERE actor.is_group AND actor.members < @MaxMembers AND NOT EXISTS (SELECT 1 FROM already)
             ON CONFLICT (conversation_id, user_id) DO UPDATE
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
-                    joined_at = now(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
+                    joined_at = statement_timestamp(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
                 WHERE NOT conversation_participants.is_active
             RETURNING joined_at
         )
@@ -204,7 +204,7 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
                     WHEN EXISTS (SELECT 1 FROM added) THEN 'Changed'
                     WHEN EXISTS (SELECT 1 FROM already) THEN 'Unchanged'
                     ELSE 'Full' END AS Outcome,
-               COALESCE((SELECT joined_at FROM added), now()) AS At
+               COALESCE((SELECT joined_at FROM added), statement_timestamp()) AS At
         """;
 
     /// <summary>
@@ -222,6 +222,9 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             return (await results.ReadSingleAsync<MembershipRow>()).ToResult();
         }, cancellationToken).AsTask();
 
+    // Both membership statements stamp the change with statement_timestamp(), taken after the row lock, as messages
+    // are: now() is the transaction's start, before a wait for a batch holding the row, and would put the change
+    // before messages stored ahead of it.
     // Anyone may leave; in a group a member may remove another; in a direct conversation nobody removes the other.
     // The conversation's row is locked first, as adding a member does, so that a batch of messages waiting for it
     // sees the removal whole once it commits (see MessageRepository.StoreBatchSql) and one that holds it is stored
@@ -233,7 +236,7 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
         ), removed AS (
-            UPDATE conversation_participants SET is_active = false, updated_at = now()
+            UPDATE conversation_participants SET is_active = false, updated_at = statement_timestamp()
             WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
               AND EXISTS (SELECT 1 FROM actor) AND (@UserId = @ActorId OR (SELECT is_group FROM actor))
             RETURNING updated_at
@@ -247,7 +250,7 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
                                      WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active) THEN 'NotGroup'
                     -- Anyone else is not a member, as in a group: the answer does not tell whether they exist.
                     ELSE 'Unchanged' END AS Outcome,
-               COALESCE((SELECT updated_at FROM removed), now()) AS At
+               COALESCE((SELECT updated_at FROM removed), statement_timestamp()) AS At
         """;
 
     /// <summary>Removes <paramref name="userId"/> from a conversation, on behalf of <paramref name="actorId"/> (themselves, or a fellow group member).</summary>

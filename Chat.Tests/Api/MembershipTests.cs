@@ -88,6 +88,33 @@ public sealed class MembershipTests : GatewayTest
     }
 
     [Test]
+    public async Task A_removal_that_waited_behind_a_message_is_stamped_after_it()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> removal;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "before-the-removal", content = "still for carol" });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the message waits for the row");
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 2, "the removal waits behind it");
+            await Task.Delay(100);
+        }
+
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        // Either may come first: the ack after the commit, the member frame once the removal is applied.
+        var frames = new[] { await a.NextAsync(f => f.Type() is "ack" or "member"), await a.NextAsync(f => f.Type() is "ack" or "member") };
+        var (ack, left) = (frames.Single(f => f.Type() == "ack"), frames.Single(f => f.Type() == "member"));
+        Assert.That(DateTime.Parse(left.Str("timestamp")!, System.Globalization.CultureInfo.InvariantCulture),
+            Is.GreaterThanOrEqualTo(DateTime.Parse(ack.Str("timestamp")!, System.Globalization.CultureInfo.InvariantCulture)),
+            "a timeline sorted by time shows the message before the removal, as their order in the database does");
+    }
+
+    [Test]
     public async Task A_removed_members_open_socket_stops_receiving_and_can_no_longer_send()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
