@@ -10,7 +10,26 @@ namespace Chat.Core.Handlers;
 /// </summary>
 public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publisher) : IFrameHandler<ReadFrame>
 {
+    // One user's reads of one conversation, from their devices at once, commit one after the other (the statement
+    // locks their row) and must be announced in that order: published outside a lock, the receipt of seq 10 could
+    // overtake that of seq 9, and observers would see the position step back. Striped by (conversation, user).
+    private readonly SemaphoreSlim[] _readers = [.. Enumerable.Range(0, 256).Select(_ => new SemaphoreSlim(1, 1))];
+
     public async ValueTask HandleAsync(ChatConnection connection, ReadFrame frame, CancellationToken cancellationToken)
+    {
+        var reader = _readers[(int)((ulong)HashCode.Combine(frame.ConversationId, connection.UserId) % (ulong)_readers.Length)];
+        await reader.WaitAsync(cancellationToken);
+        try
+        {
+            await MarkAndAnnounceAsync(connection, frame, cancellationToken);
+        }
+        finally
+        {
+            reader.Release();
+        }
+    }
+
+    private async Task MarkAndAnnounceAsync(ChatConnection connection, ReadFrame frame, CancellationToken cancellationToken)
     {
         var result = await reads.MarkReadAsync(frame.ConversationId, connection.UserId, frame.MessageId, cancellationToken);
         switch (result.Outcome)
