@@ -18,6 +18,13 @@ namespace Chat.Core.Conversations;
 /// </remarks>
 public sealed class MembershipFences
 {
+    /// <summary>
+    /// The longest the writer waits for one fence. A change is a few milliseconds of database work; one held up
+    /// (its database calls hanging) must not stop the publication of every conversation, so past this the batch is
+    /// published as it would have been without the fence.
+    /// </summary>
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(2);
+
     private readonly Lock _lock = new();
     private readonly Dictionary<long, Fence> _fences = [];
 
@@ -42,7 +49,10 @@ public sealed class MembershipFences
         return fence;
     }
 
-    /// <summary>Completes when no change of any of these conversations is inside its fence; at once when none is.</summary>
+    /// <summary>
+    /// Completes when no change of any of these conversations is inside its fence (at once when none is), or after
+    /// <see cref="MaxWait"/> for a fence that stays closed.
+    /// </summary>
     public async ValueTask WaitOpenAsync(IEnumerable<long> conversationIds)
     {
         foreach (var conversationId in conversationIds)
@@ -61,8 +71,10 @@ public sealed class MembershipFences
                 fence.Users++;
             }
             // Through the gate, as a change would go: open once every change that entered before has left.
-            await fence.Gate.WaitAsync();
-            fence.Gate.Release();
+            if (await fence.Gate.WaitAsync(MaxWait))
+            {
+                fence.Gate.Release();
+            }
             Forget(fence);
         }
     }
