@@ -389,7 +389,9 @@ public sealed class ChatConnection : IThreadPoolWorkItem
 /// </summary>
 internal sealed class TypingState
 {
-    private readonly Dictionary<long, long> _until = [];
+    // Changed under the lock; concurrent so that another connection of the user can ask IsTypingIn without it (its
+    // own announcement holds its own lock, and two devices asking each other under their locks would deadlock).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _until = [];
 
     // Set once the connection has left: a typing frame still being handled then announces nothing, since no sweeper
     // would ever lapse it.
@@ -410,7 +412,7 @@ internal sealed class TypingState
             }
             else
             {
-                _until.Remove(conversationId);
+                _until.TryRemove(conversationId, out _);
             }
             announce();
         }
@@ -421,12 +423,15 @@ internal sealed class TypingState
     {
         lock (_until)
         {
-            if (_until.Remove(conversationId))
+            if (_until.TryRemove(conversationId, out _))
             {
                 announce();
             }
         }
     }
+
+    /// <summary>Whether the connection is typing in the conversation (a lapse the sweeper has not found yet included).</summary>
+    public bool IsTypingIn(long conversationId) => _until.ContainsKey(conversationId);
 
     /// <summary>The connection leaves: ends and announces all its typing, and takes no more.</summary>
     public void Close(Action<long> announce)
@@ -453,7 +458,7 @@ internal sealed class TypingState
             }
             foreach (var conversationId in expired ?? [])
             {
-                _until.Remove(conversationId);
+                _until.TryRemove(conversationId, out _);
                 announce(conversationId);
             }
         }

@@ -163,6 +163,16 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
+    /// <summary>Whether another connection of the same user is typing in the conversation.</summary>
+    public bool IsTypingElsewhere(ChatConnection connection, long conversationId)
+    {
+        lock (_lock)
+        {
+            return _users.TryGetValue(connection.UserId, out var entry)
+                && entry.Connections.Any(other => !ReferenceEquals(other, connection) && other.Typing.IsTypingIn(conversationId));
+        }
+    }
+
     public bool IsSubscribed(ChatConnection connection, long conversationId)
     {
         lock (_lock)

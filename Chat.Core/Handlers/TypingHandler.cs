@@ -36,9 +36,22 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
         return ValueTask.CompletedTask;
     }
 
-    internal static void Publish(IChatPublisher publisher, ChatConnection connection, long conversationId, bool isTyping, DateTime now) =>
+    /// <remarks>
+    /// Typing is shown per user, as presence is: a frame names the user, not the device, so a stop of one device
+    /// while another of the user's is still typing there would tell the others the user stopped. Such a stop is not
+    /// sent; the last device to stop sends it. (Each device clears its own state before it asks about the others,
+    /// so of two stopping at once, at least one sees the other stopped.)
+    /// </remarks>
+    internal static void Publish(IChatPublisher publisher, ChatConnection connection, long conversationId, bool isTyping, DateTime now)
+    {
+        // The registry is the gateway's publisher; another (a test's) has no devices to ask about.
+        if (!isTyping && publisher is ConnectionRegistry registry && registry.IsTypingElsewhere(connection, conversationId))
+        {
+            return;
+        }
         publisher.PublishToConversation(
             conversationId,
             FrameWriter.Typing(conversationId, connection.UserId, connection.User.DisplayName, isTyping, now),
             except: connection);
+    }
 }

@@ -40,6 +40,33 @@ public sealed class TypingTests : GatewayTest
         Assert.That(frames.Single(f => f.Type() == "typing").GetProperty("isTyping").GetBoolean(), Is.False);
     }
 
+    // A typing frame names the user, not the device: one device's stop while another still types would say the user
+    // stopped. The last device to stop says it.
+    [Test]
+    public async Task Typing_is_shown_per_user_a_device_that_stops_while_another_types_says_nothing()
+    {
+        await using var gateway = new TestGateway(new() { ["Chat:Limits:TypingTimeout"] = "00:00:10" }).Start();
+        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
+        var conversation = await gateway.CreateConversationAsync(alice, bob);
+        await using var b = await gateway.ConnectAsync(bob);
+        await using var phone = await gateway.ConnectAsync(alice);
+        await using var laptop = await gateway.ConnectAsync(alice);
+
+        await phone.SendAsync(new { type = "typing", conversationId = conversation });
+        await laptop.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+
+        await phone.SendAsync(new { type = "typing", conversationId = conversation, isTyping = false });
+        await phone.DisposeAsync();
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing"), Is.Empty,
+            "the laptop is still typing: neither the phone's stop nor its leaving says otherwise");
+
+        await laptop.SendAsync(new { type = "typing", conversationId = conversation, isTyping = false });
+        var stopped = await b.NextAsync("typing");
+        Assert.That((stopped.Long("senderId"), stopped.GetProperty("isTyping").GetBoolean()), Is.EqualTo((alice.Id, false)));
+    }
+
     [Test]
     public async Task Typing_reaches_the_other_members_but_not_the_typist()
     {
