@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Chat.Core.Options;
 using Chat.Gateway.Hosting;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -77,6 +78,22 @@ public sealed class StartupValidationTests
         Assert.That(warnings, Has.Count.EqualTo(2), string.Join("\n", warnings));
         Assert.That(warnings, Has.One.Contains("Chat:Limits:MaxFrameByte is not one"));
         Assert.That(warnings, Has.One.Contains("Chat:Limit is not one"));
+    }
+
+    // A new options class that UnknownSettings does not know would have every one of its keys called misspelt.
+    [Test]
+    public void Every_setting_of_every_options_class_is_one_the_unknown_settings_check_knows()
+    {
+        var sections = new[] { typeof(ChatLimitsOptions).Assembly, typeof(UnknownSettings).Assembly }
+            .SelectMany(assembly => assembly.GetTypes())
+            .Select(type => (Type: type, Section: type.GetField("Section", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)?.GetRawConstantValue() as string))
+            .Where(found => found.Section?.StartsWith("Chat:", StringComparison.Ordinal) == true)
+            .ToList();
+        var settings = sections.SelectMany(found => found.Type.GetProperties().Select(p => KeyValuePair.Create($"{found.Section}:{p.Name}", (string?)"x")));
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+
+        Assert.That(sections, Has.Count.GreaterThanOrEqualTo(7));
+        Assert.That(UnknownSettings.Find(configuration), Is.Empty);
     }
 
     [Test]
