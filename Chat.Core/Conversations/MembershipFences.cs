@@ -28,13 +28,24 @@ public sealed class MembershipFences
     private readonly Lock _lock = new();
     private readonly Dictionary<long, Fence> _fences = [];
 
+    // _fences.Count, readable without the lock: the writer asks it for every batch, and nearly always it is 0. A
+    // change that enters just after a 0 was read commits after that batch did, so the batch need not wait for it.
+    private int _fenced;
+
+    /// <summary>Whether any conversation is fenced now; when not, a batch has nothing to wait for.</summary>
+    public bool AnyFenced => Volatile.Read(ref _fenced) > 0;
+
     /// <summary>Enters the conversation's fence (after any change of it already inside); dispose to leave.</summary>
     public async Task<IDisposable> EnterAsync(long conversationId, CancellationToken cancellationToken)
     {
         Fence fence;
         lock (_lock)
         {
-            fence = _fences.TryGetValue(conversationId, out var existing) ? existing : _fences[conversationId] = new Fence(this, conversationId);
+            if (!_fences.TryGetValue(conversationId, out fence!))
+            {
+                fence = _fences[conversationId] = new Fence(this, conversationId);
+                Volatile.Write(ref _fenced, _fences.Count);
+            }
             fence.Users++;
         }
         try
@@ -86,6 +97,7 @@ public sealed class MembershipFences
             if (--fence.Users == 0)
             {
                 _fences.Remove(fence.ConversationId);
+                Volatile.Write(ref _fenced, _fences.Count);
             }
         }
     }

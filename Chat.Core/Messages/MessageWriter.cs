@@ -331,7 +331,10 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     private async ValueTask PublishAsync(List<Publication> publications)
     {
         // A membership change of one of these conversations that is being applied goes first (MembershipFences).
-        await _fences.WaitOpenAsync(publications.Select(p => p.Message.ConversationId).Distinct());
+        if (_fences.AnyFenced)
+        {
+            await _fences.WaitOpenAsync(publications.Select(p => p.Message.ConversationId).Distinct());
+        }
         foreach (var (message, except) in publications)
         {
             var frame = new OutboundFrame(FrameWriter.Message(message, isCatchup: false), message.ConversationId, message.Seq);
