@@ -34,6 +34,11 @@ public sealed class ConversationService(
         long[] memberIds = [caller.UserId, .. profiles.Select(p => p.Id)];
         var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
 
+        // A direct conversation that exists already may bring back a member who had left it: a change of its
+        // membership like an addition, fenced the same way, so that a message stored just after it reaches the
+        // returning member's sockets. A new conversation needs no fence: nobody can have written to it yet.
+        var existing = directKey is null ? null : await conversations.DirectConversationIdAsync(directKey, cancellationToken);
+        using var fence = existing is { } existingId ? await fences.EnterAsync(existingId, cancellationToken) : null;
         var created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
         // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
         // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
