@@ -55,9 +55,21 @@ public static class GatewayBuilderExtensions
         // Kestrel's own limits, from validated Chat:Limits so that one section states every bound.
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<ChatLimitsOptions>>((kestrel, limits) =>
         {
-            kestrel.Limits.MaxConcurrentUpgradedConnections = limits.Value.MaxConnections;
-            kestrel.Limits.MaxRequestHeadersTotalSize = limits.Value.MaxRequestHeadersBytes;
-            kestrel.Limits.RequestHeadersTimeout = limits.Value.HandshakeTimeout;
+            ChatLimitsOptions value;
+            try
+            {
+                value = limits.Value;
+            }
+            catch (OptionsValidationException)
+            {
+                // Kestrel is built with the app, before the start-up validation that names every bad setting at
+                // once: failing here would name only these. The gateway does not start, so Kestrel's defaults are
+                // never used.
+                return;
+            }
+            kestrel.Limits.MaxConcurrentUpgradedConnections = value.MaxConnections;
+            kestrel.Limits.MaxRequestHeadersTotalSize = value.MaxRequestHeadersBytes;
+            kestrel.Limits.RequestHeadersTimeout = value.HandshakeTimeout;
         });
         services.AddSingleton<GatewayLifetime>();
         services.AddOptions<ChatShutdownOptions>()

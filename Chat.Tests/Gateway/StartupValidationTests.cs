@@ -178,6 +178,20 @@ public sealed class StartupValidationTests
         AssertOneLineFailure(run, key);
     }
 
+    [Test]
+    public async Task Bad_settings_in_several_sections_are_all_named_in_the_one_line()
+    {
+        var run = await RunGatewayProcessAsync(new()
+        {
+            ["Chat:Limits:MaxFrameBytes"] = "10",
+            ["Chat:Writer:MaxBatchSize"] = "0",
+            ["Chat:Security:AllowedOrigins:0"] = "not-an-origin",
+        });
+
+        AssertOneLineFailure(run, "Chat:Limits:MaxFrameBytes");
+        Assert.That(run.Error, Does.Contain("Chat:Writer:MaxBatchSize").And.Contain("Chat:Security:AllowedOrigins"), run.ToString());
+    }
+
     [TestCase(null, "Chat:Auth:SigningKey is not set")]
     [TestCase(ChatAuthOptions.DevelopmentSigningKey, "development key")]
     public async Task Outside_Development_a_missing_or_documented_key_ends_the_gateway_process_with_one_line(string? key, string expected)
