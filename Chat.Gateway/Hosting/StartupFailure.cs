@@ -31,19 +31,24 @@ public static partial class StartupFailure
     }
 
     /// <summary>The line to print for a failure caused by the configuration or the database; null for a bug, which should crash as one.</summary>
-    public static string? Explain(Exception exception) => exception switch
+    public static string? Explain(Exception exception) =>
+        // Distinct: a validator that reads another section's options (the shutdown's reads the limits) fails with
+        // that section's failure, which the section's own validation reports too.
+        Reasons(exception) is { } reasons ? string.Join(" ", reasons.Distinct()) : null;
+
+    private static IEnumerable<string>? Reasons(Exception exception) => exception switch
     {
-        GatewayStartupException e => e.Message,
-        OptionsValidationException e => string.Join(" ", e.Failures.Select(Unwrap)),
-        AggregateException e when e.InnerExceptions.Select(Explain).ToList() is var reasons && reasons.All(r => r is not null) =>
-            string.Join(" ", reasons),
+        GatewayStartupException e => [e.Message],
+        OptionsValidationException e => e.Failures.Select(Unwrap),
+        AggregateException e when e.InnerExceptions.Select(Reasons).ToList() is var reasons && reasons.All(r => r is not null) =>
+            reasons.SelectMany(r => r!),
         // The configuration binder: "Failed to convert configuration value 'abc' at 'Chat:Limits:KeepAliveInterval' to type 'System.TimeSpan'."
-        InvalidOperationException { InnerException: not null } e when ConversionFailure().IsMatch(e.Message) => e.Message,
+        InvalidOperationException { InnerException: not null } e when ConversionFailure().IsMatch(e.Message) => [e.Message],
         // Kestrel: "Failed to bind to address http://127.0.0.1:8080: address already in use."
-        IOException { InnerException: AddressInUseException } e => $"{e.Message} Choose another with --urls or ASPNETCORE_URLS.",
+        IOException { InnerException: AddressInUseException } e => [$"{e.Message} Choose another with --urls or ASPNETCORE_URLS."],
         // Kestrel reading the listen addresses: "Invalid url: 'htp:/bad'".
         FormatException e when e.StackTrace?.Contains("BindingAddress", StringComparison.Ordinal) == true =>
-            $"The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL: {e.Message}",
+            [$"The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL: {e.Message}"],
         _ => null,
     };
 

@@ -190,6 +190,7 @@ public sealed class StartupValidationTests
 
         AssertOneLineFailure(run, "Chat:Limits:MaxFrameBytes");
         Assert.That(run.Error, Does.Contain("Chat:Writer:MaxBatchSize").And.Contain("Chat:Security:AllowedOrigins"), run.ToString());
+        Assert.That(run.Error.Split("Chat:Limits:MaxFrameBytes"), Has.Length.EqualTo(2), "named once: " + run);
     }
 
     [TestCase(null, "Chat:Auth:SigningKey is not set")]
