@@ -163,6 +163,17 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
+    /// <summary>The user's connections that are typing in the conversation now.</summary>
+    public IReadOnlyList<ChatConnection> TypingIn(long userId, long conversationId)
+    {
+        lock (_lock)
+        {
+            return _users.TryGetValue(userId, out var entry)
+                ? [.. entry.Connections.Where(connection => connection.Typing.IsTypingIn(conversationId))]
+                : [];
+        }
+    }
+
     /// <summary>Whether another connection of the same user is typing in the conversation.</summary>
     public bool IsTypingElsewhere(ChatConnection connection, long conversationId)
     {

@@ -29,9 +29,7 @@ public sealed class MessageHandler(MessageWriter writer, IChatPublisher publishe
         switch (result.Outcome)
         {
             case StoreOutcome.Stored:
-                // Sending ends typing in that conversation.
-                connection.Typing.Stop(frame.ConversationId, () =>
-                    TypingHandler.Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
+                TypingHandler.StopUser(publisher, connection, frame.ConversationId, time);
                 goto case StoreOutcome.Duplicate;
             case StoreOutcome.Duplicate:
                 // A duplicate gets the original ack (same messageId and seq); the writer does not broadcast it again.

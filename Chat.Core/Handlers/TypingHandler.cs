@@ -36,6 +36,22 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Sending a message ends its sender's typing in the conversation, on every device of theirs: typing is shown per
+    /// user, and a stop from the sending device alone would be held back while another device was typing there,
+    /// leaving the others to see the user typing after the message until that device's typing lapsed.
+    /// </summary>
+    internal static void StopUser(IChatPublisher publisher, ChatConnection connection, long conversationId, TimeProvider time)
+    {
+        // The registry is the gateway's publisher; another (a test's) knows no other devices.
+        IReadOnlyList<ChatConnection> typing = publisher is ConnectionRegistry registry ? registry.TypingIn(connection.UserId, conversationId) : [connection];
+        foreach (var device in typing)
+        {
+            // Each stop is held back while a device not yet stopped types; the last one says it.
+            device.Typing.Stop(conversationId, () => Publish(publisher, device, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
+        }
+    }
+
     /// <remarks>
     /// Typing is shown per user, as presence is: a frame names the user, not the device, so a stop of one device
     /// while another of the user's is still typing there would tell the others the user stopped. Such a stop is not

@@ -40,6 +40,29 @@ public sealed class TypingTests : GatewayTest
         Assert.That(frames.Single(f => f.Type() == "typing").GetProperty("isTyping").GetBoolean(), Is.False);
     }
 
+    // A message from one device ends the user's typing there, though another device of theirs was typing too: the
+    // others would otherwise see "typing" under the message until that device's typing lapsed.
+    [Test]
+    public async Task A_message_from_one_device_ends_the_users_typing_begun_on_another()
+    {
+        await using var gateway = new TestGateway(new() { ["Chat:Limits:TypingTimeout"] = "00:00:10" }).Start();
+        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
+        var conversation = await gateway.CreateConversationAsync(alice, bob);
+        await using var b = await gateway.ConnectAsync(bob);
+        await using var phone = await gateway.ConnectAsync(alice);
+        await using var laptop = await gateway.ConnectAsync(alice);
+        await phone.SendAsync(new { type = "typing", conversationId = conversation });
+        await laptop.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+
+        await laptop.SendMessageAsync(conversation, "sent from the laptop");
+
+        var frames = await b.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() is "typing" or "message");
+        Assert.That(frames.Select(f => f.Type()), Is.EqualTo(new[] { "message", "typing" }));
+        Assert.That((frames[1].Long("senderId"), frames[1].GetProperty("isTyping").GetBoolean()), Is.EqualTo((alice.Id, false)));
+    }
+
     // A typing frame names the user, not the device: one device's stop while another still types would say the user
     // stopped. The last device to stop says it.
     [Test]
