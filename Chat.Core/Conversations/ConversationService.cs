@@ -34,19 +34,23 @@ public sealed class ConversationService(
         long[] memberIds = [caller.UserId, .. profiles.Select(p => p.Id)];
         var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
 
-        // A direct conversation that exists already may bring back a member who had left it: a change of its
-        // membership like an addition, fenced the same way, so that a message stored just after it reaches the
-        // returning member's sockets. A new conversation needs no fence: nobody can have written to it yet.
+        // Re-opening a direct conversation brings back a member who had left it, as an addition does: messages the
+        // other person stores after that are published after it is applied, so they reach the returning member's
+        // sockets, after joined. A new conversation has no sockets and nobody who knows its id yet.
         var existing = directKey is null ? null : await conversations.DirectConversationIdAsync(directKey, cancellationToken);
-        using var fence = existing is { } existingId ? await fences.EnterAsync(existingId, cancellationToken) : null;
-        var created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
-        // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
-        // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
-        // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
-        await ApplyMembershipAsync(created.ConversationId, created.JoinedUserIds, cancellationToken);
-        foreach (var userId in created.JoinedUserIds)
+        CreatedConversation created;
+        using (existing is { } existingId ? await fences.EnterAsync(existingId, cancellationToken) : null)
         {
-            publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, created.JoinedAt));
+            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
+            // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
+            // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
+            // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
+            // Committed: applied whether or not the caller is still there (see ApplyCommittedAsync).
+            await ApplyCommittedAsync(created.ConversationId, created.JoinedUserIds);
+            foreach (var userId in created.JoinedUserIds)
+            {
+                publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, created.JoinedAt));
+            }
         }
         var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, cancellationToken)
             ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");
@@ -73,7 +77,7 @@ public sealed class ConversationService(
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
             // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.
-            await ApplyMembershipAsync(conversationId, [member.Id], cancellationToken);
+            await ApplyCommittedAsync(conversationId, [member.Id]);
         }
         if (result.Outcome == MembershipOutcome.Changed)
         {
@@ -104,10 +108,19 @@ public sealed class ConversationService(
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
             // Also when unchanged: a retry whose first attempt committed unseen must still cut the sockets off.
-            await ApplyMembershipAsync(conversationId, [member.Id], cancellationToken);
+            await ApplyCommittedAsync(conversationId, [member.Id]);
         }
         return result.Outcome;
     }
+
+    /// <summary>
+    /// Applies a change that has committed. Not cancelled with the request: a caller that hangs up after the commit
+    /// (or a deadline) would otherwise leave a removed member's sockets receiving the conversation, and an added
+    /// one's not receiving it, until they reconnect, with nobody left to retry. The database work is bounded by its
+    /// own timeouts and retries.
+    /// </summary>
+    private Task ApplyCommittedAsync(long conversationId, IReadOnlyCollection<long> userIds) =>
+        ApplyMembershipAsync(conversationId, userIds, CancellationToken.None);
 
     /// <summary>
     /// Makes the users' live connections receive the conversation exactly when the database says they are active

@@ -75,12 +75,12 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
 
     private const string DirectConversationIdSql = "SELECT id FROM conversations WHERE direct_key = @DirectKey";
 
-    /// <summary>The id of the direct conversation with this <see cref="DirectKey"/>, or null when there is none yet.</summary>
+    /// <summary>The direct conversation with this <see cref="DirectKey"/>, when it exists.</summary>
     public Task<long?> DirectConversationIdAsync(string directKey, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            return await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(DirectConversationIdSql, new { DirectKey = directKey }, cancellationToken: ct));
+            return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(DirectConversationIdSql, new { DirectKey = directKey }, cancellationToken: ct));
         }, cancellationToken).AsTask();
 
     public static string DirectKey(long userA, long userB) => $"{Math.Min(userA, userB)}:{Math.Max(userA, userB)}";

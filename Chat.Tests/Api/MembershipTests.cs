@@ -88,33 +88,6 @@ public sealed class MembershipTests : GatewayTest
     }
 
     [Test]
-    public async Task A_message_stored_just_after_a_direct_conversation_is_reopened_reaches_the_returning_members_sockets()
-    {
-        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
-        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
-        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
-        var conversation = (await (await aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } }))
-            .Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
-        Assert.That((await bobHttp.DeleteAsync($"/api/conversations/{conversation}/members/{bob.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
-        var a = await ConnectAsync(alice);
-        var b = await ConnectAsync(bob);
-
-        Task<HttpResponseMessage> reopening;
-        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
-        {
-            reopening = aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } });
-            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the re-opening waits for the row");
-            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "after-the-reopening", content = "welcome back, Bob" });
-            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 2, "the message waits behind it");
-        }
-
-        Assert.That((await (await reopening).Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId"), Is.EqualTo(conversation));
-        var toBob = new[] { await b.NextAsync(f => f.Type() is "member" or "message"), await b.NextAsync(f => f.Type() is "member" or "message") };
-        Assert.That(toBob.Select(f => f.Type()), Is.EqualTo(new[] { "member", "message" }));
-        Assert.That(toBob[1].Str("content"), Is.EqualTo("welcome back, Bob"));
-    }
-
-    [Test]
     public async Task A_removal_that_waited_behind_a_message_is_stamped_after_it()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());

@@ -1,0 +1,104 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Reflection;
+using System.Text.Json;
+using Chat.Core.Conversations;
+using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Tests.Api;
+
+/// <summary>
+/// A membership change is committed, then applied to the live sockets. These tests hold the application back (the
+/// service's per-user gate, taken through reflection) to reach the moments between the two.
+/// </summary>
+public sealed class MembershipApplyTests : GatewayTest
+{
+    private SemaphoreSlim MembershipGateOf(long userId)
+    {
+        var service = Gateway.Services.GetRequiredService<ConversationService>();
+        var gates = (SemaphoreSlim[])typeof(ConversationService)
+            .GetField("_membershipGates", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(service)!;
+        return gates[(int)((ulong)userId % (ulong)gates.Length)];
+    }
+
+    private static Task<bool> IsActiveAsync(long conversation, long user) => Sql.ScalarAsync<bool>(
+        "SELECT COALESCE((SELECT is_active FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user), false)",
+        new { conversation, user });
+
+    // The caller of DELETE goes away once the removal has committed but before it reached the sockets: the
+    // removal stands in the database, so it must still cut the removed member's sockets off.
+    [Test]
+    public async Task A_removal_whose_caller_hangs_up_after_the_commit_still_cuts_the_removed_members_sockets_off()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+        var fences = Gateway.Services.GetRequiredService<MembershipFences>();
+
+        var gate = MembershipGateOf(carol.Id);
+        await gate.WaitAsync();
+        try
+        {
+            using var http = Gateway.CreateHttpClient(alice.ExternalId);
+            using var hangUp = new CancellationTokenSource();
+            var removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}", hangUp.Token);
+            // Told before it is applied: the removal has committed.
+            Assert.That((await c.NextAsync("member")).Str("change"), Is.EqualTo("left"));
+            Assert.That(await IsActiveAsync(conversation, carol.Id), Is.False);
+            hangUp.Cancel();
+            Assert.That(async () => await removal, Throws.InstanceOf<OperationCanceledException>());
+            // The server has seen the hang-up once the removal's request has left its fence, one way or the other.
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        await Eventually.TrueAsync(() => !fences.AnyFenced, "the removal's request has ended");
+
+        await a.SendMessageAsync(conversation, "not for carol");
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "message");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received a message of the conversation");
+    }
+
+    // Re-opening a direct conversation brings back a member who had left it. A message the other person stores right
+    // after that commit must reach the returning member's sockets, after their member frame, as after an addition.
+    [Test]
+    public async Task A_message_stored_just_after_a_direct_conversation_is_reopened_reaches_the_returning_members_sockets_after_joined()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        var created = await (await aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId }, isGroup = false }))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var conversation = created.Long("conversationId");
+        Assert.That((await aliceHttp.DeleteAsync($"/api/conversations/{conversation}/members/{alice.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+
+        Task<HttpResponseMessage> reopening;
+        var gate = MembershipGateOf(alice.Id);
+        await gate.WaitAsync();
+        try
+        {
+            reopening = aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId }, isGroup = false });
+            await Eventually.TrueAsync(() => IsActiveAsync(conversation, alice.Id), "alice is back in the database");
+            // Stored after alice came back; Bob's own ack comes once it is published (or once its publication waits).
+            await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "right-after", content = "welcome back" });
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        Assert.That((await reopening).StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That((await b.AnswerAsync("right-after")).Type(), Is.EqualTo("ack"));
+
+        var frames = new List<JsonElement>();
+        var collected = await a.CollectAsync(TimeSpan.FromSeconds(3), f => f.Type() is "member" or "message");
+        frames.AddRange(collected);
+        Assert.That(frames.Select(f => f.Type()), Is.EqualTo(new[] { "member", "message" }), "joined, then the message stored after it");
+        Assert.That(frames[1].Str("content"), Is.EqualTo("welcome back"));
+    }
+}
