@@ -1,17 +1,20 @@
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Protocol;
 using Chat.Data.Messages;
 
 namespace Chat.Core.Handlers;
 
 /// <summary><c>edit</c>: the sender replaces the text of their own message; every connection of the conversation, the editor's included, receives <c>messageEdited</c>.</summary>
-public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publisher) : IFrameHandler<EditFrame>
+public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publisher, MembershipFences fences) : IFrameHandler<EditFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, EditFrame frame, CancellationToken cancellationToken)
     {
         var result = await edits.EditAsync(frame.ConversationId, frame.MessageId, connection.UserId, frame.Content, MessagePreview.Of(frame.Content), cancellationToken);
         if (result.Outcome == EditOutcome.Done)
         {
+            // Like a message: an edit committed after a removal must not reach the leaver (MembershipFences).
+            await EditErrors.WaitForMembershipAsync(fences, frame.ConversationId);
             publisher.PublishToConversation(
                 frame.ConversationId,
                 FrameWriter.MessageEdited(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, frame.Content, result.At, result.ChangeSeq));
@@ -24,7 +27,7 @@ public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publ
 }
 
 /// <summary><c>delete</c>: the sender deletes their own message; every connection of the conversation, the deleter's included, receives <c>messageDeleted</c>.</summary>
-public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher publisher) : IFrameHandler<DeleteFrame>
+public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher publisher, MembershipFences fences) : IFrameHandler<DeleteFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, DeleteFrame frame, CancellationToken cancellationToken)
     {
@@ -35,6 +38,7 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
             case EditOutcome.AlreadyDeleted:
                 // Told again on a repeat: a retry may follow a first attempt that committed but never got to tell
                 // anyone. The frame is a state update, so hearing it twice is harmless.
+                await EditErrors.WaitForMembershipAsync(fences, frame.ConversationId);
                 publisher.PublishToConversation(
                     frame.ConversationId,
                     FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At, result.ChangeSeq));
@@ -48,6 +52,10 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
 
 internal static class EditErrors
 {
+    /// <summary>Waits for a membership change of the conversation being applied, as the message writer does.</summary>
+    public static ValueTask WaitForMembershipAsync(MembershipFences fences, long conversationId) =>
+        fences.AnyFenced ? fences.WaitOpenAsync([conversationId]) : ValueTask.CompletedTask;
+
     public static FrameError For(EditOutcome outcome, ClientFrame frame, long conversationId, long messageId) => outcome switch
     {
         EditOutcome.NotMember => FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {conversationId}."),

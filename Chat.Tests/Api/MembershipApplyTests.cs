@@ -101,4 +101,39 @@ public sealed class MembershipApplyTests : GatewayTest
         Assert.That(frames.Select(f => f.Type()), Is.EqualTo(new[] { "member", "message" }), "joined, then the message stored after it");
         Assert.That(frames[1].Str("content"), Is.EqualTo("welcome back"));
     }
+
+    // An edit committed after a removal carries the new text of a message: like a message stored after the removal,
+    // it must not reach the removed member's sockets while the removal is being applied.
+    [Test]
+    public async Task An_edit_committed_just_after_a_removal_never_reaches_the_removed_members_sockets()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+        var messageId = (await a.SendMessageAsync(conversation, "draft")).Long("messageId");
+        await c.NextAsync("message");
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> removal;
+        var gate = MembershipGateOf(carol.Id);
+        await gate.WaitAsync();
+        try
+        {
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            Assert.That((await c.NextAsync("member")).Str("change"), Is.EqualTo("left"));
+            // Committed after the removal, while it is being applied.
+            await a.SendAsync(new { type = "edit", conversationId = conversation, messageId, content = "not for carol" });
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That((await a.NextAsync("messageEdited")).Str("content"), Is.EqualTo("not for carol"));
+
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() is "messageEdited" or "message");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received an edit committed after the removal");
+    }
 }
