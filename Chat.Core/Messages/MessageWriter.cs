@@ -109,12 +109,22 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
     /// <summary>
     /// Queues a message and waits until its batch has committed (and it has been published when it was stored).
     /// Throws when the database stayed unavailable through the retries: the client may resend with the same key.
+    /// Throws <see cref="InvalidOperationException"/> when the writer has stopped: the message was not queued.
     /// </summary>
     /// <param name="cancellationToken">Stops the wait (the sender's socket is gone); a queued message is still stored.</param>
     public async Task<StoreResult> StoreAsync(NewMessage message, ChatConnection sender, CancellationToken cancellationToken)
     {
         var pending = new Pending(new Submission(message, sender.User, sender));
-        await _queue.Writer.WriteAsync(pending, cancellationToken);
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken);
+        }
+        catch (ChannelClosedException e)
+        {
+            // The writer has stopped (shutdown) or died: nothing was queued. Not a ChannelClosedException, which the
+            // session takes for its own socket closing and answers with nothing: the sender must hear "internal".
+            throw new InvalidOperationException("The message writer is not running; the message was not stored.", e);
+        }
         return await pending.Task.WaitAsync(cancellationToken);
     }
 
