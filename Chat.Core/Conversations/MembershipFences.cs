@@ -61,6 +61,12 @@ public sealed class MembershipFences
     }
 
     /// <summary>
+    /// Completes when no change of the conversation is inside its fence: at once, without a lock, when no fence is up.
+    /// For what is published beside the writer's batches (edits, deletes), which must not reach a leaver either.
+    /// </summary>
+    public ValueTask WaitOpenAsync(long conversationId) => AnyFenced ? WaitOpenAsync([conversationId]) : ValueTask.CompletedTask;
+
+    /// <summary>
     /// Completes when no change of any of these conversations is inside its fence (at once when none is), or after
     /// <see cref="MaxWait"/> for a fence that stays closed.
     /// </summary>

@@ -14,7 +14,7 @@ public sealed class EditHandler(MessageEditRepository edits, IChatPublisher publ
         if (result.Outcome == EditOutcome.Done)
         {
             // Like a message: an edit committed after a removal must not reach the leaver (MembershipFences).
-            await EditErrors.WaitForMembershipAsync(fences, frame.ConversationId);
+            await fences.WaitOpenAsync(frame.ConversationId);
             publisher.PublishToConversation(
                 frame.ConversationId,
                 FrameWriter.MessageEdited(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, frame.Content, result.At, result.ChangeSeq));
@@ -38,7 +38,7 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
             case EditOutcome.AlreadyDeleted:
                 // Told again on a repeat: a retry may follow a first attempt that committed but never got to tell
                 // anyone. The frame is a state update, so hearing it twice is harmless.
-                await EditErrors.WaitForMembershipAsync(fences, frame.ConversationId);
+                await fences.WaitOpenAsync(frame.ConversationId);
                 publisher.PublishToConversation(
                     frame.ConversationId,
                     FrameWriter.MessageDeleted(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.At, result.ChangeSeq));
@@ -52,10 +52,6 @@ public sealed class DeleteHandler(MessageEditRepository edits, IChatPublisher pu
 
 internal static class EditErrors
 {
-    /// <summary>Waits for a membership change of the conversation being applied, as the message writer does.</summary>
-    public static ValueTask WaitForMembershipAsync(MembershipFences fences, long conversationId) =>
-        fences.AnyFenced ? fences.WaitOpenAsync([conversationId]) : ValueTask.CompletedTask;
-
     public static FrameError For(EditOutcome outcome, ClientFrame frame, long conversationId, long messageId) => outcome switch
     {
         EditOutcome.NotMember => FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {conversationId}."),
