@@ -10,7 +10,7 @@ public sealed class CreatedConversation
     /// <summary>The members that became active now: all of them for a new conversation, those who had left for an existing one.</summary>
     public long[] JoinedUserIds { get; init; } = [];
 
-    /// <summary>When they joined, as stored (<c>joined_at</c>): the transaction's time.</summary>
+    /// <summary>When they joined, as stored (<c>joined_at</c>): the time of the statement that made them members, after it waited for the conversation's row.</summary>
     public DateTime JoinedAt { get; init; }
 }
 

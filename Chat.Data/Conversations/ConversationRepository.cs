@@ -19,17 +19,25 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             return ids.AsList();
         }, cancellationToken).AsTask();
 
-    // One statement: the conversation and its participants. A direct conversation is keyed by its two members:
+    // Two statements, one implicit transaction. The first locks an existing direct conversation's row (FOR SHARE
+    // waits for a batch storing messages there and holds the next one off), so that the second, whose snapshot and
+    // statement_timestamp() come after the wait, reads last_seq as committed and stamps the return after the
+    // messages stored before it, as adding a member does (AddMemberSql). As one statement, joined_at and the
+    // `member` frame's time were the statement's start, before the wait: a message stored while it waited, which
+    // joined_seq rightly puts before the return, carried a later time than the return.
+    // The second creates the conversation and its participants. A direct conversation is keyed by its two members:
     // when it exists already, it is returned (and members who had left it are back), not created twice. When a
     // concurrent request created it after this statement's snapshot, ON CONFLICT skips the insert and `existing`
-    // cannot see the row yet: no row comes back and the caller runs the statement again.
+    // cannot see the row yet: no row comes back and the caller runs the statements again.
     private const string CreateSql = """
+        SELECT 1 FROM conversations WHERE direct_key = @DirectKey FOR SHARE;
+
         WITH created AS (
             INSERT INTO conversations (title, is_group, direct_key) VALUES (@Title, @IsGroup, @DirectKey)
             ON CONFLICT (direct_key) DO NOTHING
             RETURNING id
         ), existing AS (
-            -- FOR SHARE waits for a batch storing messages here and reads last_seq as it committed (see AddMemberSql).
+            -- FOR SHARE also covers a conversation that a concurrent request created after the first statement.
             SELECT id, last_seq FROM conversations
             WHERE direct_key = @DirectKey AND NOT EXISTS (SELECT 1 FROM created)
             FOR SHARE
@@ -38,17 +46,17 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             UNION ALL
             SELECT id, false, last_seq FROM existing
         ), members AS (
-            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq)
-            SELECT target.id, member.id, target.last_seq FROM target, unnest(@MemberIds) AS member(id)
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq, joined_at)
+            SELECT target.id, member.id, target.last_seq, statement_timestamp() FROM target, unnest(@MemberIds) AS member(id)
             ON CONFLICT (conversation_id, user_id) DO UPDATE
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
-                    joined_at = now(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
+                    joined_at = statement_timestamp(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
                 WHERE NOT conversation_participants.is_active
             RETURNING user_id
         )
         SELECT id AS ConversationId, created AS Created,
                ARRAY(SELECT user_id FROM members ORDER BY user_id) AS JoinedUserIds,
-               now() AS JoinedAt
+               statement_timestamp() AS JoinedAt
         FROM target
         """;
 
@@ -65,7 +73,12 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         var parameters = new { Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().Order().ToArray() };
         while (true)
         {
-            var row = await connection.QuerySingleOrDefaultAsync<CreatedConversation>(new CommandDefinition(CreateSql, parameters, cancellationToken: cancellationToken));
+            CreatedConversation? row;
+            using (var results = await connection.QueryMultipleAsync(new CommandDefinition(CreateSql, parameters, cancellationToken: cancellationToken)))
+            {
+                await results.ReadAsync<int>();
+                row = await results.ReadSingleOrDefaultAsync<CreatedConversation>();
+            }
             if (row is not null)
             {
                 return row;

@@ -308,6 +308,41 @@ public sealed class MembershipTests : GatewayTest
     }
 
     [Test]
+    public async Task Reopening_a_direct_conversation_that_waited_behind_a_message_joins_after_it_and_is_stamped_after_it()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+        var opened = await aliceHttp.PostAsJsonAsync("/api/conversations", new { isGroup = false, memberExternalIds = new[] { bob.ExternalId } });
+        var conversation = (await opened.Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
+        Assert.That((await bobHttp.DeleteAsync($"/api/conversations/{conversation}/members/{bob.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        var a = await ConnectAsync(alice);
+
+        Task<HttpResponseMessage> reopening;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "before-the-return", content = "while bob is away" });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the message waits for the row");
+            reopening = bobHttp.PostAsJsonAsync("/api/conversations", new { isGroup = false, memberExternalIds = new[] { alice.ExternalId } });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 2, "the reopening waits behind it");
+            await Task.Delay(100);
+        }
+
+        Assert.That((await reopening).StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var frames = new[] { await a.NextAsync(f => f.Type() is "ack" or "member"), await a.NextAsync(f => f.Type() is "ack" or "member") };
+        var (ack, joined) = (frames.Single(f => f.Type() == "ack"), frames.Single(f => f.Type() == "member"));
+        var row = (await Sql.QueryAsync<(long JoinedSeq, DateTime JoinedAt, int Unread)>(
+            "SELECT joined_seq, joined_at, unread_count FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @bob",
+            new { conversation, bob = bob.Id })).Single();
+        Assert.That(row.JoinedSeq, Is.EqualTo(1), "bob came back after the message: it is not his to read");
+        Assert.That(row.Unread, Is.Zero);
+        var messageAt = DateTime.Parse(ack.Str("timestamp")!, System.Globalization.CultureInfo.InvariantCulture).ToUniversalTime();
+        Assert.That(row.JoinedAt, Is.GreaterThanOrEqualTo(messageAt), "joined_at follows the messages before the return, as joined_seq does");
+        Assert.That(DateTime.Parse(joined.Str("timestamp")!, System.Globalization.CultureInfo.InvariantCulture).ToUniversalTime(), Is.GreaterThanOrEqualTo(messageAt),
+            "a timeline sorted by time shows the message before the return, as their order in the database does");
+    }
+
+    [Test]
     public async Task A_member_who_comes_back_starts_with_no_unread_messages_and_no_catchup_of_the_time_away()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
