@@ -54,7 +54,12 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
     // visible message. An edit to the content the message already has from an edit (`same`) changes nothing and
     // answers with that edit's change: a retry whose first attempt committed unseen must not take a second
     // change_seq, since the first would then be announced nowhere and clients would wait for it.
-    private const string EditSql = $"""
+    // "Is there a visible message after it" asks for the first such seq (ORDER BY seq LIMIT 1) rather than EXISTS:
+    // the planner answers an EXISTS in this SET clause by reading messages from the table's start when the
+    // conversation holds a large share of the table (HotConversationPlanTests), and for a recent message, the
+    // one usually edited, that meant the whole table, under the conversation's row lock that its message writes
+    // wait for. The ordered form walks the (conversation_id, seq) key from the message on.
+    internal const string EditSql = $"""
         {LockConversationSql}
         {TargetCtes}
         , same AS (
@@ -63,8 +68,9 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             UPDATE conversations c
             SET last_change_seq = c.last_change_seq + 1,
                 last_message_preview = CASE
-                    WHEN EXISTS (SELECT 1 FROM messages later
-                                 WHERE later.conversation_id = @ConversationId AND later.seq > t.seq AND NOT later.is_deleted)
+                    WHEN (SELECT later.seq FROM messages later
+                          WHERE later.conversation_id = @ConversationId AND later.seq > t.seq AND NOT later.is_deleted
+                          ORDER BY later.seq LIMIT 1) IS NOT NULL
                     THEN c.last_message_preview ELSE @Preview END,
                 updated_at = now()
             FROM target t
@@ -100,7 +106,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             return (await results.ReadSingleAsync<EditRow>()).ToResult();
         }, cancellationToken).AsTask();
 
-    private const string DeleteSql = $"""
+    internal const string DeleteSql = $"""
         {LockConversationSql}
         {TargetCtes}
         , changed AS (
@@ -134,13 +140,21 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                                          WHERE later.conversation_id = @ConversationId AND later.seq > d.seq AND NOT later.is_deleted)) AS WasLatest,
                previous.content AS PreviousContent, previous.sender_id AS PreviousSenderId
         FROM (SELECT 1) AS one
+        LEFT JOIN deleted d ON true
         LEFT JOIN LATERAL (
-            SELECT m.content, m.sender_id FROM messages m, deleted d
+            SELECT m.content, m.sender_id FROM messages m
             WHERE m.conversation_id = @ConversationId AND m.seq < d.seq AND NOT m.is_deleted
+              AND (SELECT later.seq FROM messages later
+                   WHERE later.conversation_id = @ConversationId AND later.seq > d.seq AND NOT later.is_deleted
+                   ORDER BY later.seq LIMIT 1) IS NULL
             ORDER BY m.seq DESC LIMIT 1
         ) previous ON true;
         """;
 
+    // `previous` is looked for only when the deleted message was the latest visible one, from its seq down the
+    // (conversation_id, seq) key. Joined to `deleted` as a plain table it was a backward walk from the
+    // conversation's newest message with seq < d.seq as a filter, for every delete: deleting an old message, or a
+    // repeated delete (nothing in `deleted`), read the whole history after it (HotConversationPlanTests).
     private const string SetPreviewSql = """
         UPDATE conversations SET last_message_preview = @Preview, last_message_sender_id = @SenderId, updated_at = now()
         WHERE id = @ConversationId
