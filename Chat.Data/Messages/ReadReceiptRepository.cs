@@ -18,23 +18,45 @@ public sealed record ReadResult(ReadOutcome Outcome, int UnreadCount, DateTime R
 
 public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
-    // Three statements, one round trip, one implicit transaction; each later one takes a fresh snapshot.
-    // The first waits for message inserts in flight in this conversation (they hold its row lock) so that the
+    // Four statements, one round trip, one implicit transaction; each later one takes a fresh snapshot.
+    // The first marks the messages the receipt covers read (one INSERT ... ON CONFLICT; not tombstones: they have
+    // nothing left to read), before any lock of the conversation is taken: a first receipt after a long absence
+    // covers thousands of messages, and while the conversation's row was held for them the message writer, which
+    // stores every conversation's messages in one batch at a time, waited with it (1.5 s for 46,000 rows). The range
+    // runs from the read position as this statement sees it, which is at or before the one the last statement
+    // moves from, so it covers every message that statement marks read; a receipt that turns out to move nothing
+    // (another device read further first) marks only messages already read, and keeps their first read time. Rows
+    // are written in seq order, so two devices of one user inserting overlapping ranges wait for each other instead
+    // of deadlocking, and the status rows are always taken before the rows below.
+    // The second waits for message inserts in flight in this conversation (they hold its row lock) so that the
     // last counts them: an unread count computed beside a concurrent insert would otherwise lose that insert's
     // increment.
-    // The second locks the reader's row, so that two reads of one user (two devices) run one after the other and
+    // The third locks the reader's row, so that two reads of one user (two devices) run one after the other and
     // the last statement reads the position the other left. Without it both read the old position in their
     // snapshots, the one that waited for the row lock updated it all the same (a lock wait re-checks the WHERE
     // against the new row version, but `me` is not that row), and a read of seq 5 just after one of seq 10
     // moved the position back to 5. The conversation's row is always locked before a participant's, as the
     // message writer and edits do.
-    // The last moves the read position forward only, sets the unread count to the number of later messages
-    // from others, and marks every newly covered message read in one INSERT ... ON CONFLICT (not a tombstone: it
-    // has nothing left to read). A member who has read nothing since joining stands at joined_seq, as catch-up
-    // and the writer's unread counts have it: the messages from before they joined (or rejoined) are not theirs
-    // to read, and a receipt for one of them would otherwise move them back and count the messages sent while
-    // they were away as unread.
+    // The last moves the read position forward only and sets the unread count to the number of later messages
+    // from others. A member who has read nothing since joining stands at joined_seq, as catch-up and the writer's
+    // unread counts have it: the messages from before they joined (or rejoined) are not theirs to read, and a
+    // receipt for one of them would otherwise move them back and count the messages sent while they were away as
+    // unread.
     private const string MarkReadSql = """
+        INSERT INTO message_status (message_id, user_id, delivered_at, read_at)
+        SELECT m.id, @UserId, now(), now()
+        FROM conversation_participants p
+        LEFT JOIN messages r ON r.id = p.last_read_message_id
+        JOIN messages target ON target.id = @MessageId AND target.conversation_id = @ConversationId
+        JOIN messages m ON m.conversation_id = @ConversationId
+                       AND m.seq > COALESCE(r.seq, p.joined_seq) AND m.seq <= target.seq
+        WHERE p.conversation_id = @ConversationId AND p.user_id = @UserId AND p.is_active
+          AND m.sender_id <> @UserId AND NOT m.is_deleted
+        ORDER BY m.seq
+        ON CONFLICT (message_id, user_id) DO UPDATE
+            SET read_at = COALESCE(message_status.read_at, EXCLUDED.read_at),
+                delivered_at = COALESCE(message_status.delivered_at, EXCLUDED.delivered_at);
+
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR SHARE;
 
         SELECT 1 FROM conversation_participants WHERE conversation_id = @ConversationId AND user_id = @UserId FOR NO KEY UPDATE;
@@ -57,16 +79,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
                       AND m.sender_id <> @UserId AND NOT m.is_deleted)
             FROM target, me
             WHERE p.conversation_id = @ConversationId AND p.user_id = @UserId AND target.seq > me.read_seq
-            RETURNING p.unread_count, me.read_seq AS from_seq, target.seq AS to_seq
-        ), statuses AS (
-            INSERT INTO message_status (message_id, user_id, delivered_at, read_at)
-            SELECT m.id, @UserId, now(), now()
-            FROM messages m, moved
-            WHERE m.conversation_id = @ConversationId AND m.seq > moved.from_seq AND m.seq <= moved.to_seq
-              AND m.sender_id <> @UserId AND NOT m.is_deleted
-            ON CONFLICT (message_id, user_id) DO UPDATE
-                SET read_at = COALESCE(message_status.read_at, EXCLUDED.read_at),
-                    delivered_at = COALESCE(message_status.delivered_at, EXCLUDED.delivered_at)
+            RETURNING p.unread_count
         )
         SELECT CASE
                    WHEN NOT EXISTS (SELECT 1 FROM me) THEN 'NotMember'

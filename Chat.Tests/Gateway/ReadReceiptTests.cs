@@ -46,6 +46,32 @@ public sealed class ReadReceiptTests : GatewayTest
         Assert.That(statuses, Is.EqualTo(ids.Take(3)));
     }
 
+    // A first receipt after a long absence covers thousands of messages. Marking them read must not hold the
+    // conversation's row: the message writer stores every conversation's messages one batch at a time, and a batch
+    // waiting for that row holds up everyone's messages. The test stops the receipt inside that marking (on a status
+    // row it holds) and checks that the conversation still takes messages.
+    [Test]
+    public async Task A_receipt_marking_messages_read_does_not_hold_up_new_messages_of_the_conversation()
+    {
+        var (alice, _, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+
+        await using (await Sql.HoldAsync(
+            "INSERT INTO message_status (message_id, user_id, read_at) VALUES (@message, @user, now())", new { message = ids[0], user = alice.Id }))
+        {
+            await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[4] });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the receipt waits for the held status row");
+
+            var ack = await b.SendMessageAsync(conversation, "while alice's receipt is being stored");
+            Assert.That(ack.Type(), Is.EqualTo("ack"), "the message was stored while the receipt waited");
+        }
+
+        Assert.That((await b.NextAsync("read")).Long("messageId"), Is.EqualTo(ids[4]));
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(1), "the message sent meanwhile");
+        var statuses = await Sql.QueryAsync<long>(
+            "SELECT message_id FROM message_status WHERE user_id = @user AND read_at IS NOT NULL ORDER BY message_id", new { user = alice.Id });
+        Assert.That(statuses, Is.EqualTo(ids));
+    }
+
     [Test]
     public async Task A_read_receipt_marks_the_messages_it_covers_as_read_except_deleted_ones()
     {
