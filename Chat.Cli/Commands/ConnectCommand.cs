@@ -36,16 +36,20 @@ internal static class ConnectCommand
     {
         arguments.AtMostPositionals(0);
         var target = GatewayTarget.FromArguments(arguments, context.Environment);
-        using var api = new ChatApi(target);
-        // The profile first: it proves the gateway is up and takes the token before any socket is opened.
-        var me = (await api.GetAsync("api/users/me", context.Cancellation)).Expect(200);
-        context.Output.WriteLine($"* signed in as {Display.Safe(me.Str("displayName") ?? "")} ({Display.Safe(me.Str("externalId") ?? "")}, user {me.Long("userId")}) at {target.BaseUrl}");
+        // The whole command line is checked before the gateway is asked anything: a bad one is exit 2 whether or not
+        // the gateway is up.
         if (arguments.Has("--no-reconnect") && arguments.Value("--reconnect-for") is not null)
         {
             throw new UsageException("give either --reconnect-for or --no-reconnect, not both.");
         }
         var reconnectFor = arguments.Has("--no-reconnect") ? (TimeSpan?)null : arguments.Duration("--reconnect-for") ?? DefaultReconnectFor;
+        using var api = new ChatApi(target);
+        // The profile first: it proves the gateway is up and takes the token before any socket is opened.
+        var me = (await api.GetAsync("api/users/me", context.Cancellation)).Expect(200);
+        // Signed in once the socket is open too: the handshake refuses a token that the HTTP API still takes (one
+        // past its exp within Chat:Auth:ClockSkew).
         var socket = await ChatSocket.ConnectAsync(target, catchup: false, "you", context.Cancellation);
+        context.Output.WriteLine($"* signed in as {Display.Safe(me.Str("displayName") ?? "")} ({Display.Safe(me.Str("externalId") ?? "")}, user {me.Long("userId")}) at {target.BaseUrl}");
         var output = TextWriter.Synchronized(context.Output);
         return await new ChatTerminal(api, target, socket, context.Input, output, me, reconnectFor).RunAsync(context.Cancellation);
     }

@@ -494,6 +494,12 @@ internal sealed class ChatTerminal
                 return ChangeAsync("delete", seq, null, cancellation);
             case "/status" when rest is "online" or "away" or "busy" or "offline":
                 _status = rest == "online" ? null : rest;
+                if (!_socket.IsOpen)
+                {
+                    // The next connection is told (it starts online, which needs no telling).
+                    Note($"your status is {rest}; not connected: it goes once the connection is back.");
+                    return Task.CompletedTask;
+                }
                 Note($"your status is {rest}.");
                 return _socket.SendAsync(new { type = "presence", presenceStatus = rest }, cancellation);
             default:
@@ -624,6 +630,10 @@ internal sealed class ChatTerminal
             Problem("open a conversation first: /open <conversationId>.");
             return;
         }
+        if (NotConnected("/sync"))
+        {
+            return;
+        }
         if (_replaying.ContainsKey(conversationId))
         {
             Problem("a replay of this conversation is under way; it ends with 'synced up to #<seq>'. /sync again after it.");
@@ -646,6 +656,10 @@ internal sealed class ChatTerminal
             Problem($"#{seq} is not a message shown in this conversation; /open it again or /sync.");
             return;
         }
+        if (NotConnected($"/{type}"))
+        {
+            return;
+        }
         object frame = content is null ? new { type, conversationId, messageId } : new { type, conversationId, messageId, content };
         if (content is not null && TooLong(content, frame))
         {
@@ -653,6 +667,20 @@ internal sealed class ChatTerminal
         }
         Await(f => f.Type() == (content is null ? "messageDeleted" : "messageEdited") && f.Long("messageId") == messageId);
         await SendRequestAsync(new Request(type, frame), cancellation);
+    }
+
+    /// <summary>
+    /// Says so when the connection is down (lost, or being restored): a command that needs an answer from the gateway
+    /// is not kept for the next connection, as a message is, so the user gives it again then.
+    /// </summary>
+    private bool NotConnected(string command)
+    {
+        if (_socket.IsOpen)
+        {
+            return false;
+        }
+        Problem($"not connected: {command} again once the connection is back.");
+        return true;
     }
 
     /// <summary>
@@ -679,7 +707,21 @@ internal sealed class ChatTerminal
     {
         var page = new Request("sync", frame);
         _replaying[conversationId] = page;
-        return SendRequestAsync(page, cancellation);
+        return SendAsync();
+
+        async Task SendAsync()
+        {
+            try
+            {
+                await SendRequestAsync(page, cancellation);
+            }
+            catch
+            {
+                // Not sent, so no page will come: a /sync given later is not refused as a replay under way.
+                _replaying.Remove(conversationId);
+                throw;
+            }
+        }
     }
 
     /// <summary>Sends a frame that a typed line waits for; one refused as <c>rate_limited</c> is sent again when the gateway says.</summary>

@@ -120,6 +120,9 @@ public sealed class CliUsageTests
     [TestCase(new[] { "smoke", "--timeout", "soon" }, "--timeout 'soon' is not a duration")]
     [TestCase(new[] { "smoke", "extra" }, "unexpected argument 'extra'")]
     [TestCase(new[] { "connect", "--token", "t", "--name", "N" }, "--key and --name go with --as")]
+    // Checked before the gateway is asked anything: nothing listens on port 9.
+    [TestCase(new[] { "connect", "--as", "a", "--url", "http://127.0.0.1:9", "--reconnect-for", "soon" }, "--reconnect-for 'soon' is not a duration")]
+    [TestCase(new[] { "connect", "--as", "a", "--url", "http://127.0.0.1:9", "--reconnect-for", "5s", "--no-reconnect" }, "give either --reconnect-for or --no-reconnect, not both")]
     public async Task A_bad_command_line_is_explained_and_exits_2(string[] args, string explanation)
     {
         var result = await CliRun.RunAsync(args);

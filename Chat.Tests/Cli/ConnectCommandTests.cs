@@ -459,6 +459,21 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_token_the_http_api_still_takes_but_the_handshake_refuses_is_not_signed_in()
+    {
+        var alice = await Gateway.CreateUserAsync("alice");
+        var token = (await CliRun.RunAsync("token", alice.ExternalId, "--ttl", "1s")).Output;
+        // Past its exp, but within Chat:Auth:ClockSkew: GET /api/users/me answers, the WebSocket handshake does not.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        var result = await CliRun.RunAsync("connect", "--token", token, "--url", Gateway.HttpAddress.ToString());
+
+        Assert.That(result.Exit, Is.EqualTo(1), result.ToString());
+        Assert.That(result.Error, Does.Contain("The token has expired."), result.ToString());
+        Assert.That(result.Output, Does.Not.Contain("signed in"), result.ToString());
+    }
+
+    [Test]
     public async Task Connect_ends_with_exit_1_when_the_gateway_closes_the_connection()
     {
         var gateway = new TestGateway().Start();
@@ -489,6 +504,40 @@ public sealed class ConnectCommandTests : GatewayTest
         Assert.That(await screen.WaitForAsync("the first word"), Does.Match(@"^\[.*\] #1  .*: the first word$"));
         keyboard.End();
         Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task Commands_typed_while_it_reconnects_say_it_is_not_connected_and_a_status_goes_with_the_new_connection()
+    {
+        await using var proxy = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var (alice, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync(through: proxy);
+        var bobSocket = await ConnectAsync(bob);
+        keyboard.Type("before the cut");
+        await screen.WaitForAsync("you: before the cut");
+
+        proxy.Cut();
+        await screen.WaitForAsync("Reconnecting.");
+        keyboard.Type("/sync");
+        await screen.WaitForAsync("! not connected: /sync again once the connection is back.");
+        keyboard.Type("/sync 0");
+        // Not "a replay of this conversation is under way": the first /sync was never sent.
+        await screen.WaitForAsync("! not connected: /sync again once the connection is back.");
+        keyboard.Type("/edit 1 after the cut");
+        await screen.WaitForAsync("! not connected: /edit again once the connection is back.");
+        keyboard.Type("/delete 1");
+        await screen.WaitForAsync("! not connected: /delete again once the connection is back.");
+        keyboard.Type("/status busy");
+        await screen.WaitForAsync("* your status is busy; not connected: it goes once the connection is back.");
+        proxy.Restore();
+
+        await screen.WaitForAsync("* reconnected.", TimeSpan.FromSeconds(20));
+        var busy = await bobSocket.NextAsync(f => f.Type() == "presence" && f.Str("presenceStatus") == "busy");
+        Assert.That(busy.Long("senderId"), Is.EqualTo(alice.Id));
+        keyboard.Type("/sync 0");
+        await screen.WaitForAsync("synced up to #1");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+        Assert.That(screen.ToString(), Does.Not.Contain("the frame was not sent").And.Not.Contain("under way"), screen.ToString());
     }
 
     [Test]
