@@ -14,9 +14,18 @@ public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher pu
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        try
         {
-            Sweep();
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Sweep();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopped. Ending quietly matters when the host's start failed (a listen address in use): the host is
+            // then disposed without being stopped, and a cancelled ExecuteAsync would be logged as a crashed
+            // background service, stack trace and all, beside the start-up failure itself.
         }
     }
 

@@ -104,6 +104,38 @@ public sealed class TypingHandlerTests
         Assert.That(TypingLeftToLapse(), Is.Empty);
     }
 
+    [Test]
+    public async Task The_sweeper_disposed_without_being_stopped_ends_without_a_fault()
+    {
+        // What the host does to it when its start fails (a listen address in use): disposed, never stopped. A
+        // cancelled ExecuteTask is then logged as a background service that crashed and stopped the host.
+        var clock = new TimerWatchingTimeProvider();
+        var sweeper = new TypingSweeper(_registry, new RecordingPublisher(onFirstPublish: () => { }), clock);
+        await sweeper.StartAsync(CancellationToken.None);
+        var running = sweeper.ExecuteTask!;
+        // Inside ExecuteAsync, waiting for its first tick (disposed before it runs, the task is cancelled unrun).
+        await clock.TimerCreated.WaitAsync(TimeSpan.FromSeconds(5));
+
+        sweeper.Dispose();
+
+        Assert.That(await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(5))), Is.SameAs(running));
+        Assert.That(running.Status, Is.EqualTo(TaskStatus.RanToCompletion));
+    }
+
+    private sealed class TimerWatchingTimeProvider : TimeProvider
+    {
+        private readonly TaskCompletionSource _timerCreated = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task TimerCreated => _timerCreated.Task;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = base.CreateTimer(callback, state, dueTime, period);
+            _timerCreated.TrySetResult();
+            return timer;
+        }
+    }
+
     private sealed class RecordingPublisher(Action onFirstPublish, Action? beforeEachPublish = null) : IChatPublisher
     {
         public List<bool> Typing { get; } = [];
