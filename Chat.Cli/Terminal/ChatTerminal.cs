@@ -40,6 +40,16 @@ internal sealed class ChatTerminal
     /// <summary>The largest page <c>GET /api/conversations</c> gives.</summary>
     private const int ConversationsPage = 100;
 
+    // Short enough that a gateway back after a restart is noticed within seconds, long enough not to hammer one that
+    // is down (one handshake per user every 10 s).
+    private const int MaxBackoffSeconds = 10;
+
+    // C0 controls but tab (which is white space a message may start with), and DEL.
+    private static readonly char[] ControlKeystrokes = [.. Enumerable.Range(0, 32).Where(c => c != '\t').Select(c => (char)c), '\u007f'];
+
+    // A user in hundreds of conversations would otherwise scroll them all past before the prompt.
+    private const int ConversationsAtStart = 20;
+
     /// <summary>How long a typed line waits for the gateway's answer before the next line is read.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
@@ -115,7 +125,7 @@ internal sealed class ChatTerminal
     private async Task<int> RunSessionAsync(CancellationToken cancellation)
     {
         await ReadUntilReadyAsync(cancellation);
-        await ListAsync(cancellation);
+        await ListAsync(cancellation, atMost: ConversationsAtStart);
         Note("connected. /open <conversationId> to chat, /help for commands.");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -224,7 +234,8 @@ internal sealed class ChatTerminal
             || (expired && _target.Renew is not null);
         if (_reconnectFor is not { } reconnectFor || !worthRetrying)
         {
-            Problem(ended);
+            // A --token cannot be renewed here: say how to go on.
+            Problem(expired && _target.Renew is null ? $"{ended} Get a new token with 'chat token', or connect with --as, which renews its own." : ended);
             return false;
         }
         Problem($"{ended} Reconnecting.");
@@ -262,7 +273,7 @@ internal sealed class ChatTerminal
                     told = true;
                 }
                 // Backoff, with a last attempt at the deadline rather than giving up early.
-                delay = Min(TimeSpan.FromSeconds(Math.Clamp(delay.TotalSeconds * 2, 1, 30)), left);
+                delay = Min(TimeSpan.FromSeconds(Math.Clamp(delay.TotalSeconds * 2, 1, MaxBackoffSeconds)), left);
             }
             catch (CliFailure e)
             {
@@ -459,6 +470,9 @@ internal sealed class ChatTerminal
 
     private Task HandleLineAsync(string line, CancellationToken cancellation)
     {
+        // Control characters a terminal leaves at the start of a line (Ctrl-L to clear the screen, a stray Escape)
+        // are keystrokes, not text: '\f/status busy' is the command, not a message.
+        line = line.TrimStart(ControlKeystrokes);
         if (string.IsNullOrWhiteSpace(line))
         {
             return Task.CompletedTask;
@@ -520,7 +534,11 @@ internal sealed class ChatTerminal
         return (text[..end], text[end..].TrimStart());
     }
 
-    private async Task ListAsync(CancellationToken cancellation)
+    /// <param name="atMost">
+    /// Rows to print, the latest activity first; every conversation is still read, so that incoming frames of the
+    /// others are labelled by their titles and members' names.
+    /// </param>
+    private async Task ListAsync(CancellationToken cancellation, int atMost = int.MaxValue)
     {
         // Every conversation, a page at a time. One whose activity changes between two pages may come on both (it is
         // listed once) or on neither (its next message shows it).
@@ -552,7 +570,7 @@ internal sealed class ChatTerminal
             Remember(conversation);
         }
         var rows = new List<string[]> { new[] { "ID", "CONVERSATION", "UNREAD", "LAST MESSAGE" } };
-        rows.AddRange(items.Select(c => new[]
+        rows.AddRange(items.Take(atMost).Select(c => new[]
         {
             Display.Number(c.Long("conversationId")),
             Display.Label(c, _me),
@@ -560,6 +578,10 @@ internal sealed class ChatTerminal
             Display.LastMessage(c, _me),
         }));
         Display.Table(_output, rows);
+        if (items.Count > atMost)
+        {
+            Note($"and {Count(items.Count - atMost, "more conversation")}: /list shows them all.");
+        }
     }
 
     private async Task OpenAsync(long conversationId, CancellationToken cancellation)

@@ -186,7 +186,7 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
-    public async Task The_list_shows_every_conversation_not_only_the_first_page()
+    public async Task The_list_shows_every_conversation_not_only_the_first_page_and_the_start_the_latest_twenty()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
         var conversations = Gateway.Services.GetRequiredService<ConversationRepository>();
@@ -201,12 +201,17 @@ public sealed class ConnectCommandTests : GatewayTest
         var (keyboard, screen, exit) = Start(alice);
         await screen.WaitForAsync("* 130 conversations, 0 unread messages.");
         await screen.WaitForAsync("* connected.");
+        Assert.That(Rows(), Is.EqualTo(ids.AsEnumerable().Reverse().Take(20)), "at the start, the 20 with the latest activity");
+        Assert.That(screen.ToString(), Does.Contain("* and 110 more conversations: /list shows them all."));
 
-        var rows = screen.ToString().Split('\n').Where(l => Regex.IsMatch(l, @"^\d+ +topic \d+ +0\s*$")).ToList();
-        Assert.That(rows.Select(r => long.Parse(r.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)), Is.EquivalentTo(ids),
-            "every conversation once, the oldest (on the second page) included");
+        keyboard.Type("/list");
+        await Eventually.TrueAsync(() => Task.FromResult(Rows().Count == 20 + 130), "the list is printed");
+        Assert.That(Rows().Skip(20), Is.EquivalentTo(ids), "every conversation once, the oldest (on the second page) included");
         keyboard.End();
         Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+
+        List<long> Rows() => [.. screen.ToString().Split('\n').Where(l => Regex.IsMatch(l, @"^\d+ +topic \d+ +0\s*$"))
+            .Select(r => long.Parse(r.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture))];
     }
 
     [Test]
@@ -456,6 +461,36 @@ public sealed class ConnectCommandTests : GatewayTest
 
         Assert.That(result.Exit, Is.EqualTo(1), result.ToString());
         Assert.That(result.Error, Does.Contain("HTTP 429").And.Contain("Chat:Limits:MaxConnectionsPerUser"));
+    }
+
+    [Test]
+    public async Task Control_keystrokes_at_the_start_of_a_line_are_dropped_so_a_command_after_CtrlL_is_a_command()
+    {
+        var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var bobSocket = await ConnectAsync(bob);
+
+        keyboard.Type("\f/status busy");
+        keyboard.Type("\u001bhello");
+
+        await screen.WaitForAsync("your status is busy");
+        Assert.That((await bobSocket.NextAsync("message")).Str("content"), Is.EqualTo("hello"), "the first message is the second line, without its Escape");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_token_given_on_the_command_line_that_expires_ends_the_session_saying_how_to_get_another()
+    {
+        var alice = await Gateway.CreateUserAsync("alice");
+        var token = (await CliRun.RunAsync("token", alice.ExternalId, "--ttl", "3s")).Output;
+
+        var (keyboard, screen) = (new TypedInput(), new Screen());
+        string[] args = ["connect", "--token", token.Trim(), "--url", Gateway.HttpAddress.ToString()];
+        var exit = Task.Run(() => CliApp.RunAsync(args, keyboard, screen, screen, _ => null, CancellationToken.None));
+
+        await screen.WaitForAsync("* connected.");
+        Assert.That(await ExitAsync(exit), Is.EqualTo(1));
+        Assert.That(screen.ToString(), Does.Contain("(1008 token expired). Get a new token with 'chat token', or connect with --as"));
     }
 
     [Test]
