@@ -82,6 +82,9 @@ internal sealed class ChatApi : IDisposable
             SocketError.ConnectionRefused => "connection refused (is the gateway running?)",
             SocketError.HostNotFound or SocketError.NoData => "host not found",
             SocketError.TimedOut => "the connection timed out",
+            // Something listens there, but it does not speak HTTP (a database port, a mistyped one).
+            _ when FindInner<HttpRequestException>(e)?.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse =>
+                "what answers there is not an HTTP server (is the port the gateway's?)",
             // The innermost cause says what happened (a TLS handshake that failed, an answer that was not HTTP);
             // the outer ones say "see inner exception".
             _ => socket?.Message ?? Innermost(e).Message,

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -254,6 +255,31 @@ public sealed partial class ConversationsCommandTests : GatewayTest
 
         Assert.That(result.Exit, Is.EqualTo(1));
         Assert.That(result.Error, Is.EqualTo($"chat {command}: cannot reach the gateway at {url}/: connection refused (is the gateway running?)"));
+    }
+
+    [TestCase("conversations list")]
+    [TestCase("connect")]
+    public async Task A_url_where_something_other_than_HTTP_answers_is_one_line_saying_so(string command)
+    {
+        // What a database port does with an HTTP request: a line of its own protocol, then the connection closes.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var url = $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}";
+        var serving = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var client = await listener.AcceptTcpClientAsync();
+                await client.GetStream().WriteAsync("E\0not http\0\0"u8.ToArray());
+            }
+        });
+
+        var result = await CliRun.RunAsync([.. command.Split(' '), "--as", "alice", "--url", url]);
+
+        Assert.That(result.Exit, Is.EqualTo(1));
+        Assert.That(result.Error, Is.EqualTo($"chat {command}: cannot reach the gateway at {url}/: what answers there is not an HTTP server (is the port the gateway's?)"));
+        listener.Stop();
+        Assert.That(async () => await serving, Throws.InstanceOf<Exception>(), "the accept loop ends with the listener");
     }
 
     [TestCase("conversations", "list")]
