@@ -856,6 +856,9 @@ internal sealed class ChatTerminal
                 }
                 Track(frame);
                 break;
+            // The user's own typing on another device of theirs is no news to them (their own presence is not shown either).
+            case "typing" when frame.Long("senderId") == _me:
+                break;
             // Once when someone starts and once when they stop: a client renews its typing every few seconds.
             case "typing" when frame.Bool("isTyping") == true ? _typing.Add((conversationId, frame.Long("senderId"))) : _typing.Remove((conversationId, frame.Long("senderId"))):
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Safe(frame.Str("senderName") ?? "")} {(frame.Bool("isTyping") == true ? "is typing…" : "stopped typing")}");

@@ -384,6 +384,23 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task The_users_own_typing_on_another_device_is_not_shown()
+    {
+        var (alice, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var phone = await ConnectAsync(alice);
+        var bobSocket = await ConnectAsync(bob);
+
+        await phone.SendAsync(new { type = "typing", conversationId, isTyping = true });
+        await bobSocket.NextAsync("typing");
+        await bobSocket.SendAsync(new { type = "typing", conversationId, isTyping = true });
+        await screen.WaitForAsync($"{bob.Name} is typing…");
+
+        Assert.That(screen.ToString(), Does.Not.Contain($"{alice.Name} is typing"), "her phone's typing, shown after it would have come first");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task Typing_shows_once_when_it_starts_and_once_when_it_stops_however_often_it_is_renewed()
     {
         var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
