@@ -17,6 +17,8 @@ public static class CliApp
         ConnectCommand.Command,
         ConversationsCommand.Create,
         ConversationsCommand.List,
+        MembersCommand.Add,
+        MembersCommand.Remove,
         HistoryCommand.Command,
     ];
 
