@@ -82,6 +82,14 @@ public sealed class ChatLimitsOptions : IValidatableObject
     [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:RateLimitTolerance must be between {1} and {2}.")]
     public int RateLimitTolerance { get; set; } = 50;
 
+    /// <summary>Sustained rate of HTTP API requests one user may make, all <c>/api</c> endpoints together; past the burst, 429.</summary>
+    [Range(1, 100_000, ErrorMessage = "Chat:Limits:ApiRequestsPerSecond must be between {1} and {2}.")]
+    public int ApiRequestsPerSecond { get; set; } = 10;
+
+    /// <summary>How many HTTP API requests one user may make at once (the bucket's size).</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:ApiBurst must be between {1} and {2}.")]
+    public int ApiBurst { get; set; } = 30;
+
     /// <summary>Upgraded (WebSocket) connections the server holds at once (Kestrel's MaxConcurrentUpgradedConnections); past it the handshake gets 503.</summary>
     [Range(1, 10_000_000, ErrorMessage = "Chat:Limits:MaxConnections must be between {1} and {2}.")]
     public int MaxConnections { get; set; } = 10_000;

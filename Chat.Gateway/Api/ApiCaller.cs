@@ -13,7 +13,7 @@ namespace Chat.Gateway.Api;
 /// Runs before every <c>/api</c> endpoint: resolves the token's user to a profile (creating it, or refreshing
 /// name and avatar, as a WebSocket connection does) and turns an unreachable database into 503.
 /// </summary>
-internal sealed partial class ApiCaller(UserRepository users, IOptions<ChatDatabaseOptions> database, ILogger<ApiCaller> logger) : IEndpointFilter
+internal sealed partial class ApiCaller(UserRepository users, ApiRateLimiter rateLimiter, IOptions<ChatDatabaseOptions> database, ILogger<ApiCaller> logger) : IEndpointFilter
 {
     private const string ItemKey = "Chat.Caller";
 
@@ -25,6 +25,16 @@ internal sealed partial class ApiCaller(UserRepository users, IOptions<ChatDatab
             // A valid signature whose claims protocol §3 refuses: a bad token, answered as the JWT handler answers one.
             http.Response.Headers.WWWAuthenticate = BearerChallenge.InvalidToken(refusal);
             return TypedResults.Unauthorized();
+        }
+        // Before the database is asked anything: a flood costs it nothing.
+        if (!rateLimiter.TryTake(identity.ExternalId, out var retryAfter))
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+            http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status429TooManyRequests,
+                title: "Too Many Requests",
+                detail: $"Too many requests: retry after {seconds} s (Chat:Limits:ApiRequestsPerSecond, ApiBurst).");
         }
         try
         {

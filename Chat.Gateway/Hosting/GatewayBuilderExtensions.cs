@@ -83,6 +83,7 @@ public static class GatewayBuilderExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<HandshakeAuthenticator>();
+        services.AddSingleton<ApiRateLimiter>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json =>
         {
