@@ -43,6 +43,7 @@ public sealed class ChatMetrics : IDisposable, IDatabaseRetryObserver
         WriterBatchSize = Add(new HistogramFamily("chat.writer.batch.size", "Messages per batch stored by the message writer (one round trip, one commit).", BatchSizeBounds));
         WriterBatchSeconds = Add(new HistogramFamily("chat.writer.batch.duration", "Time from sending a batch to the database to its committed results.", BatchSecondsBounds, Stopwatch.Frequency, "seconds"));
         WriterBatchFailures = Add(new CounterFamily("chat.writer.batch.failures", "Batches that failed after the database retries: their senders got error internal."));
+        ApiRequestsLimited = Add(new CounterFamily("chat.api.requests.limited", "HTTP API requests answered 429 by the per-user rate limit."));
         DatabaseRetries = Add(new LabeledCounterFamily("chat.database.retries", "Database calls run again after a transient fault, by SQLSTATE (\"connection\" when the connection broke).", "fault"));
 
         // The process, so that one scrape shows the gateway's footprint beside its traffic.
@@ -66,6 +67,7 @@ public sealed class ChatMetrics : IDisposable, IDatabaseRetryObserver
     public HistogramFamily WriterBatchSize { get; }
     public HistogramFamily WriterBatchSeconds { get; }
     public CounterFamily WriterBatchFailures { get; }
+    public CounterFamily ApiRequestsLimited { get; }
     public LabeledCounterFamily DatabaseRetries { get; }
 
     void IDatabaseRetryObserver.Retrying(string fault) => DatabaseRetries.Add(fault);

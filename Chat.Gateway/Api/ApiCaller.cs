@@ -1,5 +1,6 @@
 using Chat.Core.Auth;
 using Chat.Core.Connections;
+using Chat.Core.Metrics;
 using Chat.Core.Options;
 using Chat.Data;
 using Chat.Data.Users;
@@ -13,7 +14,7 @@ namespace Chat.Gateway.Api;
 /// Runs before every <c>/api</c> endpoint: resolves the token's user to a profile (creating it, or refreshing
 /// name and avatar, as a WebSocket connection does) and turns an unreachable database into 503.
 /// </summary>
-internal sealed partial class ApiCaller(UserRepository users, ApiRateLimiter rateLimiter, IOptions<ChatDatabaseOptions> database, ILogger<ApiCaller> logger) : IEndpointFilter
+internal sealed partial class ApiCaller(UserRepository users, ApiRateLimiter rateLimiter, ChatMetrics metrics, IOptions<ChatDatabaseOptions> database, ILogger<ApiCaller> logger) : IEndpointFilter
 {
     private const string ItemKey = "Chat.Caller";
 
@@ -29,6 +30,7 @@ internal sealed partial class ApiCaller(UserRepository users, ApiRateLimiter rat
         // Before the database is asked anything: a flood costs it nothing.
         if (!rateLimiter.TryTake(identity.ExternalId, out var retryAfter))
         {
+            metrics.ApiRequestsLimited.Add();
             var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
             http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return TypedResults.Problem(

@@ -39,6 +39,8 @@ public sealed class ApiRateLimitTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversations WHERE title = 'refused'"), Is.Zero, "nothing was created");
         Assert.That(bobsOwn.StatusCode, Is.EqualTo(HttpStatusCode.OK), "each user has a bucket of their own");
 
+        Assert.That(await Gateway.CreateHttpClient().GetStringAsync("/metrics"), Does.Contain("chat_api_requests_limited_total 1\n"));
+
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         Assert.That((await aliceHttp.GetAsync("/api/users/me")).StatusCode, Is.EqualTo(HttpStatusCode.OK), "the bucket refills");
     }
