@@ -1,4 +1,5 @@
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Protocol;
 using Chat.Data.Messages;
 
@@ -8,7 +9,7 @@ namespace Chat.Core.Handlers;
 /// <c>read</c>: moves the reader's position forward (never back), recomputes their unread count and marks the
 /// covered messages read, then tells the conversation's other connections.
 /// </summary>
-public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publisher) : IFrameHandler<ReadFrame>
+public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publisher, MembershipFences fences) : IFrameHandler<ReadFrame>
 {
     // One user's reads of one conversation, from their devices at once, commit one after the other (the statement
     // locks their row) and must be announced in that order: published outside a lock, the receipt of seq 10 could
@@ -35,6 +36,8 @@ public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publ
         switch (result.Outcome)
         {
             case ReadOutcome.Moved:
+                // Like a message: a receipt committed after a removal must not reach the leaver (MembershipFences).
+                await fences.WaitOpenAsync(frame.ConversationId);
                 publisher.PublishToConversation(
                     frame.ConversationId,
                     FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt),

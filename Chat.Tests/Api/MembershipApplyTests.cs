@@ -136,4 +136,41 @@ public sealed class MembershipApplyTests : GatewayTest
         var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() is "messageEdited" or "message");
         Assert.That(leaked, Is.Empty, "a removed member's socket received an edit committed after the removal");
     }
+
+    // A receipt committed after a removal tells where a member has read to: like a message stored after the
+    // removal, it must not reach the removed member's sockets while the removal is being applied.
+    [Test]
+    public async Task A_read_receipt_committed_just_after_a_removal_never_reaches_the_removed_members_sockets()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        var messageId = (await b.SendMessageAsync(conversation, "read me")).Long("messageId");
+        await a.NextAsync("message");
+        await c.NextAsync("message");
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> removal;
+        var gate = MembershipGateOf(carol.Id);
+        await gate.WaitAsync();
+        try
+        {
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            Assert.That((await c.NextAsync("member")).Str("change"), Is.EqualTo("left"));
+            // Committed after the removal, while it is being applied.
+            await a.SendAsync(new { type = "read", conversationId = conversation, messageId });
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That((await b.NextAsync("read")).Long("messageId"), Is.EqualTo(messageId));
+
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "read");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received a receipt committed after the removal");
+    }
 }
