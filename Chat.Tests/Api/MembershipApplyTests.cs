@@ -26,6 +26,30 @@ public sealed class MembershipApplyTests : GatewayTest
         "SELECT COALESCE((SELECT is_active FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user), false)",
         new { conversation, user });
 
+    /// <summary>
+    /// Removes <paramref name="member"/> as <paramref name="remover"/> and runs <paramref name="meanwhile"/> once the
+    /// removal has committed (the member's socket was told) but while it is still being applied to the sockets.
+    /// </summary>
+    private async Task RemoveAsync(long conversation, TestUser remover, TestUser member, ChatTestClient memberSocket, Func<Task> meanwhile)
+    {
+        using var http = Gateway.CreateHttpClient(remover.ExternalId);
+        Task<HttpResponseMessage> removal;
+        var gate = MembershipGateOf(member.Id);
+        await gate.WaitAsync();
+        try
+        {
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{member.ExternalId}");
+            Assert.That((await memberSocket.NextAsync("member")).Str("change"), Is.EqualTo("left"));
+            await meanwhile();
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+    }
+
     // The caller of DELETE goes away once the removal has committed but before it reached the sockets: the
     // removal stands in the database, so it must still cut the removed member's sockets off.
     [Test]
@@ -113,24 +137,9 @@ public sealed class MembershipApplyTests : GatewayTest
         var c = await ConnectAsync(carol);
         var messageId = (await a.SendMessageAsync(conversation, "draft")).Long("messageId");
         await c.NextAsync("message");
-        using var http = Gateway.CreateHttpClient(bob.ExternalId);
 
-        Task<HttpResponseMessage> removal;
-        var gate = MembershipGateOf(carol.Id);
-        await gate.WaitAsync();
-        try
-        {
-            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
-            Assert.That((await c.NextAsync("member")).Str("change"), Is.EqualTo("left"));
-            // Committed after the removal, while it is being applied.
-            await a.SendAsync(new { type = "edit", conversationId = conversation, messageId, content = "not for carol" });
-            await Task.Delay(TimeSpan.FromMilliseconds(300));
-        }
-        finally
-        {
-            gate.Release();
-        }
-        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        await RemoveAsync(conversation, remover: bob, carol, c, meanwhile: () =>
+            a.SendAsync(new { type = "edit", conversationId = conversation, messageId, content = "not for carol" }));
         Assert.That((await a.NextAsync("messageEdited")).Str("content"), Is.EqualTo("not for carol"));
 
         var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() is "messageEdited" or "message");
@@ -150,24 +159,9 @@ public sealed class MembershipApplyTests : GatewayTest
         var messageId = (await b.SendMessageAsync(conversation, "read me")).Long("messageId");
         await a.NextAsync("message");
         await c.NextAsync("message");
-        using var http = Gateway.CreateHttpClient(bob.ExternalId);
 
-        Task<HttpResponseMessage> removal;
-        var gate = MembershipGateOf(carol.Id);
-        await gate.WaitAsync();
-        try
-        {
-            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
-            Assert.That((await c.NextAsync("member")).Str("change"), Is.EqualTo("left"));
-            // Committed after the removal, while it is being applied.
-            await a.SendAsync(new { type = "read", conversationId = conversation, messageId });
-            await Task.Delay(TimeSpan.FromMilliseconds(300));
-        }
-        finally
-        {
-            gate.Release();
-        }
-        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        await RemoveAsync(conversation, remover: bob, carol, c, meanwhile: () =>
+            a.SendAsync(new { type = "read", conversationId = conversation, messageId }));
         Assert.That((await b.NextAsync("read")).Long("messageId"), Is.EqualTo(messageId));
 
         var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "read");
