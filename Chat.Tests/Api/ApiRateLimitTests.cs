@@ -21,15 +21,20 @@ public sealed class ApiRateLimitTests : GatewayTest
         using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
         using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
 
+        // Until the first 429 rather than exactly three: the bucket refills a token a second, and on a loaded machine
+        // the first requests (the profile made, the endpoints compiled) can take that long. The POST right after a 429
+        // finds the bucket as empty as it left it.
         var allowed = new List<HttpStatusCode>();
-        for (var i = 0; i < 3; i++)
+        HttpStatusCode status;
+        while ((status = (await aliceHttp.GetAsync("/api/users/me")).StatusCode) != HttpStatusCode.TooManyRequests && allowed.Count < 20)
         {
-            allowed.Add((await aliceHttp.GetAsync("/api/users/me")).StatusCode);
+            allowed.Add(status);
         }
         var refused = await aliceHttp.PostAsJsonAsync("/api/conversations", new { title = "refused", memberExternalIds = new[] { bob.ExternalId } });
         var bobsOwn = await bobHttp.GetAsync("/api/users/me");
 
-        Assert.That(allowed, Is.All.EqualTo(HttpStatusCode.OK));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.TooManyRequests));
+        Assert.That(allowed, Has.Count.GreaterThanOrEqualTo(3).And.All.EqualTo(HttpStatusCode.OK), "the burst, and what refilled while it was used");
         Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.TooManyRequests));
         Assert.That(refused.Headers.RetryAfter?.Delta, Is.EqualTo(TimeSpan.FromSeconds(1)));
         Assert.That(refused.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
@@ -39,7 +44,7 @@ public sealed class ApiRateLimitTests : GatewayTest
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversations WHERE title = 'refused'"), Is.Zero, "nothing was created");
         Assert.That(bobsOwn.StatusCode, Is.EqualTo(HttpStatusCode.OK), "each user has a bucket of their own");
 
-        Assert.That(await Gateway.CreateHttpClient().GetStringAsync("/metrics"), Does.Contain("chat_api_requests_limited_total 1\n"));
+        Assert.That(await Gateway.CreateHttpClient().GetStringAsync("/metrics"), Does.Contain("chat_api_requests_limited_total 2\n"));
 
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         Assert.That((await aliceHttp.GetAsync("/api/users/me")).StatusCode, Is.EqualTo(HttpStatusCode.OK), "the bucket refills");
