@@ -36,12 +36,17 @@ public sealed class ConversationService(
 
         // Re-opening a direct conversation brings back a member who had left it, as an addition does: messages the
         // other person stores after that are published after it is applied, so they reach the returning member's
-        // sockets, after joined. A new conversation has no sockets and nobody who knows its id yet.
-        var existing = directKey is null ? null : await conversations.DirectConversationIdAsync(directKey, cancellationToken);
+        // sockets, after joined. Only then: clients may ask for a direct conversation every time they show it, and
+        // while a fence is up the writer holds back the publication of every batch that holds the conversation,
+        // and with it the others' messages in that batch. A new conversation has no sockets and nobody who knows its
+        // id yet. (A member who leaves in the moment between this look and the statement is brought back unfenced: a
+        // message stored in that instant may then miss their sockets live; catch-up and sync have it.)
+        var reopened = directKey is null ? null : await conversations.DirectConversationToReopenAsync(directKey, cancellationToken);
         CreatedConversation created;
-        using (existing is { } existingId ? await fences.EnterAsync(existingId, cancellationToken) : null)
+        using (reopened is { } reopenedId ? await fences.EnterAsync(reopenedId, cancellationToken) : null)
         {
-            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, cancellationToken);
+            // Not cancelled with the request from here on, as for an addition (see ApplyCommittedAsync).
+            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, CancellationToken.None);
             // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
             // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
             // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
@@ -73,7 +78,9 @@ public sealed class ConversationService(
         var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
         // Messages stored after the addition are published after it is applied: to the new member, after joined.
         using var fence = await fences.EnterAsync(conversationId, cancellationToken);
-        var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, limits.Value.MaxConversationMembers, cancellationToken);
+        // Not cancelled with the request from here on: a hang-up just as the statement commits must not skip applying
+        // it to the sockets (see ApplyCommittedAsync). The statement is bounded by the database's own timeouts.
+        var result = await conversations.AddMemberAsync(conversationId, caller.UserId, member.Id, limits.Value.MaxConversationMembers, CancellationToken.None);
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {
             // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.
@@ -99,7 +106,8 @@ public sealed class ConversationService(
         }
         // Messages stored after the removal are published after it is applied: never to the member who left.
         using var fence = await fences.EnterAsync(conversationId, cancellationToken);
-        var result = await conversations.RemoveMemberAsync(conversationId, caller.UserId, member.Id, cancellationToken);
+        // Not cancelled with the request from here on, as for an addition.
+        var result = await conversations.RemoveMemberAsync(conversationId, caller.UserId, member.Id, CancellationToken.None);
         if (result.Outcome == MembershipOutcome.Changed)
         {
             // Told first, while their connections still receive the conversation, so the leaver hears it too.

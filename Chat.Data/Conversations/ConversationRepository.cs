@@ -33,7 +33,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         SELECT 1 FROM conversations WHERE direct_key = @DirectKey FOR SHARE;
 
         WITH created AS (
-            INSERT INTO conversations (title, is_group, direct_key) VALUES (@Title, @IsGroup, @DirectKey)
+            -- Stamped with the members' joined_at: a new conversation's member frames carry its creation time.
+            INSERT INTO conversations (title, is_group, direct_key, created_at) VALUES (@Title, @IsGroup, @DirectKey, statement_timestamp())
             ON CONFLICT (direct_key) DO NOTHING
             RETURNING id
         ), existing AS (
@@ -86,14 +87,20 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         }
     }
 
-    private const string DirectConversationIdSql = "SELECT id FROM conversations WHERE direct_key = @DirectKey";
+    // The direct conversation of the key, when there is one that one of its two people has left: creating it again
+    // brings them back, a membership change (see ConversationService.CreateAsync).
+    private const string DirectConversationToReopenSql = """
+        SELECT c.id FROM conversations c
+        WHERE c.direct_key = @DirectKey
+          AND EXISTS (SELECT 1 FROM conversation_participants p WHERE p.conversation_id = c.id AND NOT p.is_active)
+        """;
 
-    /// <summary>The direct conversation with this <see cref="DirectKey"/>, when it exists.</summary>
-    public Task<long?> DirectConversationIdAsync(string directKey, CancellationToken cancellationToken) =>
+    /// <summary>The direct conversation with this <see cref="DirectKey"/> when it exists and one of its two people has left it.</summary>
+    public Task<long?> DirectConversationToReopenAsync(string directKey, CancellationToken cancellationToken) =>
         resilience.ExecuteAsync(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(DirectConversationIdSql, new { DirectKey = directKey }, cancellationToken: ct));
+            return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(DirectConversationToReopenSql, new { DirectKey = directKey }, cancellationToken: ct));
         }, cancellationToken).AsTask();
 
     public static string DirectKey(long userA, long userB) => $"{Math.Min(userA, userB)}:{Math.Max(userA, userB)}";

@@ -167,4 +167,26 @@ public sealed class MembershipApplyTests : GatewayTest
         var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "read");
         Assert.That(leaked, Is.Empty, "a removed member's socket received a receipt committed after the removal");
     }
+
+    // Clients may ask for a direct conversation each time they show it. While a fence is up the writer holds back
+    // every batch holding that conversation, so asking again for one both people are still in must not raise one.
+    [Test]
+    public async Task Asking_again_for_a_direct_conversation_nobody_left_raises_no_membership_fence()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var conversation = (await (await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } }))
+            .Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
+        var fences = Gateway.Services.GetRequiredService<MembershipFences>();
+
+        Task<HttpResponseMessage> again;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            again = http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the request waits for the conversation's row");
+            Assert.That(fences.AnyFenced, Is.False, "no fence while the statement waits");
+        }
+
+        Assert.That((await again).StatusCode, Is.EqualTo(HttpStatusCode.OK));
+    }
 }
