@@ -164,13 +164,23 @@ public sealed class ConnectionRegistry : IChatPublisher
     }
 
     /// <summary>The user's connections that are typing in the conversation now.</summary>
+    /// <remarks>Asked for every stored message: nothing is allocated when none is typing, as is usual.</remarks>
     public IReadOnlyList<ChatConnection> TypingIn(long userId, long conversationId)
     {
         lock (_lock)
         {
-            return _users.TryGetValue(userId, out var entry)
-                ? [.. entry.Connections.Where(connection => connection.Typing.IsTypingIn(conversationId))]
-                : [];
+            List<ChatConnection>? typing = null;
+            if (_users.TryGetValue(userId, out var entry))
+            {
+                foreach (var connection in entry.Connections)
+                {
+                    if (connection.Typing.IsTypingIn(conversationId))
+                    {
+                        (typing ??= []).Add(connection);
+                    }
+                }
+            }
+            return typing ?? (IReadOnlyList<ChatConnection>)[];
         }
     }
 
