@@ -44,6 +44,9 @@ public sealed class ChatSessionRunner(
 
     private const int InitialReceiveBufferBytes = 4096;
 
+    /// <summary>About how many catch-up messages are read from the database at once (a conversation with more is read alone).</summary>
+    internal const int CatchupMessagesPerRead = 500;
+
     private readonly ChatLimitsOptions _limits = limitsOptions.Value;
     private readonly FrameReader _reader = new(limitsOptions.Value.MaxContentLength);
     private readonly ClientLimits _clientLimits = ClientLimits.Of(limitsOptions.Value);
@@ -128,20 +131,28 @@ public sealed class ChatSessionRunner(
             while (true);
 
             var limit = catchup ? _limits.CatchupLimitPerConversation : 0;
-            var replay = await messages.CatchupAsync(connection.UserId, conversationIds, limit, aborted);
-
+            // Read a few conversations at a time, each group in a snapshot of its own (a conversation's messages and
+            // its lastSeq, which the gate uses, still come from one): held whole, the replay of a user in thousands
+            // of conversations was hundreds of megabytes for as long as the client took to read it.
+            var groups = await messages.CatchupGroupsAsync(connection.UserId, conversationIds, limit, CatchupMessagesPerRead, aborted);
+            var states = new List<ConversationState>(conversationIds.Count);
             var hasMore = new HashSet<long>();
-            foreach (var group in replay.Messages.GroupBy(m => m.ConversationId))
+            foreach (var ids in groups)
             {
-                var count = 0;
-                foreach (var message in group)
+                var replay = await messages.CatchupAsync(connection.UserId, ids, limit, aborted);
+                states.AddRange(replay.Conversations);
+                foreach (var group in replay.Messages.GroupBy(m => m.ConversationId))
                 {
-                    if (++count > limit)
+                    var count = 0;
+                    foreach (var message in group)
                     {
-                        hasMore.Add(group.Key);
-                        break;
+                        if (++count > limit)
+                        {
+                            hasMore.Add(group.Key);
+                            break;
+                        }
+                        await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq), aborted);
                     }
-                    await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq), aborted);
                 }
             }
 
@@ -151,11 +162,11 @@ public sealed class ChatSessionRunner(
             presence.MarkLive(connection);
 
             // Paced too: it closes the replay, which may have filled its half of the queue.
-            await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(replay.Conversations.Select(c =>
+            await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(states.Select(c =>
                 new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId), c.LastChangeSeq)))), aborted);
 
             // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.
-            connection.OpenGate(replay.Conversations.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));
+            connection.OpenGate(states.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));
             return true;
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)

@@ -294,6 +294,52 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
     // the last seq when they joined (joined_seq); at most @Limit + 1 each, the extra one only to tell whether more
     // remain. Either way one range of the (conversation_id, seq) key, however long the history before it.
     // The second result set is read in the same snapshot, so lastSeq matches the messages returned.
+    // How many messages each conversation's catch-up can hold at most, from positions alone (deleted messages and
+    // the cap make the real number smaller): enough to read the replay a few conversations at a time.
+    private const string CatchupSizesSql = """
+        SELECT p.conversation_id AS ConversationId,
+               LEAST(GREATEST(c.last_seq - COALESCE(r.seq, p.joined_seq), 0), @Limit + 1) AS Messages
+        FROM conversation_participants p
+        JOIN conversations c ON c.id = p.conversation_id
+        LEFT JOIN messages r ON r.id = p.last_read_message_id
+        WHERE p.user_id = @UserId AND p.is_active AND p.conversation_id = ANY(@ConversationIds)
+        ORDER BY p.conversation_id;
+        """;
+
+    /// <summary>
+    /// The conversations of a catch-up in groups, in ascending id order, each of which reads at most about
+    /// <paramref name="budget"/> messages (a conversation with more is a group of its own): a user in thousands of
+    /// conversations would otherwise have up to <paramref name="limitPerConversation"/> + 1 messages of each read into
+    /// memory at once, for as long as the client takes to read them.
+    /// </summary>
+    public Task<IReadOnlyList<long[]>> CatchupGroupsAsync(long userId, IReadOnlyCollection<long> conversationIds, int limitPerConversation, int budget, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync<IReadOnlyList<long[]>>(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            var sizes = await connection.QueryAsync<(long ConversationId, long Messages)>(new CommandDefinition(
+                CatchupSizesSql,
+                new { UserId = userId, ConversationIds = conversationIds.ToArray(), Limit = limitPerConversation },
+                cancellationToken: ct));
+            var groups = new List<long[]>();
+            var group = new List<long>();
+            long held = 0;
+            foreach (var (conversationId, messages) in sizes)
+            {
+                if (group.Count > 0 && held + messages > budget)
+                {
+                    groups.Add([.. group]);
+                    (group, held) = ([], 0);
+                }
+                group.Add(conversationId);
+                held += messages;
+            }
+            if (group.Count > 0)
+            {
+                groups.Add([.. group]);
+            }
+            return groups;
+        }, cancellationToken).AsTask();
+
     private const string CatchupSql = """
         SELECT m.id AS MessageId, m.conversation_id AS ConversationId, m.seq AS Seq, m.sender_id AS SenderId,
                u.display_name AS SenderName, u.avatar_url AS SenderAvatarUrl, m.content AS Content,
