@@ -99,13 +99,38 @@ public sealed class ChatSessionRunner(
             // A socket whose send failed (Lost) exchanged no close frame either, whatever status its reason carries.
             if (!ReferenceEquals(decided, CloseReason.Lost) && (decided?.Status ?? socket.CloseStatus) is { } status)
             {
-                ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, status, decided?.Description ?? socket.CloseStatusDescription);
+                ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, status, decided?.Description ?? Escaped(socket.CloseStatusDescription));
             }
             else
             {
                 ChatLog.ConnectionLost(logger, connection.Id, user.UserId);
             }
         }
+    }
+
+    /// <summary>
+    /// The client's close reason as a log line may show it: its control characters escaped (<c>\n</c>,
+    /// <c>\u001b</c>), so that it cannot forge a line or drive the terminal of whoever reads the log.
+    /// </summary>
+    internal static string? Escaped(string? reason)
+    {
+        if (reason is null || !reason.Any(char.IsControl))
+        {
+            return reason;
+        }
+        var escaped = new System.Text.StringBuilder(reason.Length + 16);
+        foreach (var c in reason)
+        {
+            _ = c switch
+            {
+                '\n' => escaped.Append(@"\n"),
+                '\r' => escaped.Append(@"\r"),
+                '\t' => escaped.Append(@"\t"),
+                _ when char.IsControl(c) => escaped.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
+                _ => escaped.Append(c),
+            };
+        }
+        return escaped.ToString();
     }
 
     /// <summary>

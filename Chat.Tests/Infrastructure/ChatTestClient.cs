@@ -263,14 +263,14 @@ public sealed class ChatTestClient : IAsyncDisposable
     public const WebSocketCloseStatus ReservedCloseCode = (WebSocketCloseStatus)1004;
 
     /// <summary>Closes with <paramref name="status"/>, 1000 unless the test plays a client that breaks the protocol, and waits for the server's close.</summary>
-    public async Task CloseAsync(WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure)
+    public async Task CloseAsync(WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure, string description = "bye")
     {
         if (_socket.State == WebSocketState.Open)
         {
             using var timeout = new CancellationTokenSource(DefaultTimeout);
             try
             {
-                await _socket.CloseOutputAsync(status, "bye", timeout.Token);
+                await _socket.CloseOutputAsync(status, description, timeout.Token);
             }
             catch (WebSocketException)
             {
