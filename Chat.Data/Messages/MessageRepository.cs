@@ -290,10 +290,6 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
         return results;
     }
 
-    // Per active conversation: the messages after the read position or, for a participant who never read, after
-    // the last seq when they joined (joined_seq); at most @Limit + 1 each, the extra one only to tell whether more
-    // remain. Either way one range of the (conversation_id, seq) key, however long the history before it.
-    // The second result set is read in the same snapshot, so lastSeq matches the messages returned.
     // How many messages each conversation's catch-up can hold at most, from positions alone (deleted messages and
     // the cap make the real number smaller): enough to read the replay a few conversations at a time.
     private const string CatchupSizesSql = """
@@ -340,6 +336,10 @@ public sealed class MessageRepository(NpgsqlDataSource dataSource, DatabaseResil
             return groups;
         }, cancellationToken).AsTask();
 
+    // Per active conversation: the messages after the read position or, for a participant who never read, after
+    // the last seq when they joined (joined_seq); at most @Limit + 1 each, the extra one only to tell whether more
+    // remain. Either way one range of the (conversation_id, seq) key, however long the history before it.
+    // The second result set is read in the same snapshot, so lastSeq matches the messages returned.
     private const string CatchupSql = """
         SELECT m.id AS MessageId, m.conversation_id AS ConversationId, m.seq AS Seq, m.sender_id AS SenderId,
                u.display_name AS SenderName, u.avatar_url AS SenderAvatarUrl, m.content AS Content,
