@@ -104,6 +104,12 @@ public sealed class ConversationService(
             // Not a member: say so only to members of the conversation.
             return (await conversations.GetAsync(conversationId, caller.UserId, cancellationToken)) is null ? MembershipOutcome.NotFound : MembershipOutcome.Unchanged;
         }
+        // A caller who is not a member is answered before the fence: it would hold back the publication of the
+        // conversation's messages for a database round trip on each such request, anyone's to send.
+        if (!(await conversations.ActiveMembersAmongAsync(conversationId, [caller.UserId], cancellationToken)).Contains(caller.UserId))
+        {
+            return MembershipOutcome.NotFound;
+        }
         // Messages stored after the removal are published after it is applied: never to the member who left.
         using var fence = await fences.EnterAsync(conversationId, cancellationToken);
         // Not cancelled with the request from here on, as for an addition.

@@ -189,4 +189,25 @@ public sealed class MembershipApplyTests : GatewayTest
 
         Assert.That((await again).StatusCode, Is.EqualTo(HttpStatusCode.OK));
     }
+
+    // A removal enters the conversation's fence, which holds back the publication of its messages: one asked for by
+    // someone who is not a member must be answered before that, or anyone could slow any conversation down.
+    [Test]
+    public async Task A_removal_asked_for_by_a_non_member_is_refused_without_raising_a_fence()
+    {
+        var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(mallory.ExternalId);
+        var fences = Gateway.Services.GetRequiredService<MembershipFences>();
+
+        Task<HttpResponseMessage> removal;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{mallory.ExternalId}");
+            await Task.WhenAny(removal, Task.Delay(TimeSpan.FromSeconds(2)));
+            Assert.That(fences.AnyFenced, Is.False, "no fence for a non-member's request");
+        }
+
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+    }
 }
