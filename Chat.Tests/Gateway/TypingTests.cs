@@ -40,21 +40,39 @@ public sealed class TypingTests : GatewayTest
         Assert.That(frames.Single(f => f.Type() == "typing").GetProperty("isTyping").GetBoolean(), Is.False);
     }
 
+    /// <summary>Alice typing to Bob from two devices, on a gateway whose typing lapses only after 10 s.</summary>
+    private sealed record TwoDevices(TestGateway Gateway, TestUser Alice, long Conversation, ChatTestClient Bob, ChatTestClient Phone, ChatTestClient Laptop)
+        : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Bob.DisposeAsync();
+            await Phone.DisposeAsync();
+            await Laptop.DisposeAsync();
+            await Gateway.DisposeAsync();
+        }
+    }
+
+    private static async Task<TwoDevices> AliceTypingOnPhoneAndLaptopAsync()
+    {
+        var gateway = new TestGateway(new() { ["Chat:Limits:TypingTimeout"] = "00:00:10" }).Start();
+        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
+        var conversation = await gateway.CreateConversationAsync(alice, bob);
+        var devices = new TwoDevices(gateway, alice, conversation, await gateway.ConnectAsync(bob), await gateway.ConnectAsync(alice), await gateway.ConnectAsync(alice));
+        await devices.Phone.SendAsync(new { type = "typing", conversationId = conversation });
+        await devices.Laptop.SendAsync(new { type = "typing", conversationId = conversation });
+        await devices.Bob.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        await devices.Bob.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        return devices;
+    }
+
     // A message from one device ends the user's typing there, though another device of theirs was typing too: the
     // others would otherwise see "typing" under the message until that device's typing lapsed.
     [Test]
     public async Task A_message_from_one_device_ends_the_users_typing_begun_on_another()
     {
-        await using var gateway = new TestGateway(new() { ["Chat:Limits:TypingTimeout"] = "00:00:10" }).Start();
-        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
-        var conversation = await gateway.CreateConversationAsync(alice, bob);
-        await using var b = await gateway.ConnectAsync(bob);
-        await using var phone = await gateway.ConnectAsync(alice);
-        await using var laptop = await gateway.ConnectAsync(alice);
-        await phone.SendAsync(new { type = "typing", conversationId = conversation });
-        await laptop.SendAsync(new { type = "typing", conversationId = conversation });
-        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
-        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        await using var devices = await AliceTypingOnPhoneAndLaptopAsync();
+        var (alice, conversation, b, phone, laptop) = (devices.Alice, devices.Conversation, devices.Bob, devices.Phone, devices.Laptop);
 
         await laptop.SendMessageAsync(conversation, "sent from the laptop");
 
@@ -68,17 +86,8 @@ public sealed class TypingTests : GatewayTest
     [Test]
     public async Task Typing_is_shown_per_user_a_device_that_stops_while_another_types_says_nothing()
     {
-        await using var gateway = new TestGateway(new() { ["Chat:Limits:TypingTimeout"] = "00:00:10" }).Start();
-        var (alice, bob) = (await gateway.CreateUserAsync("alice"), await gateway.CreateUserAsync("bob"));
-        var conversation = await gateway.CreateConversationAsync(alice, bob);
-        await using var b = await gateway.ConnectAsync(bob);
-        await using var phone = await gateway.ConnectAsync(alice);
-        await using var laptop = await gateway.ConnectAsync(alice);
-
-        await phone.SendAsync(new { type = "typing", conversationId = conversation });
-        await laptop.SendAsync(new { type = "typing", conversationId = conversation });
-        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
-        await b.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        await using var devices = await AliceTypingOnPhoneAndLaptopAsync();
+        var (alice, conversation, b, phone, laptop) = (devices.Alice, devices.Conversation, devices.Bob, devices.Phone, devices.Laptop);
 
         await phone.SendAsync(new { type = "typing", conversationId = conversation, isTyping = false });
         await phone.DisposeAsync();
