@@ -12,6 +12,10 @@ internal static partial class ChatLog
     [LoggerMessage(2, LogLevel.Information, "Connection {ConnectionId} of user {UserId} closed ({CloseStatus} {CloseDescription})")]
     public static partial void ConnectionClosed(ILogger logger, long connectionId, long userId, WebSocketCloseStatus? closeStatus, string? closeDescription);
 
+    // Its own line rather than an empty description: "(NormalClosure )" reads as if a reason were cut off.
+    [LoggerMessage(12, LogLevel.Information, "Connection {ConnectionId} of user {UserId} closed ({CloseStatus}, no reason given)")]
+    public static partial void ConnectionClosedWithoutReason(ILogger logger, long connectionId, long userId, WebSocketCloseStatus? closeStatus);
+
     [LoggerMessage(10, LogLevel.Information, "Connection {ConnectionId} of user {UserId} was lost: it ended without a close frame")]
     public static partial void ConnectionLost(ILogger logger, long connectionId, long userId);
 

@@ -99,7 +99,15 @@ public sealed class ChatSessionRunner(
             // A socket whose send failed (Lost) exchanged no close frame either, whatever status its reason carries.
             if (!ReferenceEquals(decided, CloseReason.Lost) && (decided?.Status ?? socket.CloseStatus) is { } status)
             {
-                ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, status, decided?.Description ?? Escaped(socket.CloseStatusDescription));
+                var description = decided?.Description ?? Escaped(socket.CloseStatusDescription);
+                if (string.IsNullOrEmpty(description))
+                {
+                    ChatLog.ConnectionClosedWithoutReason(logger, connection.Id, user.UserId, status);
+                }
+                else
+                {
+                    ChatLog.ConnectionClosed(logger, connection.Id, user.UserId, status, description);
+                }
             }
             else
             {

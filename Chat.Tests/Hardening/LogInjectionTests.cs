@@ -2,7 +2,10 @@ using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Hardening;
 
-/// <summary>Text the client chooses never reaches a log line with its control characters: it could forge lines.</summary>
+/// <summary>
+/// Text the client chooses never reaches a log line with its control characters: it could forge lines. And a close
+/// without one reads as such.
+/// </summary>
 public sealed class LogInjectionTests : GatewayTest
 {
     [Test]
@@ -21,5 +24,17 @@ public sealed class LogInjectionTests : GatewayTest
         Assert.That(line, Is.Not.Null);
         Assert.That(line, Does.Contain(@"bye\ninfo: forged line\r\u001b[2K"));
         Assert.That(line!.Any(char.IsControl), Is.False, line);
+    }
+
+    [Test]
+    public async Task A_close_without_a_reason_is_logged_as_such()
+    {
+        var user = await Gateway.CreateUserAsync("quiet-closer");
+        var client = await ConnectAsync(user);
+
+        await client.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "");
+
+        Assert.That(() => Gateway.Logs.Lines.Any(l => l.Contains($"of user {user.Id} closed (NormalClosure, no reason given)", StringComparison.Ordinal)),
+            Is.True.After(5000, 50), string.Join("\n", Gateway.Logs.Lines.Where(l => l.Contains($"of user {user.Id}", StringComparison.Ordinal))));
     }
 }
