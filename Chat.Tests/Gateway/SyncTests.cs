@@ -196,6 +196,55 @@ public sealed class SyncTests : GatewayTest
     }
 
     [Test]
+    public async Task A_sync_beyond_the_end_replays_the_changes_to_every_message_and_a_change_position_beyond_the_latest_replays_none()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ids = new List<long>();
+        for (var i = 1; i <= 3; i++)
+        {
+            ids.Add((await a.SendMessageAsync(conversation, $"m{i}")).Long("messageId"));
+        }
+        await EditAsync(a, conversation, ids[0], "m1!");
+        await DeleteAsync(a, conversation, ids[2]);
+
+        var (beyond, beyondSynced) = await SyncAsync(a, conversation, afterSeq: 50, afterChangeSeq: 0);
+        var (ahead, aheadSynced) = await SyncAsync(a, conversation, afterSeq: 3, afterChangeSeq: 40);
+
+        Assert.That(beyond.Select(f => (f.Type(), f.Long("seq"), f.Long("changeSeq"))), Is.EqualTo(new[] { ("messageEdited", 1L, 1L), ("messageDeleted", 3L, 2L) }));
+        Assert.That((beyondSynced.Long("afterSeq"), beyondSynced.Long("lastSeq"), beyondSynced.GetProperty("hasMore").GetBoolean(), beyondSynced.Long("lastChangeSeq")),
+            Is.EqualTo((50L, 50L, false, 2L)), "lastSeq is afterSeq itself when that is beyond the end");
+        Assert.That(ahead, Is.Empty);
+        Assert.That((aheadSynced.Long("lastSeq"), aheadSynced.GetProperty("hasMore").GetBoolean(), aheadSynced.Long("lastChangeSeq")),
+            Is.EqualTo((3L, false, 2L)), "the latest change, lower than what was sent");
+    }
+
+    [TestCase(1, 1, true)]
+    [TestCase(500, 3, false)]
+    [TestCase(null, 3, false)]
+    public async Task A_limit_from_1_to_500_is_taken_and_a_null_one_is_the_default(int? limit, int replayed, bool hasMore)
+    {
+        var alice = await Gateway.CreateUserAsync();
+        var conversation = await Gateway.CreateConversationAsync(alice, await Gateway.CreateUserAsync());
+        var a = await ConnectAsync(alice);
+        for (var i = 1; i <= 3; i++)
+        {
+            await a.SendMessageAsync(conversation, $"m{i}");
+        }
+
+        await a.SendAsync(new { type = "sync", conversationId = conversation, afterSeq = 0, limit });
+        var frames = new List<System.Text.Json.JsonElement>();
+        System.Text.Json.JsonElement frame;
+        while ((frame = await a.NextAsync()).Type() == "message")
+        {
+            frames.Add(frame);
+        }
+
+        Assert.That((frame.Type(), frames.Count, frame.GetProperty("hasMore").GetBoolean()), Is.EqualTo(("synced", replayed, hasMore)));
+    }
+
+    [Test]
     public async Task Sync_of_a_conversation_the_user_is_not_in_is_refused()
     {
         var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
@@ -215,6 +264,13 @@ public sealed class SyncTests : GatewayTest
     [TestCase("""{"type":"sync","conversationId":1,"afterSeq":"5"}""", "afterSeq must be a non-negative integer.")]
     [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":0}""", "limit must be an integer from 1 to 500.")]
     [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":501}""", "limit must be an integer from 1 to 500.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":2.5}""", "limit must be an integer from 1 to 500.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":"5"}""", "limit must be an integer from 1 to 500.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"limit":1e2}""", "limit must be an integer from 1 to 500.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":null}""", "afterSeq is required.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":1.5}""", "afterSeq must be a non-negative integer.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"afterChangeSeq":-1}""", "afterChangeSeq must be a non-negative integer.")]
+    [TestCase("""{"type":"sync","conversationId":1,"afterSeq":0,"afterChangeSeq":"0"}""", "afterChangeSeq must be a non-negative integer.")]
     public async Task A_malformed_sync_gets_bad_request_and_the_connection_stays(string frame, string message)
     {
         var alice = await Gateway.CreateUserAsync();
