@@ -272,6 +272,63 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
+    public async Task Whose_message_it_is_is_checked_before_whether_it_is_deleted_and_a_missing_one_is_not_found()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var other = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var bobs = (await b.SendMessageAsync(conversation, "bob's")).Long("messageId");
+        var elsewhere = (await a.SendMessageAsync(other, "elsewhere")).Long("messageId");
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = bobs });
+        await a.NextAsync("messageDeleted");
+        var missing = elsewhere + 1_000_000;
+
+        var errors = new List<JsonElement>();
+        foreach (var frame in new object[]
+        {
+            new { type = "edit", conversationId = conversation, messageId = bobs, content = "mine now?" },
+            new { type = "delete", conversationId = conversation, messageId = bobs },
+            new { type = "delete", conversationId = conversation, messageId = missing },
+            new { type = "delete", conversationId = conversation, messageId = elsewhere },
+        })
+        {
+            await a.SendAsync(frame);
+            errors.Add(await a.NextAsync("error"));
+        }
+
+        Assert.That(errors.Select(e => (e.Str("code"), e.Str("frameType"), e.Long("conversationId"), e.Long("messageId"))), Is.EqualTo(new[]
+        {
+            ("access_denied", "edit", conversation, bobs),
+            ("access_denied", "delete", conversation, bobs),
+            ("not_found", "delete", conversation, missing),
+            ("not_found", "delete", conversation, elsewhere),
+        }));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT last_change_seq FROM conversations WHERE id = @other", new { other }), Is.Zero,
+            "the message of the other conversation was not deleted");
+    }
+
+    [Test]
+    public async Task An_edit_of_a_message_never_edited_is_stored_as_a_change_even_with_its_original_text()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var ack = await a.SendMessageAsync(conversation, "as sent");
+        await b.NextAsync("message");
+
+        await a.SendAsync(new { type = "edit", conversationId = conversation, messageId = ack.Long("messageId"), content = "as sent" });
+
+        var edited = await b.NextAsync("messageEdited");
+        Assert.That((edited.Str("content"), edited.Long("changeSeq")), Is.EqualTo(("as sent", 1L)));
+        var later = await ConnectAsync(bob);
+        var replayed = later.Catchup.Single(m => m.Long("messageId") == ack.Long("messageId"));
+        Assert.That((replayed.GetProperty("isEdited").GetBoolean(), replayed.Long("changeSeq")), Is.EqualTo((true, 1L)));
+    }
+
+    [Test]
     public async Task An_edit_with_invalid_content_is_a_bad_request()
     {
         var alice = await Gateway.CreateUserAsync();

@@ -222,6 +222,35 @@ public sealed class ReadReceiptTests : GatewayTest
     }
 
     [Test]
+    public async Task A_receipt_for_a_message_id_past_the_conversations_last_is_not_found_and_names_it()
+    {
+        var (alice, _, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+        var missing = ids[^1] + 1_000_000;
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = missing });
+
+        var error = await a.NextAsync("error");
+        Assert.That((error.Str("code"), error.Str("frameType"), error.Long("conversationId"), error.Long("messageId")),
+            Is.EqualTo(("not_found", "read", conversation, missing)));
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(5));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "read"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_receipt_may_name_a_deleted_message_and_moves_the_position_to_it()
+    {
+        var (alice, _, conversation, a, b, ids) = await FiveMessagesFromBobAsync();
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = ids[2] });
+        await a.NextAsync("messageDeleted");
+
+        await a.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[2] });
+
+        var told = await b.NextAsync("read");
+        Assert.That((told.Long("messageId"), told.Long("senderId")), Is.EqualTo((ids[2], alice.Id)));
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(2), "the two messages after it");
+    }
+
+    [Test]
     public async Task A_non_member_cannot_send_read_receipts()
     {
         var (_, _, conversation, _, b, ids) = await FiveMessagesFromBobAsync();
