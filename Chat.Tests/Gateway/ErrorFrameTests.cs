@@ -64,6 +64,68 @@ public sealed class ErrorFrameTests : GatewayTest
         Assert.That(errors.Select(e => e.TryGetProperty("messageId", out _)), Is.All.False);
     }
 
+    [Test]
+    public async Task A_type_is_matched_case_sensitively_and_a_differently_cased_one_is_unknown_and_names_nothing()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var ours = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+
+        await a.SendAsync(new { type = "Message", conversationId = ours, clientMessageId = "k-1", content = "hello" });
+        await a.SendAsync(new { type = "TYPING", conversationId = ours });
+        await a.SendAsync(new { type = "message ", conversationId = ours, clientMessageId = "k-2", content = "hello" });
+        var errors = new List<System.Text.Json.JsonElement>();
+        while (errors.Count < 3)
+        {
+            errors.Add(await a.NextAsync("error"));
+        }
+
+        Assert.That(errors.Select(e => e.Str("code")), Is.All.EqualTo("unknown_type"));
+        Assert.That(errors.Select(e => e.TryGetProperty("frameType", out _) || e.TryGetProperty("conversationId", out _) || e.TryGetProperty("clientMessageId", out _)),
+            Is.All.False);
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() is "message" or "typing"), Is.Empty);
+        Assert.That(await Sql.MessageCountAsync(ours), Is.Zero);
+    }
+
+    [Test]
+    public async Task Unknown_fields_are_ignored_even_when_they_differ_from_known_ones_only_by_case()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var ours = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+
+        await a.SendTextAsync($$$"""{"type":"message","conversationId":{{{ours}}},"clientMessageId":"k-1","content":"hello","Type":"typing","CONTENT":5,"conversationID":"x","extra":{"nested":[1,{"a":null}]}}""");
+
+        Assert.That((await a.AnswerAsync("k-1")).Type(), Is.EqualTo("ack"));
+        Assert.That((await b.NextAsync("message")).Str("content"), Is.EqualTo("hello"));
+    }
+
+    [Test]
+    public async Task An_error_found_while_handling_a_message_sent_without_a_key_carries_the_key_the_server_made()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var ours = await Gateway.CreateConversationAsync(alice, bob);
+        var theirs = await Gateway.CreateConversationAsync(bob, carol);
+        var a = await ConnectAsync(alice);
+        var foreign = await ConnectAsync(bob);
+        var elsewhere = (await foreign.SendMessageAsync(theirs, "elsewhere")).Long("messageId");
+
+        await a.SendAsync(new { type = "message", conversationId = theirs, content = "not a member" });
+        var denied = await a.NextAsync("error");
+        await a.SendAsync(new { type = "message", conversationId = ours, content = "bad reply", replyToMessageId = elsewhere });
+        var badReply = await a.NextAsync("error");
+        await a.SendAsync(new { type = "message", conversationId = ours, content = "" });
+        var unread = await a.NextAsync("error");
+
+        Assert.That((denied.Str("code"), badReply.Str("code"), unread.Str("code")), Is.EqualTo(("access_denied", "bad_request", "bad_request")));
+        Assert.That(denied.Str("clientMessageId"), Does.Match("^srv-[0-9a-f]{32}$"));
+        Assert.That(badReply.Str("clientMessageId"), Does.Match("^srv-[0-9a-f]{32}$"));
+        Assert.That(denied.Str("clientMessageId"), Is.Not.EqualTo(badReply.Str("clientMessageId")));
+        Assert.That(unread.TryGetProperty("clientMessageId", out _), Is.False, "a frame refused when read was given no key");
+    }
+
     private static long? Named(System.Text.Json.JsonElement error, string field) =>
         error.TryGetProperty(field, out var value) ? value.GetInt64() : null;
 }

@@ -358,6 +358,19 @@ public sealed class FrameReaderTests
         Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
     }
 
+    [Test]
+    public void Thirty_two_levels_of_nesting_the_frame_itself_included_are_read_and_thirty_three_are_a_bad_request()
+    {
+        // The frame's own object is the first level; the arrays inside it make the rest.
+        static string Nested(int levels) =>
+            """{"type":"typing","conversationId":1,"x":""" + new string('[', levels - 1) + new string(']', levels - 1) + "}";
+
+        Assert.That(FrameOf<TypingFrame>(Nested(32)).ConversationId, Is.EqualTo(1));
+        var error = ErrorOf(Nested(33));
+        Assert.That(error.Code, Is.EqualTo(ErrorCodes.BadRequest));
+        Assert.That(error.Message, Does.StartWith("Malformed JSON: "));
+    }
+
     // ---- Ids ----
 
     [TestCase("\"7\"", "must be an integer")]
