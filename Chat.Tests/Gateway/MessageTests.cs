@@ -221,6 +221,45 @@ public sealed class MessageTests : GatewayTest
     }
 
     [Test]
+    public async Task A_resend_of_a_stored_message_gets_its_ack_even_after_the_sender_left_the_conversation()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var first = await a.SendMessageAsync(conversation, "before leaving", "leave-1");
+        await b.NextAsync("message");
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        (await http.DeleteAsync($"/api/conversations/{conversation}/members/{alice.ExternalId}")).EnsureSuccessStatusCode();
+        await a.NextAsync("member");
+
+        var resend = await a.SendMessageAsync(conversation, "before leaving", "leave-1");
+        var fresh = await a.SendMessageAsync(conversation, "after leaving", "leave-2");
+
+        Assert.That(resend.GetRawText(), Is.EqualTo(first.GetRawText()), "the original ack");
+        Assert.That((fresh.Type(), fresh.Str("code")), Is.EqualTo(("error", "access_denied")));
+        Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(1));
+        Assert.That(await b.CollectAsync(Quiet, f => f.Type() == "message"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_reply_may_point_at_a_deleted_message()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var original = (await b.SendMessageAsync(conversation, "soon gone")).Long("messageId");
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = original });
+        await a.NextAsync("messageDeleted");
+
+        await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "re-1", content = "what did you say?", replyToMessageId = original });
+
+        Assert.That((await a.AnswerAsync("re-1")).Type(), Is.EqualTo("ack"));
+        Assert.That((await b.NextAsync("message")).Long("replyToMessageId"), Is.EqualTo(original));
+    }
+
+    [Test]
     public async Task Two_senders_may_use_the_same_client_message_id()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
