@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Gateway;
@@ -71,6 +72,8 @@ public sealed class PresenceTests : GatewayTest
 
         await laptop.SendAsync(new { type = "presence", presenceStatus = "busy" });
         Assert.That(await b.CollectAsync(Quiet, PresenceOf(alice)), Is.Empty, "no change, no announcement");
+        Assert.That(await phone.CollectAsync(Quiet), Is.Empty, "a user's own devices hear nothing of its status, and setting it has no answer");
+        Assert.That(await laptop.CollectAsync(Quiet), Is.Empty, "a user's own devices hear nothing of its status, and setting it has no answer");
 
         // The laptop set the latest status; when it goes, the phone's earlier "away" is what remains.
         await laptop.CloseAsync();
@@ -89,5 +92,25 @@ public sealed class PresenceTests : GatewayTest
         await a.SendAsync(new { type = "presence", presenceStatus = "away" });
 
         Assert.That(await s.CollectAsync(Quiet, PresenceOf(alice)), Is.Empty);
+    }
+
+    [Test]
+    public async Task Presence_follows_membership_a_removed_member_stops_hearing_it_and_an_added_one_starts()
+    {
+        var (alice, bob, carol, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+        var d = await ConnectAsync(dave);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        (await http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}")).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId })).EnsureSuccessStatusCode();
+        await c.NextAsync("member");
+        await d.NextAsync("member");
+
+        await a.SendAsync(new { type = "presence", presenceStatus = "away" });
+
+        Assert.That((await d.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("away"));
+        Assert.That(await c.CollectAsync(Quiet, PresenceOf(alice)), Is.Empty, "Carol shares no conversation with Alice any more");
     }
 }
