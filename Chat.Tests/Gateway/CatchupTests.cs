@@ -20,8 +20,10 @@ public sealed class CatchupTests : GatewayTest
 
         Assert.That(a.Welcome.Long("userId"), Is.EqualTo(alice.Id));
         Assert.That(a.Welcome.Str("displayName"), Is.EqualTo(alice.Name));
-        Assert.That(a.Welcome.Str("serverTime"), Does.EndWith("Z"));
+        Assert.That(a.Welcome.Str("externalId"), Is.EqualTo(alice.ExternalId));
+        Assert.That(a.Welcome.Str("serverTime"), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"), "ISO-8601 UTC with milliseconds");
         Assert.That(a.Catchup, Has.Count.EqualTo(1));
+        Assert.That(a.Catchup[0].Str("timestamp"), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"));
         Assert.That(a.Catchup[0].Str("content"), Is.EqualTo("while you were away"));
         Assert.That(a.Catchup[0].GetProperty("isCatchup").GetBoolean(), Is.True);
         var ready = a.Ready.GetProperty("conversations").EnumerateArray().Single();
@@ -114,6 +116,65 @@ public sealed class CatchupTests : GatewayTest
         var ready = a.Ready.GetProperty("conversations").EnumerateArray().Single();
         Assert.That(ready.Long("lastSeq"), Is.EqualTo(1));
         Assert.That(ready.GetProperty("hasMore").GetBoolean(), Is.True, "the client knows to sync");
+    }
+
+    [Test]
+    public async Task Without_catchup_ready_says_has_more_exactly_where_messages_follow_the_read_position()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var empty = await Gateway.CreateConversationAsync(alice, bob);
+        var fromBob = await Gateway.CreateConversationAsync(alice, bob);
+        var ownOnly = await Gateway.CreateConversationAsync(alice, bob);
+        var allRead = await Gateway.CreateConversationAsync(alice, bob);
+        var deletedOnly = await Gateway.CreateConversationAsync(alice, bob);
+        await using (var b = await Gateway.ConnectAsync(bob))
+        await using (var a = await Gateway.ConnectAsync(alice))
+        {
+            await b.SendMessageAsync(fromBob, "unread");
+            await a.SendMessageAsync(ownOnly, "sent from another device");
+            var read = await b.SendMessageAsync(allRead, "read");
+            await a.SendAsync(new { type = "read", conversationId = allRead, messageId = read.Long("messageId") });
+            await b.NextAsync("read");
+            var gone = await b.SendMessageAsync(deletedOnly, "gone");
+            await b.SendAsync(new { type = "delete", conversationId = deletedOnly, messageId = gone.Long("messageId") });
+            await b.NextAsync("messageDeleted");
+        }
+
+        var late = await ConnectAsync(alice, catchup: false);
+
+        Assert.That(late.Catchup, Is.Empty);
+        var entries = late.Ready.GetProperty("conversations").EnumerateArray()
+            .ToDictionary(c => c.Long("conversationId"), c => (c.Long("lastSeq"), c.GetProperty("unreadCount").GetInt32(), c.GetProperty("hasMore").GetBoolean()));
+        Assert.That(entries, Is.EqualTo(new Dictionary<long, (long, int, bool)>
+        {
+            [empty] = (0, 0, false),
+            [fromBob] = (1, 1, true),
+            [ownOnly] = (1, 0, true),
+            [allRead] = (1, 0, false),
+            [deletedOnly] = (1, 0, false),
+        }), "a deleted message is not one catch-up would have sent");
+    }
+
+    [TestCase("CATCHUP=FALSE", false)]
+    [TestCase("catchup=False", false)]
+    [TestCase("catchup=false&catchup=false", true)]
+    [TestCase("catchup=0", true)]
+    [TestCase("catchup=", true)]
+    [TestCase("catchup", true)]
+    public async Task The_catchup_parameter_ignores_case_and_anything_but_one_false_means_catchup(string query, bool caughtUp)
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        await using (var b = await Gateway.ConnectAsync(bob))
+        {
+            await b.SendMessageAsync(conversation, "missed");
+        }
+
+        var a = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(alice.ExternalId), query));
+        await a.ReadUntilReadyAsync();
+
+        Assert.That(a.Catchup, Has.Count.EqualTo(caughtUp ? 1 : 0));
+        Assert.That(a.Ready.GetProperty("conversations")[0].GetProperty("hasMore").GetBoolean(), Is.EqualTo(!caughtUp));
     }
 }
 
