@@ -179,11 +179,14 @@ public sealed class MessageHistoryRepository(NpgsqlDataSource dataSource, Databa
             }
             if (TrimToLimit(changes, limit))
             {
-                return new SyncPage(changes, [], HasMore: true, afterSeq, changes[^1].ChangeSeq!.Value);
+                return new SyncPage(changes, [], HasMore: true, Math.Min(afterSeq, positions.LastSeq), changes[^1].ChangeSeq!.Value);
             }
             var hasMore = TrimToLimit(messages, limit);
             // The replayed range is contiguous (tombstones included), so the client now holds everything up to here.
-            var lastSeq = messages.Count > 0 ? messages[^1].Seq : Math.Max(positions.LastSeq, afterSeq);
+            // Never more than the conversation has: a position beyond its end (a client that kept its state across a
+            // restore of the database from a backup) is answered with the real end, lower than what was sent, so that
+            // the client learns it and does not take the next messages for ones it already holds.
+            var lastSeq = messages.Count > 0 ? messages[^1].Seq : positions.LastSeq;
             // Of this snapshot's changes, one to a message up to lastSeq was replayed above or is in the message as
             // sent now, and one to a later message will be in that message when a later page sends it. That holds
             // only when the client said which changes it has, or holds no message from before afterSeq.
