@@ -269,28 +269,50 @@ public sealed class ConversationApiTests : GatewayTest
     [Test]
     public async Task The_list_pages_with_a_cursor_without_repeating_or_skipping()
     {
-        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
-        var created = new List<long>();
-        for (var i = 0; i < 7; i++)
-        {
-            created.Add(await Gateway.CreateConversationAsync(alice, bob));
-        }
+        var (alice, _, created) = await ConversationsOfTwoAsync(7);
         using var http = Gateway.CreateHttpClient(alice.ExternalId);
 
-        var seen = new List<long>();
-        string? cursor = null;
-        var pages = 0;
-        do
-        {
-            var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations?limit=3{(cursor is null ? "" : $"&cursor={cursor}")}");
-            seen.AddRange(page.GetProperty("items").EnumerateArray().Select(i => i.Long("conversationId")));
-            cursor = page.GetProperty("nextCursor").GetString();
-            pages++;
-        }
-        while (cursor is not null);
+        var (seen, pages) = await ReadAllPagesAsync(http, limit: 3);
 
         Assert.That(pages, Is.EqualTo(3));
         Assert.That(seen, Is.EqualTo(created.AsEnumerable().Reverse().ToList()));
+    }
+
+    [Test]
+    public async Task Conversations_with_the_same_activity_time_page_by_id_without_repeating_or_skipping()
+    {
+        var (alice, _, created) = await ConversationsOfTwoAsync(5);
+        // One batch stores messages to several conversations with one statement time: ties are ordinary.
+        await Sql.ExecuteAsync("UPDATE conversations SET last_message_at = '2025-06-01T09:30:01.123456Z' WHERE id = ANY(@created)", new { created });
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        var (seen, pages) = await ReadAllPagesAsync(http, limit: 2);
+
+        Assert.That(pages, Is.EqualTo(3));
+        Assert.That(seen, Is.EqualTo(created.OrderDescending().ToList()), "ties by descending id, each once");
+    }
+
+    [Test]
+    public async Task Conversations_created_or_moved_to_the_top_between_pages_leave_the_next_pages_as_they_were()
+    {
+        var (alice, bob, c) = await ConversationsOfTwoAsync(7);
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var (first, cursor) = await ReadPageAsync(http, limit: 3, cursor: null);
+        Assert.That(first, Is.EqualTo(new[] { c[6], c[5], c[4] }));
+
+        var b = await ConnectAsync(bob);
+        await b.SendMessageAsync(c[5], "on a page already read");
+        await b.SendMessageAsync(c[1], "on a page not read yet");
+        await Gateway.CreateConversationAsync(alice, bob);
+        var (second, next) = await ReadPageAsync(http, limit: 3, cursor: cursor);
+
+        // Keyset pages: what moved above the cursor is on the first page of a new listing, not on this one, and
+        // everything else keeps its place. So a conversation read before it moved is not repeated, and one that
+        // moved before its page was read is on neither (the documented "both or neither").
+        Assert.That(second, Is.EqualTo(new[] { c[3], c[2], c[0] }));
+        Assert.That(next, Is.Null);
+        var (fresh, _) = await ReadPageAsync(http, limit: 3, cursor: null);
+        Assert.That(fresh.Skip(1), Is.EqualTo(new[] { c[1], c[5] }), "a new listing shows the moved ones on top, after the new conversation");
     }
 
     [TestCase("limit=0", "limit")]
@@ -390,6 +412,41 @@ public sealed class ConversationApiTests : GatewayTest
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("id", out _), Is.True);
+    }
+
+    /// <summary>Two users and <paramref name="count"/> conversations of theirs, oldest first.</summary>
+    private async Task<(TestUser Alice, TestUser Bob, List<long> Conversations)> ConversationsOfTwoAsync(int count)
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var created = new List<long>();
+        for (var i = 0; i < count; i++)
+        {
+            created.Add(await Gateway.CreateConversationAsync(alice, bob));
+        }
+        return (alice, bob, created);
+    }
+
+    /// <summary>One page of the list: its conversation ids and its <c>nextCursor</c>.</summary>
+    private static async Task<(List<long> Ids, string? NextCursor)> ReadPageAsync(HttpClient http, int limit, string? cursor)
+    {
+        var page = await http.GetFromJsonAsync<JsonElement>($"/api/conversations?limit={limit}{(cursor is null ? "" : $"&cursor={cursor}")}");
+        return ([.. page.GetProperty("items").EnumerateArray().Select(i => i.Long("conversationId"))], page.GetProperty("nextCursor").GetString());
+    }
+
+    /// <summary>Every page of the list, following <c>nextCursor</c> to the end.</summary>
+    private static async Task<(List<long> Ids, int Pages)> ReadAllPagesAsync(HttpClient http, int limit)
+    {
+        var seen = new List<long>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            (var ids, cursor) = await ReadPageAsync(http, limit, cursor);
+            seen.AddRange(ids);
+            pages++;
+        }
+        while (cursor is not null);
+        return (seen, pages);
     }
 
     internal static IEnumerable<string?> Members(JsonElement conversation) =>
