@@ -370,12 +370,19 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(refused.Headers.WwwAuthenticate.ToString(), Does.StartWith("Bearer"));
     }
 
-    [Test]
-    public async Task Every_conversation_endpoint_answers_404_to_a_non_member_exactly_as_for_a_missing_conversation()
+    [TestCase(false, TestName = "Every_conversation_endpoint_answers_404_to_a_non_member_exactly_as_for_a_missing_conversation")]
+    [TestCase(true, TestName = "Every_conversation_endpoint_answers_404_to_a_member_who_left_exactly_as_for_a_missing_conversation")]
+    public async Task Every_conversation_endpoint_answers_404_to_a_non_member(bool leftBefore)
     {
         var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
-        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var conversation = leftBefore
+            ? await Gateway.CreateConversationAsync(alice, bob, mallory)
+            : await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
         using var http = Gateway.CreateHttpClient(mallory.ExternalId);
+        if (leftBefore)
+        {
+            Assert.That((await http.DeleteAsync($"/api/conversations/{conversation}/members/{mallory.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        }
 
         foreach (var id in new[] { conversation, long.MaxValue })
         {
@@ -383,9 +390,11 @@ public sealed class ConversationApiTests : GatewayTest
             {
                 await http.GetAsync($"/api/conversations/{id}"),
                 await http.GetAsync($"/api/conversations/{id}/messages"),
+                await http.GetAsync($"/api/conversations/{id}/messages?afterSeq=0&beforeSeq=5"),
                 await http.PostAsJsonAsync($"/api/conversations/{id}/members", new { externalId = mallory.ExternalId }),
                 await http.DeleteAsync($"/api/conversations/{id}/members/{bob.ExternalId}"),
                 await http.DeleteAsync($"/api/conversations/{id}/members/{mallory.ExternalId}"),
+                await http.DeleteAsync($"/api/conversations/{id}/members/nobody-{Guid.NewGuid():N}"),
             };
             foreach (var response in responses)
             {
@@ -393,9 +402,14 @@ public sealed class ConversationApiTests : GatewayTest
                 Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
                 Assert.That((await response.Content.ReadFromJsonAsync<JsonElement>()).Str("detail"), Is.EqualTo($"Conversation {id} was not found."));
             }
+            foreach (var path in new[] { $"/api/conversations/{id}", $"/api/conversations/{id}/messages" })
+            {
+                using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+                Assert.That(head.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), $"HEAD {path}");
+            }
         }
         Assert.That(await Sql.ScalarAsync<long>(
-            "SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user",
+            "SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user AND is_active",
             new { conversation, user = mallory.Id }), Is.Zero);
         using var list = Gateway.CreateHttpClient(mallory.ExternalId);
         var page = await list.GetFromJsonAsync<JsonElement>("/api/conversations");

@@ -343,6 +343,34 @@ public sealed class MembershipTests : GatewayTest
     }
 
     [Test]
+    public async Task A_group_whose_last_member_leaves_stays_in_the_database_out_of_everyones_reach()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        await a.SendMessageAsync(conversation, "kept");
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+
+        var removed = new[]
+        {
+            await aliceHttp.DeleteAsync($"/api/conversations/{conversation}/members/{bob.ExternalId}"),
+            await aliceHttp.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}"),
+            await aliceHttp.DeleteAsync($"/api/conversations/{conversation}/members/{alice.ExternalId}"),
+        };
+        var readdedByLast = await aliceHttp.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = alice.ExternalId });
+        var readdedByEarlier = await bobHttp.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = bob.ExternalId });
+        var read = await aliceHttp.GetAsync($"/api/conversations/{conversation}/messages");
+
+        Assert.That(removed.Select(r => r.StatusCode), Is.All.EqualTo(HttpStatusCode.NoContent));
+        Assert.That((readdedByLast.StatusCode, readdedByEarlier.StatusCode, read.StatusCode),
+            Is.EqualTo((HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)), "adding takes an active member");
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND is_active", new { conversation }),
+            Is.Zero);
+        Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(1), "the group and its history stay");
+    }
+
+    [Test]
     public async Task A_member_who_comes_back_starts_with_no_unread_messages_and_no_catchup_of_the_time_away()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
@@ -360,6 +388,10 @@ public sealed class MembershipTests : GatewayTest
         Assert.That(back.StatusCode, Is.EqualTo(HttpStatusCode.Created));
         Assert.That(c.Catchup.Select(m => m.Str("content")), Is.EqualTo(new[] { "after" }));
         Assert.That(await Sql.UnreadCountAsync(conversation, carol.Id), Is.EqualTo(1));
+        using var carolHttp = Gateway.CreateHttpClient(carol.ExternalId);
+        var history = await carolHttp.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}/messages");
+        Assert.That(history.GetProperty("items").EnumerateArray().Select(m => m.Str("content")), Is.EqualTo(new[] { "before", "while away", "after" }),
+            "the history keeps what was said before and while she was away");
     }
 
     [Test]
