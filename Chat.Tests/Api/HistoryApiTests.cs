@@ -29,6 +29,20 @@ public sealed class HistoryApiTests : GatewayTest
     [TestCase("afterSeq=7", new long[] { 8, 9, 10 }, false)]
     [TestCase("afterSeq=2&beforeSeq=5", new long[] { 3, 4 }, false)]
     [TestCase("afterSeq=10", new long[0], false)]
+    [TestCase("afterSeq=99", new long[0], false)]
+    [TestCase("afterSeq=9223372036854775807", new long[0], false)]
+    [TestCase("beforeSeq=1", new long[0], false)]
+    [TestCase("beforeSeq=99", new long[] { 6, 7, 8, 9, 10 }, true)]
+    [TestCase("beforeSeq=9223372036854775807", new long[] { 6, 7, 8, 9, 10 }, true)]
+    // Both bounds: forward from afterSeq, and hasMore counts only what lies before beforeSeq.
+    [TestCase("afterSeq=0&beforeSeq=11", new long[] { 1, 2, 3, 4, 5 }, true)]
+    [TestCase("afterSeq=3&beforeSeq=10", new long[] { 4, 5, 6, 7, 8 }, true)]
+    [TestCase("afterSeq=3&beforeSeq=9", new long[] { 4, 5, 6, 7, 8 }, false)]
+    [TestCase("beforeSeq=9&afterSeq=3", new long[] { 4, 5, 6, 7, 8 }, false)]
+    [TestCase("afterSeq=5&beforeSeq=7", new long[] { 6 }, false)]
+    [TestCase("afterSeq=5&beforeSeq=6", new long[0], false)]
+    [TestCase("afterSeq=8&beforeSeq=3", new long[0], false)]
+    [TestCase("afterSeq=&beforeSeq=", new long[] { 6, 7, 8, 9, 10 }, true)]
     public async Task History_pages_in_seq_order_in_either_direction(string query, long[] seqs, bool hasMore)
     {
         using var http = Gateway.CreateHttpClient(_alice.ExternalId);
@@ -55,6 +69,24 @@ public sealed class HistoryApiTests : GatewayTest
         Assert.That((page.Long("lastSeq"), page.Long("lastChangeSeq")), Is.EqualTo((10L, 0L)));
     }
 
+    [Test]
+    public async Task A_member_added_later_reads_what_was_said_before_they_joined()
+    {
+        var newcomer = await Gateway.CreateUserAsync();
+        using var http = Gateway.CreateHttpClient(_alice.ExternalId);
+        using var newcomerHttp = Gateway.CreateHttpClient(newcomer.ExternalId);
+        var group = await Gateway.CreateConversationAsync(_alice, await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        await using (var a = await Gateway.ConnectAsync(_alice))
+        {
+            await a.SendMessageAsync(group, "before you came");
+        }
+
+        Assert.That((await http.PostAsJsonAsync($"/api/conversations/{group}/members", new { externalId = newcomer.ExternalId })).StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var page = await newcomerHttp.GetFromJsonAsync<JsonElement>($"/api/conversations/{group}/messages");
+
+        Assert.That(page.GetProperty("items").EnumerateArray().Select(m => m.Str("content")), Is.EqualTo(new[] { "before you came" }));
+    }
+
     [TestCase("limit=5&limit=50", "limit")]
     [TestCase("afterSeq=9&AfterSeq=9", "afterSeq")]
     public async Task A_query_parameter_given_twice_answers_400_saying_so(string query, string field)
@@ -72,6 +104,16 @@ public sealed class HistoryApiTests : GatewayTest
     [TestCase("afterSeq=-1", "afterSeq")]
     [TestCase("beforeSeq=0", "beforeSeq")]
     [TestCase("beforeSeq=x", "beforeSeq")]
+    [TestCase("afterSeq=abc", "afterSeq")]
+    [TestCase("afterSeq=1.5", "afterSeq")]
+    [TestCase("afterSeq=1e3", "afterSeq")]
+    [TestCase("afterSeq=%201", "afterSeq")]
+    [TestCase("afterSeq=0x10", "afterSeq")]
+    [TestCase("afterSeq=9223372036854775808", "afterSeq")]
+    [TestCase("beforeSeq=-3", "beforeSeq")]
+    [TestCase("beforeSeq=99999999999999999999", "beforeSeq")]
+    [TestCase("afterSeq=2&beforeSeq=x", "beforeSeq")]
+    [TestCase("afterSeq=x&beforeSeq=5", "afterSeq")]
     public async Task Bad_history_parameters_answer_400_naming_them(string query, string field)
     {
         using var http = Gateway.CreateHttpClient(_alice.ExternalId);
