@@ -177,6 +177,27 @@ public sealed class ConversationApiTests : GatewayTest
         Assert.That(problem.Str("detail"), Does.Contain(field), "the detail names the field too");
     }
 
+    // The body is JSON whatever the header says: a client that forgets the header, or a form that posts text, is
+    // not refused with 415 for it.
+    [TestCase("text/plain")]
+    [TestCase("application/x-www-form-urlencoded")]
+    [TestCase(null)]
+    public async Task The_body_is_read_as_JSON_whatever_its_content_type_says(string? mediaType)
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var content = new StringContent($$"""{"memberExternalIds":["{{bob.ExternalId}}"],"isGroup":true}""");
+        content.Headers.ContentType = mediaType is null ? null : new(mediaType);
+
+        using var created = await http.PostAsync("/api/conversations", content);
+        var conversation = (await created.Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
+        using var added = await http.PostAsync($"/api/conversations/{conversation}/members",
+            new StringContent($$"""{"externalId":"{{carol.ExternalId}}"}""", null, mediaType ?? "text/plain"));
+
+        Assert.That((created.StatusCode, added.StatusCode), Is.EqualTo((HttpStatusCode.Created, HttpStatusCode.Created)));
+        Assert.That(created.Content.Headers.ContentType?.ToString(), Is.EqualTo("application/json; charset=utf-8"));
+    }
+
     [Test]
     public async Task Naming_only_oneself_is_refused()
     {
