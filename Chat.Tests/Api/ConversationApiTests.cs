@@ -91,6 +91,34 @@ public sealed class ConversationApiTests : GatewayTest
     }
 
     [Test]
+    public async Task Both_people_asking_at_once_for_a_direct_conversation_one_of_them_left_bring_them_back_once()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+        var conversation = (await (await aliceHttp.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId } }))
+            .Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
+        Assert.That((await aliceHttp.DeleteAsync($"/api/conversations/{conversation}/members/{alice.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        var b = await ConnectAsync(bob);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? aliceHttp : bobHttp)
+            .PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { i % 2 == 0 ? bob.ExternalId : alice.ExternalId } })));
+        // Sent after every answer: the member frames, published before each answer, come before its ack.
+        await b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "after", content = "back together" });
+
+        Assert.That(responses.Select(r => r.StatusCode), Is.All.EqualTo(HttpStatusCode.OK), "found, not created");
+        foreach (var response in responses)
+        {
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.That(body.Long("conversationId"), Is.EqualTo(conversation));
+            Assert.That(Members(body), Is.EquivalentTo(new[] { alice.ExternalId, bob.ExternalId }));
+        }
+        var frames = await b.ReadThroughAnswerAsync("after");
+        Assert.That(frames.Where(f => f.Type() == "member").Select(f => (f.Long("userId"), f.Str("change"))),
+            Is.EqualTo(new[] { (alice.Id, "joined") }), "one return, told once");
+    }
+
+    [Test]
     public async Task A_direct_conversation_committed_by_another_request_during_this_one_is_returned_not_made_twice()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
