@@ -71,6 +71,8 @@ public static class GatewayBuilderExtensions
             kestrel.Limits.MaxRequestHeadersTotalSize = value.MaxRequestHeadersBytes;
             kestrel.Limits.RequestHeadersTimeout = value.HandshakeTimeout;
         });
+        // Kestrel, registered by WebApplication.CreateBuilder: a failure to listen is said in one line.
+        ListenFailure.Wrap(services);
         services.AddSingleton<GatewayLifetime>();
         services.AddOptions<ChatShutdownOptions>()
             .BindConfiguration(ChatShutdownOptions.Section)

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.Hosting;
@@ -44,11 +43,6 @@ public static partial class StartupFailure
             reasons.SelectMany(r => r!),
         // The configuration binder: "Failed to convert configuration value 'abc' at 'Chat:Limits:KeepAliveInterval' to type 'System.TimeSpan'."
         InvalidOperationException { InnerException: not null } e when ConversionFailure().IsMatch(e.Message) => [e.Message],
-        // Kestrel: "Failed to bind to address http://127.0.0.1:8080: address already in use."
-        IOException { InnerException: AddressInUseException } e => [$"{e.Message} Choose another with --urls or ASPNETCORE_URLS."],
-        // Kestrel reading the listen addresses: "Invalid url: 'htp:/bad'".
-        FormatException e when e.StackTrace?.Contains("BindingAddress", StringComparison.Ordinal) == true =>
-            [$"The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL: {e.Message}"],
         _ => null,
     };
 
