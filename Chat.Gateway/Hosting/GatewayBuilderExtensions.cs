@@ -60,11 +60,11 @@ public static class GatewayBuilderExtensions
             {
                 value = limits.Value;
             }
-            catch (OptionsValidationException)
+            catch (Exception e) when (e is OptionsValidationException || StartupFailure.Explain(e) is not null)
             {
                 // Kestrel is built with the app, before the start-up validation that names every bad setting at
-                // once: failing here would name only these. The gateway does not start, so Kestrel's defaults are
-                // never used.
+                // once (a value out of range, or one the binder cannot convert): failing here would name only these.
+                // The gateway does not start, so Kestrel's defaults are never used.
                 return;
             }
             kestrel.Limits.MaxConcurrentUpgradedConnections = value.MaxConnections;

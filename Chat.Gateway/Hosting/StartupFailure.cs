@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
@@ -25,9 +27,69 @@ public static partial class StartupFailure
     /// </summary>
     public static WebApplication ValidateOptions(this WebApplication app)
     {
-        app.Services.GetService<IStartupValidator>()?.Validate();
+        // The binder throws at the first value it cannot convert ("abc" for a number), and the start-up validation
+        // stops there: the other bad settings would be named only once that one is fixed. Such values are put aside
+        // (their defaults stand in, and the gateway does not start anyway), so that one line names them all. A null
+        // would not do: the binder reads it as the type's zero, which the range checks would then refuse as well.
+        var unconvertible = Unconvertible(app.Configuration).ToList();
+        if (unconvertible.Count > 0 && app.Configuration is IConfigurationBuilder configuration)
+        {
+            configuration.AddInMemoryCollection(unconvertible.Select(setting => KeyValuePair.Create(setting.Path, setting.Default)));
+        }
+        var failures = unconvertible.Select(setting => setting.Reason).ToList();
+        try
+        {
+            app.Services.GetService<IStartupValidator>()?.Validate();
+        }
+        catch (Exception e) when (failures.Count > 0 && Reasons(e) is { } reasons)
+        {
+            failures.AddRange(reasons);
+        }
+        if (failures.Count > 0)
+        {
+            throw new GatewayStartupException(string.Join(" ", failures.Distinct()));
+        }
         return app;
     }
+
+    /// <summary>The settings of the gateway's options whose value the configuration binder cannot convert to the property's type.</summary>
+    internal static IEnumerable<(string Path, string Reason, string? Default)> Unconvertible(IConfiguration configuration)
+    {
+        foreach (var (section, options) in UnknownSettings.Sections)
+        {
+            var defaults = Activator.CreateInstance(options);
+            foreach (var property in options.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+            {
+                // Text and lists of text take any value; the numbers, durations and switches are what fail.
+                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                var path = $"{section}:{property.Name}";
+                if (!type.IsValueType || configuration[path] is not { } value)
+                {
+                    continue;
+                }
+                string? reason = null;
+                try
+                {
+                    configuration.GetValue(type, path);
+                }
+                catch (InvalidOperationException)
+                {
+                    reason = $"{path} is '{value}', which is not {Expected(type)}.";
+                }
+                if (reason is not null)
+                {
+                    yield return (path, reason, Convert.ToString(property.GetValue(defaults), CultureInfo.InvariantCulture));
+                }
+            }
+        }
+    }
+
+    private static string Expected(Type type) =>
+        type == typeof(int) ? "a whole number"
+        : type == typeof(double) ? "a number"
+        : type == typeof(bool) ? "true or false"
+        : type == typeof(TimeSpan) ? "a duration (hh:mm:ss)"
+        : $"a {type.Name}";
 
     /// <summary>The line to print for a failure caused by the configuration or the database; null for a bug, which should crash as one.</summary>
     public static string? Explain(Exception exception) =>

@@ -11,7 +11,7 @@ namespace Chat.Gateway.Hosting;
 /// </summary>
 public static partial class UnknownSettings
 {
-    private static readonly (string Section, Type Options)[] Sections =
+    internal static readonly (string Section, Type Options)[] Sections =
     [
         (ChatAuthOptions.Section, typeof(ChatAuthOptions)),
         (ChatDatabaseOptions.Section, typeof(ChatDatabaseOptions)),

@@ -193,6 +193,29 @@ public sealed class StartupValidationTests
         Assert.That(run.Error.Split("Chat:Limits:MaxFrameBytes"), Has.Length.EqualTo(2), "named once: " + run);
     }
 
+    // The binder stops at the first value it cannot convert: the others, and the values out of range, were named
+    // only once that one was fixed, one start at a time.
+    [Test]
+    public async Task Values_that_are_not_numbers_are_named_in_the_one_line_with_the_other_bad_settings()
+    {
+        var run = await RunGatewayProcessAsync(new()
+        {
+            ["Chat:Limits:MaxFrameBytes"] = "abc",
+            ["Chat:Limits:MaxContentLength"] = "0",
+            ["Chat:Limits:KeepAliveInterval"] = "soon",
+            ["Chat:Writer:MaxBatchSize"] = "0",
+            ["Chat:Metrics:Enabled"] = "yes",
+        });
+
+        AssertOneLineFailure(run, "Chat:Limits:MaxFrameBytes is 'abc', which is not a whole number.");
+        Assert.That(run.Error, Does.Contain("Chat:Limits:KeepAliveInterval is 'soon', which is not a duration (hh:mm:ss).")
+            .And.Contain("Chat:Metrics:Enabled is 'yes', which is not true or false.")
+            .And.Contain("Chat:Limits:MaxContentLength must be between")
+            .And.Contain("Chat:Writer:MaxBatchSize must be between"), run.ToString());
+        Assert.That(run.Error, Does.Not.Contain("MaxFrameBytes must be between").And.Not.Contain("KeepAliveInterval must be between"),
+            "a value that is not a number is not also called out of range: " + run);
+    }
+
     [TestCase(null, "Chat:Auth:SigningKey is not set")]
     [TestCase(ChatAuthOptions.DevelopmentSigningKey, "development key")]
     public async Task Outside_Development_a_missing_or_documented_key_ends_the_gateway_process_with_one_line(string? key, string expected)
