@@ -26,7 +26,22 @@ public sealed class ChatAuthOptions
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Returns why these options are unusable, or null when they are fine.</summary>
-    public string? Validate(bool isDevelopment)
+    public string? Validate(bool isDevelopment) => Failures(isDevelopment).FirstOrDefault();
+
+    /// <summary>Every reason these options are unusable: one about the key at most, and one about the skew.</summary>
+    public IEnumerable<string> Failures(bool isDevelopment)
+    {
+        if (KeyFailure(isDevelopment) is { } key)
+        {
+            yield return key;
+        }
+        if (ClockSkew < TimeSpan.Zero || ClockSkew > TimeSpan.FromMinutes(5))
+        {
+            yield return "Chat:Auth:ClockSkew must be between 00:00:00 and 00:05:00 (hh:mm:ss; a bare number is read as days).";
+        }
+    }
+
+    private string? KeyFailure(bool isDevelopment)
     {
         if (string.IsNullOrEmpty(SigningKey))
         {
@@ -39,10 +54,6 @@ public sealed class ChatAuthOptions
         if (!isDevelopment && SigningKey == DevelopmentSigningKey)
         {
             return "Chat:Auth:SigningKey is the documented development key, which is refused outside the Development environment.";
-        }
-        if (ClockSkew < TimeSpan.Zero || ClockSkew > TimeSpan.FromMinutes(5))
-        {
-            return "Chat:Auth:ClockSkew must be between 00:00:00 and 00:05:00 (hh:mm:ss; a bare number is read as days).";
         }
         return null;
     }

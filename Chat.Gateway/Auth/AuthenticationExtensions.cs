@@ -55,8 +55,8 @@ public static class AuthenticationExtensions
     private sealed class ChatAuthOptionsValidator(IHostEnvironment environment) : IValidateOptions<ChatAuthOptions>
     {
         public ValidateOptionsResult Validate(string? name, ChatAuthOptions options) =>
-            options.Validate(environment.IsDevelopment()) is { } failure
-                ? ValidateOptionsResult.Fail(failure)
+            options.Failures(environment.IsDevelopment()).ToList() is { Count: > 0 } failures
+                ? ValidateOptionsResult.Fail(failures)
                 : ValidateOptionsResult.Success;
     }
 }

@@ -113,6 +113,14 @@ public sealed class StartupValidationTests
     }
 
     [Test]
+    public void A_missing_signing_key_and_a_clock_skew_out_of_range_are_both_named()
+    {
+        var failure = StartFailure(new() { ["Chat:Auth:ClockSkew"] = "01:00:00" }, environment: "Production");
+
+        Assert.That(AllMessages(failure), Does.Contain("Chat:Auth:SigningKey is not set").And.Contain("Chat:Auth:ClockSkew must be between"));
+    }
+
+    [Test]
     public void Outside_Development_the_gateway_refuses_the_documented_development_key()
     {
         var failure = StartFailure(new() { ["Chat:Auth:SigningKey"] = ChatAuthOptions.DevelopmentSigningKey }, environment: "Production");
