@@ -13,6 +13,8 @@ public sealed class ChatMetricsOptions : IValidatableObject
     /// <summary>Serve <see cref="Path"/>. The <c>RealtimeChat</c> meter is there either way, for <c>dotnet-counters</c> and OpenTelemetry.</summary>
     public bool Enabled { get; set; } = true;
 
+    // Required as well: the pattern lets an empty value pass (Chat__Metrics__Path=), which served the metrics at /.
+    [Required(ErrorMessage = "Chat:Metrics:Path must be a path starting with /, e.g. /metrics.")]
     [RegularExpression("^/[A-Za-z0-9/_.-]*$", ErrorMessage = "Chat:Metrics:Path must be a path starting with /, e.g. /metrics.")]
     public string Path { get; set; } = "/metrics";
 

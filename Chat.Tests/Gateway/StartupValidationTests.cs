@@ -42,6 +42,7 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Writer:MaxBatchSize", "0")]
     [TestCase("Chat:Writer:QueueCapacity", "0")]
     [TestCase("Chat:Metrics:Path", "metrics")]
+    [TestCase("Chat:Metrics:Path", "")]
     [TestCase("Chat:Metrics:Path", "/health/live")]
     [TestCase("Chat:Metrics:Path", "/WS")]
     [TestCase("Chat:Metrics:Path", "/api/metrics")]
