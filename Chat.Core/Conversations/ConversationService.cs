@@ -66,14 +66,12 @@ public sealed class ConversationService(
     public async Task<(MembershipOutcome Outcome, UserProfile? Member)> AddMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)
     {
         // Checked before a placeholder profile is made, so that a non-member cannot create profiles.
-        var conversation = await conversations.GetAsync(conversationId, caller.UserId, cancellationToken);
-        if (conversation is null)
+        switch (await conversations.IsGroupForMemberAsync(conversationId, caller.UserId, cancellationToken))
         {
-            return (MembershipOutcome.NotFound, null);
-        }
-        if (!conversation.IsGroup)
-        {
-            return (MembershipOutcome.NotGroup, null);
+            case null:
+                return (MembershipOutcome.NotFound, null);
+            case false:
+                return (MembershipOutcome.NotGroup, null);
         }
         var member = (await users.EnsureProfilesAsync([externalId], cancellationToken))[0];
         // Messages stored after the addition are published after it is applied: to the new member, after joined.
@@ -102,7 +100,7 @@ public sealed class ConversationService(
         if (member is null)
         {
             // Not a member: say so only to members of the conversation.
-            return (await conversations.GetAsync(conversationId, caller.UserId, cancellationToken)) is null ? MembershipOutcome.NotFound : MembershipOutcome.Unchanged;
+            return (await conversations.IsGroupForMemberAsync(conversationId, caller.UserId, cancellationToken)) is null ? MembershipOutcome.NotFound : MembershipOutcome.Unchanged;
         }
         // A caller who is not a member is answered before the fence: it would hold back the publication of the
         // conversation's messages for a database round trip on each such request, anyone's to send.

@@ -187,6 +187,24 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             return row;
         }, cancellationToken).AsTask();
 
+    private const string IsGroupForMemberSql = """
+        SELECT c.is_group
+        FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+        WHERE p.conversation_id = @ConversationId AND p.user_id = @UserId AND p.is_active
+        """;
+
+    /// <summary>
+    /// Whether the conversation is a group, as one of its active members may ask; null for anyone else or a conversation
+    /// that does not exist. The check before a membership change, without the member list that <see cref="GetAsync"/> reads.
+    /// </summary>
+    public Task<bool?> IsGroupForMemberAsync(long conversationId, long userId, CancellationToken cancellationToken) =>
+        resilience.ExecuteAsync(async ct =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            return await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
+                IsGroupForMemberSql, new { ConversationId = conversationId, UserId = userId }, cancellationToken: ct));
+        }, cancellationToken).AsTask();
+
     private static async Task AttachMembersAsync(NpgsqlConnection connection, IReadOnlyList<ConversationSummary> conversations, int perConversation, CancellationToken ct)
     {
         if (conversations.Count == 0)
