@@ -20,6 +20,7 @@ public sealed class BadInputTests : GatewayTest
         yield return new TestCaseData("{not json", "bad_request").SetName("Malformed_JSON_gets_bad_request");
         yield return new TestCaseData("", "bad_request").SetName("An_empty_frame_gets_bad_request");
         yield return new TestCaseData("[1,2,3]", "bad_request").SetName("A_non_object_gets_bad_request");
+        yield return new TestCaseData("\uFEFF{\"type\":\"presence\",\"presenceStatus\":\"away\"}", "bad_request").SetName("A_frame_starting_with_a_byte_order_mark_gets_bad_request");
         yield return new TestCaseData("{\"conversationId\":1}", "bad_request").SetName("A_missing_type_gets_bad_request");
         yield return new TestCaseData("{\"type\":42}", "bad_request").SetName("A_numeric_type_gets_bad_request");
         yield return new TestCaseData("{\"type\":\"dance\"}", "unknown_type").SetName("An_unknown_type_gets_unknown_type");
