@@ -7,7 +7,7 @@ namespace Chat.Core.Connections;
 /// <summary>
 /// Which connections are live, whose they are, which conversations each receives, and each user's presence.
 /// One instance per gateway (a DI singleton). Mutations take one lock; fan-out reads copy-on-write arrays
-/// without locking, so publishing to a conversation costs a dictionary lookup and one TryWrite per recipient.
+/// without locking, so publishing to a conversation costs a dictionary lookup and one enqueue per recipient.
 /// </summary>
 public sealed class ConnectionRegistry : IChatPublisher
 {
