@@ -22,7 +22,10 @@ public sealed class ChatAuthOptions
 
     public string? Audience { get; set; }
 
-    /// <summary>Tolerance for clocks that disagree about <c>exp</c>.</summary>
+    /// <summary>
+    /// Tolerance for clocks that disagree, on <c>nbf</c>, and on <c>exp</c> for HTTP requests: a WebSocket handshake
+    /// needs a token not yet past <c>exp</c> by this server's clock (HandshakeAuthenticator).
+    /// </summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Returns why these options are unusable, or null when they are fine.</summary>
