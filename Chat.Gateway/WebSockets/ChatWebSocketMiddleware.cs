@@ -16,9 +16,10 @@ namespace Chat.Gateway.WebSockets;
 
 /// <summary>
 /// The WebSocket handshake: refuses what should never be upgraded (shutting down: 503; a page of an origin that
-/// is not allowed: 403; no valid token: 401; not a WebSocket request: 400; the user holds too many
-/// connections: 429; the server holds too many: 503), provisions the user's profile from the token, then hands
-/// the socket to the session runner for its lifetime.
+/// is not allowed: 403; no valid token: 401; not a WebSocket request: 400, or 426 when it asks for another
+/// WebSocket version; the user holds too many connections: 429; the database cannot store the profile: 503; the
+/// server holds too many: 503), provisions the user's profile from the token, then hands the socket to the
+/// session runner for its lifetime.
 /// </summary>
 /// <remarks>
 /// The handshake request stays alive as long as its socket, with everything it holds, so this middleware keeps it
