@@ -5,7 +5,6 @@ using Chat.Core.Options;
 using Chat.Data;
 using Chat.Gateway.Api;
 using Chat.Gateway.Auth;
-using Chat.Gateway.WebSockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Npgsql;
