@@ -67,7 +67,7 @@ public static class CliApp
         {
             return await command.RunAsync(Arguments.Parse(rest, command.Options, command.Flags), context);
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or ValueRefused)
         {
             error.WriteLine($"chat {command.Name}: {e.Message} Run 'chat {command.Name} --help' for usage.");
             return Usage;

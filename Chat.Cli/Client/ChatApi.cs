@@ -151,7 +151,10 @@ internal sealed record ApiResponse(HttpMethod Method, string Path, int Status, s
     public bool NoEndpoint => Status is 404 or 405 && (Body.ValueKind != JsonValueKind.Object || Body.Str("type") == "about:blank");
 
     /// <summary>The body when the status is one of <paramref name="expected"/>; otherwise a failure that explains the status.</summary>
-    public JsonElement Expect(params int[] expected) => expected.Contains(Status) ? Body : throw new CliFailure(Describe());
+    public JsonElement Expect(params int[] expected) =>
+        expected.Contains(Status) ? Body
+        : Status == 400 ? throw new ValueRefused(Describe())
+        : throw new CliFailure(Describe());
 
     /// <summary>With <c>--json</c>, prints the answer as the gateway sent it and returns true.</summary>
     public bool PrintedAsJson(Arguments arguments, CliContext context)

@@ -11,3 +11,10 @@ internal sealed class HandshakeRefused(int status, string message) : CliFailure(
 {
     public int Status { get; } = status;
 }
+
+/// <summary>
+/// The gateway refused a value the command line gave (HTTP 400: a title too long, a bad cursor): a bad command line
+/// too, so exit 2 with a pointer to the help, though only the gateway could tell.
+/// </summary>
+internal sealed class ValueRefused(string message) : CliFailure(message);
+

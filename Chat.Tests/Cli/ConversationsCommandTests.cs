@@ -59,9 +59,18 @@ public sealed partial class ConversationsCommandTests : GatewayTest
     {
         var result = await RunAsAsync(Fresh("alice"), "conversations", "create", "--title", new string('t', 201), Fresh("bob"));
 
-        Assert.That(result.Exit, Is.EqualTo(1));
-        Assert.That(result.Error.TrimEnd(), Is.EqualTo("chat conversations create: POST /api/conversations answered HTTP 400 BadRequest: title must be at most 200 characters."),
+        Assert.That(result.Exit, Is.EqualTo(2), "a value of the command line refused: a bad command line");
+        Assert.That(result.Error.TrimEnd(), Is.EqualTo("chat conversations create: POST /api/conversations answered HTTP 400 BadRequest: title must be at most 200 characters. Run 'chat conversations create --help' for usage."),
             "the gateway's detail names the field; it is said once");
+    }
+
+    [Test]
+    public async Task Conversations_list_with_a_cursor_the_gateway_never_gave_is_a_bad_command_line()
+    {
+        var result = await RunAsAsync(Fresh("alice"), "conversations", "list", "--cursor", "not-a-cursor");
+
+        Assert.That(result.Exit, Is.EqualTo(2), result.ToString());
+        Assert.That(result.Error, Does.Contain("cursor is not a cursor this API returned.").And.Contain("Run 'chat conversations list --help' for usage."));
     }
 
     [Test]
