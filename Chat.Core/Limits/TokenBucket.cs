@@ -5,7 +5,7 @@ namespace Chat.Core.Limits;
 /// <c>ratePerSecond</c> of them per second. Not thread-safe: each belongs to one connection's receive loop.
 /// </summary>
 /// <remarks>
-/// A mutable struct, kept in a field of its owner and used in place (never copied): every connection has three,
+/// A mutable struct, kept in a field of its owner and used in place (never copied): every connection has four,
 /// and as objects of their own they were a tenth of what the gateway itself keeps per idle connection.
 /// </remarks>
 internal struct TokenBucket

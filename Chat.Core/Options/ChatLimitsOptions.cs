@@ -76,6 +76,17 @@ public sealed class ChatLimitsOptions : IValidatableObject
     public int TypingBurst { get; set; } = 5;
 
     /// <summary>
+    /// Sustained rate of <c>presence</c> frames: each change of status goes to every connection of every user who
+    /// shares a conversation with the sender, so it is held well below the message rate.
+    /// </summary>
+    [Range(0.1, 100_000.0, ErrorMessage = "Chat:Limits:PresenceRatePerSecond must be between {1} and {2}.")]
+    public double PresenceRatePerSecond { get; set; } = 1;
+
+    /// <summary>How many <c>presence</c> frames may come at once.</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:PresenceBurst must be between {1} and {2}.")]
+    public int PresenceBurst { get; set; } = 5;
+
+    /// <summary>
     /// Frames a connection may send before the retry time its last <c>rate_limited</c> answer gave (one forgiven
     /// per second) before it is closed with 1008 as a flooder: a client that waits as told never gets near it.
     /// </summary>

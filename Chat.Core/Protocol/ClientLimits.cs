@@ -7,8 +7,9 @@ namespace Chat.Core.Protocol;
 /// client that knows them refuses a long message itself instead of losing its connection to a 1009, and paces
 /// itself instead of meeting <c>rate_limited</c>.
 /// </summary>
-public sealed record ClientLimits(int MaxFrameBytes, int MaxContentLength, double FramesPerSecond, int FrameBurst, double TypingPerSecond, int TypingBurst)
+public sealed record ClientLimits(int MaxFrameBytes, int MaxContentLength, double FramesPerSecond, int FrameBurst, double TypingPerSecond, int TypingBurst, double PresencePerSecond, int PresenceBurst)
 {
     public static ClientLimits Of(ChatLimitsOptions limits) => new(
-        limits.MaxFrameBytes, limits.MaxContentLength, limits.MessageRatePerSecond, limits.MessageBurst, limits.TypingRatePerSecond, limits.TypingBurst);
+        limits.MaxFrameBytes, limits.MaxContentLength, limits.MessageRatePerSecond, limits.MessageBurst, limits.TypingRatePerSecond, limits.TypingBurst,
+        limits.PresenceRatePerSecond, limits.PresenceBurst);
 }

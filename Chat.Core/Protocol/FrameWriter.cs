@@ -29,6 +29,8 @@ public static class FrameWriter
         w.WriteNumber("frameBurst", limits.FrameBurst);
         w.WriteNumber("typingPerSecond", limits.TypingPerSecond);
         w.WriteNumber("typingBurst", limits.TypingBurst);
+        w.WriteNumber("presencePerSecond", limits.PresencePerSecond);
+        w.WriteNumber("presenceBurst", limits.PresenceBurst);
         w.WriteEndObject();
     });
 

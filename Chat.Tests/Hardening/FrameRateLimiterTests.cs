@@ -18,6 +18,8 @@ public sealed class FrameRateLimiterTests
         MessageBurst = 20,
         TypingRatePerSecond = 2,
         TypingBurst = 5,
+        PresenceRatePerSecond = 1,
+        PresenceBurst = 3,
         RateLimitTolerance = tolerance,
     }, _time);
 
@@ -69,14 +71,47 @@ public sealed class FrameRateLimiterTests
     }
 
     [Test]
-    public void Read_and_presence_frames_share_the_message_bucket()
+    public void Read_frames_share_the_message_bucket()
     {
         var limiter = Limiter();
 
-        var outcomes = Enumerable.Range(0, 21).Select(i => limiter.Check(i % 2 == 0 ? new ReadFrame(1, 1) : new PresenceFrame(PresenceStatus.Away)).Outcome).ToList();
+        var outcomes = Enumerable.Range(0, 21).Select(i => limiter.Check(i % 2 == 0 ? new ReadFrame(1, 1) : Message).Outcome).ToList();
 
         Assert.That(outcomes.Take(20), Is.All.EqualTo(RateOutcome.Allowed));
         Assert.That(outcomes[20], Is.EqualTo(RateOutcome.Refused));
+    }
+
+    [Test]
+    public void Presence_draws_from_a_bucket_of_its_own_that_refills_at_its_own_rate()
+    {
+        var limiter = Limiter();
+        var away = new PresenceFrame(PresenceStatus.Away);
+
+        var presence = Enumerable.Range(0, 4).Select(_ => limiter.Check(away)).ToList();
+        var others = new[] { limiter.Check(Message).Outcome, limiter.Check(Typing).Outcome };
+        _time.Advance(TimeSpan.FromMilliseconds(999));
+        var early = limiter.Check(away).Outcome;
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        var onTime = limiter.Check(away).Outcome;
+
+        Assert.That(presence.Take(3).Select(d => d.Outcome), Is.All.EqualTo(RateOutcome.Allowed));
+        Assert.That(presence[3].Outcome, Is.EqualTo(RateOutcome.Refused));
+        Assert.That(presence[3].RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(1)).Within(TimeSpan.FromMilliseconds(1)));
+        Assert.That(others, Is.All.EqualTo(RateOutcome.Allowed), "messages and typing keep their own buckets");
+        Assert.That(early, Is.EqualTo(RateOutcome.Refused));
+        Assert.That(onTime, Is.EqualTo(RateOutcome.Allowed));
+    }
+
+    [Test]
+    public void A_client_that_keeps_sending_presence_past_its_bucket_is_marked_a_flooder()
+    {
+        var limiter = Limiter(tolerance: 5);
+        var away = new PresenceFrame(PresenceStatus.Away);
+
+        var outcomes = Enumerable.Range(0, 10).Select(_ => limiter.Check(away).Outcome).ToList();
+
+        Assert.That(outcomes.Skip(3).Take(6), Is.All.EqualTo(RateOutcome.Refused), "one refusal, then five frames that ignored it, tolerated");
+        Assert.That(outcomes[9], Is.EqualTo(RateOutcome.Flooding));
     }
 
     [Test]

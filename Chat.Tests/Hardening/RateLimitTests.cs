@@ -16,6 +16,8 @@ public sealed class RateLimitTests : GatewayTest
         ["Chat:Limits:MessageBurst"] = Defaults.MessageBurst.ToString(CultureInfo.InvariantCulture),
         ["Chat:Limits:TypingRatePerSecond"] = Defaults.TypingRatePerSecond.ToString(CultureInfo.InvariantCulture),
         ["Chat:Limits:TypingBurst"] = Defaults.TypingBurst.ToString(CultureInfo.InvariantCulture),
+        ["Chat:Limits:PresenceRatePerSecond"] = Defaults.PresenceRatePerSecond.ToString(CultureInfo.InvariantCulture),
+        ["Chat:Limits:PresenceBurst"] = Defaults.PresenceBurst.ToString(CultureInfo.InvariantCulture),
     };
 
     private async Task<(long Conversation, TestUser Alice, ChatTestClient A, ChatTestClient B)> PairAsync()
@@ -38,6 +40,8 @@ public sealed class RateLimitTests : GatewayTest
         Assert.That(limits.GetProperty("frameBurst").GetInt32(), Is.EqualTo(Defaults.MessageBurst));
         Assert.That(limits.GetProperty("typingPerSecond").GetDouble(), Is.EqualTo(Defaults.TypingRatePerSecond));
         Assert.That(limits.GetProperty("typingBurst").GetInt32(), Is.EqualTo(Defaults.TypingBurst));
+        Assert.That(limits.GetProperty("presencePerSecond").GetDouble(), Is.EqualTo(Defaults.PresenceRatePerSecond));
+        Assert.That(limits.GetProperty("presenceBurst").GetInt32(), Is.EqualTo(Defaults.PresenceBurst));
     }
 
     [Test]
@@ -99,6 +103,34 @@ public sealed class RateLimitTests : GatewayTest
         Assert.That(errors.Select(f => f.Str("code")), Is.All.EqualTo("rate_limited"));
         Assert.That(relayed.Count + errors.Count, Is.EqualTo(typingFrames));
         ReliabilityReport.Ledger.BadInput("typing burst beyond the rate limit (frames refused)", errors.Count);
+    }
+
+    [Test]
+    public async Task Presence_has_its_own_stricter_bucket_and_a_refused_change_reaches_nobody()
+    {
+        var (_, _, a, b) = await PairAsync();
+        const int presenceFrames = 12;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // Every frame changes the status, so every frame taken is announced to Bob.
+        for (var i = 0; i < presenceFrames; i++)
+        {
+            await a.SendAsync(new { type = "presence", presenceStatus = i % 2 == 0 ? "away" : "online" });
+        }
+        var errors = await a.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "error");
+        var refill = (int)(clock.Elapsed.TotalSeconds * Defaults.PresenceRatePerSecond) + 1;
+        // Messages still have their whole bucket.
+        var ack = await a.SendMessageAsync((await Sql.QueryAsync<long>(
+            "SELECT conversation_id FROM conversation_participants WHERE user_id = @user", new { user = a.UserId })).Single(), "after presence");
+        var announced = await b.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "presence");
+
+        Assert.That(ack.Type(), Is.EqualTo("ack"));
+        Assert.That(announced, Has.Count.InRange(Defaults.PresenceBurst, Defaults.PresenceBurst + refill));
+        Assert.That(errors.Select(f => f.Str("code")), Is.All.EqualTo("rate_limited"));
+        Assert.That(errors.Select(f => f.Str("frameType")), Is.All.EqualTo("presence"));
+        Assert.That(errors.Select(f => f.Long("retryAfterMs")), Is.All.InRange(1, 1000 / Defaults.PresenceRatePerSecond + 1));
+        Assert.That(announced.Count + errors.Count, Is.EqualTo(presenceFrames), "every frame is either announced or refused");
+        ReliabilityReport.Ledger.BadInput("presence burst beyond the rate limit (frames refused)", errors.Count);
     }
 
     [Test]

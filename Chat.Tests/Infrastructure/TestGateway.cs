@@ -38,6 +38,8 @@ public sealed class TestGateway : WebApplicationFactory<Program>
             ["Chat:Limits:MessageBurst"] = "1000000",
             ["Chat:Limits:TypingRatePerSecond"] = "100000",
             ["Chat:Limits:TypingBurst"] = "1000000",
+            ["Chat:Limits:PresenceRatePerSecond"] = "100000",
+            ["Chat:Limits:PresenceBurst"] = "1000000",
             ["Chat:Limits:ApiRequestsPerSecond"] = "100000",
             ["Chat:Limits:ApiBurst"] = "1000000",
         };

@@ -40,11 +40,11 @@ public sealed class FrameWriterTests
     [Test]
     public void A_welcome_frame_has_its_documented_fields()
     {
-        var frame = Parse(FrameWriter.Welcome(3, "ext-alice", "Alice", Noon, new ClientLimits(65536, 4000, 10, 20, 2.5, 5)));
+        var frame = Parse(FrameWriter.Welcome(3, "ext-alice", "Alice", Noon, new ClientLimits(65536, 4000, 10, 20, 2.5, 5, 0.5, 3)));
 
         Assert.That(Names(frame), Is.EqualTo(new[] { "type", "userId", "externalId", "displayName", "serverTime", "limits" }));
         Assert.That(frame.GetProperty("limits").GetRawText(),
-            Is.EqualTo("""{"maxFrameBytes":65536,"maxContentLength":4000,"framesPerSecond":10,"frameBurst":20,"typingPerSecond":2.5,"typingBurst":5}"""));
+            Is.EqualTo("""{"maxFrameBytes":65536,"maxContentLength":4000,"framesPerSecond":10,"frameBurst":20,"typingPerSecond":2.5,"typingBurst":5,"presencePerSecond":0.5,"presenceBurst":3}"""));
         Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("welcome"));
         Assert.That(frame.GetProperty("userId").GetInt64(), Is.EqualTo(3));
         Assert.That(frame.GetProperty("externalId").GetString(), Is.EqualTo("ext-alice"));
@@ -385,7 +385,7 @@ public sealed class FrameWriterTests
     [TestCase("O'Brien \"the\" <b>bold</b>")]
     public void Names_survive_the_writer_exactly(string name)
     {
-        Assert.That(Parse(FrameWriter.Welcome(1, name, name, Noon, new ClientLimits(65536, 4000, 10, 20, 2, 5))).GetProperty("displayName").GetString(), Is.EqualTo(name));
+        Assert.That(Parse(FrameWriter.Welcome(1, name, name, Noon, new ClientLimits(65536, 4000, 10, 20, 2, 5, 1, 5))).GetProperty("displayName").GetString(), Is.EqualTo(name));
         Assert.That(Parse(FrameWriter.Typing(1, 1, name, true, Noon)).GetProperty("senderName").GetString(), Is.EqualTo(name));
         Assert.That(Parse(FrameWriter.Presence(1, name, PresenceStatus.Away, Noon)).GetProperty("senderName").GetString(), Is.EqualTo(name));
     }
