@@ -55,11 +55,14 @@ internal sealed class ChatSocket : IAsyncDisposable
         catch (WebSocketException e)
         {
             var status = (int)socket.HttpStatusCode;
-            var challenge = socket.HttpResponseHeaders?.FirstOrDefault(h => h.Key.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase)).Value?.FirstOrDefault();
+            var challenge = Header(socket, "WWW-Authenticate");
+            var retryAfter = Header(socket, "Retry-After");
             socket.Dispose();
             throw status switch
             {
                 401 => new HandshakeRefused(status, ApiResponse.RefusedToken(challenge, where: " at the WebSocket handshake") + "."),
+                // With Retry-After: too many handshakes lately (Chat:Limits:HandshakesPerSecond); without: too many sockets.
+                429 when retryAfter is not null => new HandshakeRefused(status, $"the gateway refused the WebSocket (HTTP 429): this user opened connections faster than the gateway allows (Chat:Limits:HandshakesPerSecond); retry in {retryAfter} s."),
                 429 => new HandshakeRefused(status, "the gateway refused the WebSocket (HTTP 429): this user already holds as many connections as the gateway allows (Chat:Limits:MaxConnectionsPerUser); close one and retry."),
                 503 => new HandshakeRefused(status, "the gateway refused the WebSocket (HTTP 503): it is shutting down or cannot reach its database; retry later."),
                 0 => ChatApi.Unreachable(target.BaseUrl, e),
@@ -73,6 +76,9 @@ internal sealed class ChatSocket : IAsyncDisposable
         }
         return new ChatSocket(socket, name);
     }
+
+    private static string? Header(ClientWebSocket socket, string name) =>
+        socket.HttpResponseHeaders?.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value?.FirstOrDefault();
 
     /// <summary>How many bytes <paramref name="frame"/> takes on the wire.</summary>
     public static int SizeOf(object frame) => Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(frame, Json));

@@ -101,6 +101,17 @@ public sealed class ChatLimitsOptions : IValidatableObject
     [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:ApiBurst must be between {1} and {2}.")]
     public int ApiBurst { get; set; } = 30;
 
+    /// <summary>
+    /// Sustained rate of WebSocket handshakes one user may make, all of their devices together; past the burst, 429.
+    /// Every connection stores the profile, reads its catch-up and is announced to the user's contacts.
+    /// </summary>
+    [Range(0.01, 100_000.0, ErrorMessage = "Chat:Limits:HandshakesPerSecond must be between {1} and {2}.")]
+    public double HandshakesPerSecond { get; set; } = 1;
+
+    /// <summary>How many handshakes one user may make at once: all their devices reconnecting after a restart.</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:HandshakeBurst must be between {1} and {2}.")]
+    public int HandshakeBurst { get; set; } = 20;
+
     /// <summary>Upgraded (WebSocket) connections the server holds at once (Kestrel's MaxConcurrentUpgradedConnections); past it the handshake gets 503.</summary>
     [Range(1, 10_000_000, ErrorMessage = "Chat:Limits:MaxConnections must be between {1} and {2}.")]
     public int MaxConnections { get; set; } = 10_000;

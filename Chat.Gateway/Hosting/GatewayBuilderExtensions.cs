@@ -4,6 +4,7 @@ using Chat.Core;
 using Chat.Core.Options;
 using Chat.Data;
 using Chat.Gateway.Api;
+using Chat.Gateway.WebSockets;
 using Chat.Gateway.Auth;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -85,6 +86,7 @@ public static class GatewayBuilderExtensions
             .ValidateOnStart();
         services.AddSingleton<HandshakeAuthenticator>();
         services.AddSingleton<ApiRateLimiter>();
+        services.AddSingleton<HandshakeRateLimiter>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json =>
         {

@@ -17,7 +17,7 @@ namespace Chat.Gateway.WebSockets;
 /// <summary>
 /// The WebSocket handshake: refuses what should never be upgraded (shutting down: 503; a page of an origin that
 /// is not allowed: 403; no valid token: 401; not a WebSocket request: 400, or 426 when it asks for another
-/// WebSocket version; the user holds too many connections: 429; the database cannot store the profile: 503; the
+/// WebSocket version; the user holds too many connections, or opened too many lately: 429; the database cannot store the profile: 503; the
 /// server holds too many: 503), provisions the user's profile from the token, then hands the socket to the
 /// session runner for its lifetime.
 /// </summary>
@@ -32,6 +32,7 @@ public sealed partial class ChatWebSocketMiddleware(
     UserRepository users,
     GatewayLifetime lifetime,
     UserConnectionLimiter perUser,
+    HandshakeRateLimiter handshakes,
     HandshakeAuthenticator authenticator,
     IOptions<ChatSecurityOptions> security,
     IOptions<ChatDatabaseOptions> database,
@@ -96,6 +97,16 @@ public sealed partial class ChatWebSocketMiddleware(
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             context.Response.ContentType = "text/plain; charset=utf-8";
             await context.Response.WriteAsync("This endpoint speaks WebSocket only: send an upgrade request.");
+            return null;
+        }
+
+        // Before the database is asked anything, and counted whether or not the connection is then admitted: a
+        // client that reconnects in a loop costs a profile write, a catch-up and two presence broadcasts each time.
+        if (!handshakes.TryTake(identity.ExternalId, out var retryAfter))
+        {
+            HandshakesLimited(logger, identity.ExternalId);
+            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return null;
         }
 
@@ -265,6 +276,10 @@ public sealed partial class ChatWebSocketMiddleware(
 
     [LoggerMessage(3, LogLevel.Warning, "Handshake of {ExternalId} refused with 429: Chat:Limits:MaxConnectionsPerUser reached")]
     private static partial void TooManyConnections(ILogger logger, string externalId);
+
+    // Debug: a client looping over its handshake makes one line per attempt; chat_handshakes_refused_total counts them.
+    [LoggerMessage(7, LogLevel.Debug, "Handshake of {ExternalId} refused with 429: Chat:Limits:HandshakesPerSecond exceeded")]
+    private static partial void HandshakesLimited(ILogger logger, string externalId);
 
     [LoggerMessage(4, LogLevel.Warning, "Upgrade refused with 503: {Reason}")]
     private static partial void UpgradeRefused(ILogger logger, string reason);

@@ -481,6 +481,19 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_handshake_refused_with_429_for_its_rate_says_when_to_retry()
+    {
+        await using var gateway = new TestGateway(new() { ["Chat:Limits:HandshakesPerSecond"] = "0.05", ["Chat:Limits:HandshakeBurst"] = "1" }).Start();
+        var alice = await gateway.CreateUserAsync("alice");
+        await (await gateway.ConnectAsync(alice)).DisposeAsync();
+
+        var result = await CliRun.RunAsync("connect", "--as", alice.ExternalId, "--url", gateway.HttpAddress.ToString());
+
+        Assert.That(result.Exit, Is.EqualTo(1), result.ToString());
+        Assert.That(result.Error, Does.Contain("HTTP 429").And.Contain("Chat:Limits:HandshakesPerSecond").And.Match(@"retry in \d+ s\."));
+    }
+
+    [Test]
     public async Task Control_keystrokes_at_the_start_of_a_line_are_dropped_so_a_command_after_CtrlL_is_a_command()
     {
         var (_, bob, _, keyboard, screen, exit) = await StartInNewConversationAsync();

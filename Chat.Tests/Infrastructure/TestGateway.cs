@@ -42,6 +42,8 @@ public sealed class TestGateway : WebApplicationFactory<Program>
             ["Chat:Limits:PresenceBurst"] = "1000000",
             ["Chat:Limits:ApiRequestsPerSecond"] = "100000",
             ["Chat:Limits:ApiBurst"] = "1000000",
+            ["Chat:Limits:HandshakesPerSecond"] = "100000",
+            ["Chat:Limits:HandshakeBurst"] = "1000000",
         };
         foreach (var (key, value) in settings ?? [])
         {
