@@ -75,7 +75,7 @@ public sealed class ChatSessionRunner(
             // Read from the start: the keep-alive's pongs are processed only inside a read, and a catch-up can
             // take longer than the keep-alive's interval plus timeout.
             var firstHeader = ReadHeaderAsync(socket);
-            if (await TryStartAsync(connection, catchup, aborted))
+            if (await TryStartAsync(connection, socket, catchup, aborted))
             {
                 receiving = ReceiveLoopAsync(connection, socket, gate, firstHeader, transport, aborted);
                 await connection.Ending;
@@ -144,9 +144,10 @@ public sealed class ChatSessionRunner(
     /// <summary>
     /// Subscribes the connection to the user's conversations, then replays what they missed and sends
     /// <c>ready</c>. Subscribing first means a message committed meanwhile is either in the replay or held for
-    /// live delivery; the gate drops the held copies of what the replay already sent. False when it failed.
+    /// live delivery; the gate drops the held copies of what the replay already sent. False when it failed, or when
+    /// the client closed (or its socket failed) before the catch-up was done.
     /// </summary>
-    private async Task<bool> TryStartAsync(ChatConnection connection, bool catchup, CancellationToken aborted)
+    private async Task<bool> TryStartAsync(ChatConnection connection, WebSocket socket, bool catchup, CancellationToken aborted)
     {
         try
         {
@@ -184,6 +185,10 @@ public sealed class ChatSessionRunner(
                             hasMore.Add(group.Key);
                             break;
                         }
+                        if (ClientLeft(socket))
+                        {
+                            return false;
+                        }
                         await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Message(message, isCatchup: true), message.ConversationId, message.Seq), aborted);
                     }
                 }
@@ -191,7 +196,13 @@ public sealed class ChatSessionRunner(
 
             // The device now counts for its user's status, before the client hears ready and may ask the HTTP API.
             // What is announced is the status the registry holds now: "away" set on another device meanwhile
-            // stays, and a first device that failed before this point was never announced.
+            // stays, and a first device that failed before this point was never announced. One whose client
+            // closed meanwhile is not made live either: a browser that closes keeps reading until the server's
+            // close, so the replay ran to its end, and the user's contacts would see "online" and then "offline".
+            if (ClientLeft(socket))
+            {
+                return false;
+            }
             presence.MarkLive(connection);
 
             // Paced too: it closes the replay, which may have filled its half of the queue.
@@ -214,6 +225,12 @@ public sealed class ChatSessionRunner(
             return false;
         }
     }
+
+    /// <summary>
+    /// The client sent its close, or the socket failed, while the catch-up ran: the read of the first frame, which
+    /// runs beside the catch-up, has seen it. A frame the client sent early leaves the socket open.
+    /// </summary>
+    private static bool ClientLeft(WebSocket socket) => socket.State != WebSocketState.Open;
 
     // A zero-byte read waits for the next frame without holding a buffer while the socket is idle, and processes the
     // control frames before it (the keep-alive's pongs among them).

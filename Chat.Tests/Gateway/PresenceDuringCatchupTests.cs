@@ -97,4 +97,26 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
         await phone.CloseAsync();
         Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("offline"), "nothing came between online and offline");
     }
+
+    // A browser that closes keeps reading until the server's close: the catch-up could run to its end and the device
+    // become live just before its session ended, and Bob saw Alice come online and go offline at once.
+    [Test]
+    public async Task A_first_device_that_closes_during_its_catch_up_is_never_announced_and_gets_no_more_of_it()
+    {
+        var (alice, b, _) = await AliceWithALongCatchupAsync();
+        var laptop = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(alice.ExternalId), receiveBufferBytes: 4096));
+        laptop.PauseReading();
+        var registry = Gateway.Services.GetRequiredService<ConnectionRegistry>();
+        await Eventually.TrueAsync(() => registry.Connections().Any(c => c.UserId == alice.Id), "the laptop is in its catch-up");
+
+        var closing = laptop.CloseAsync();
+        laptop.ResumeReading();
+        await closing;
+
+        Assert.That(laptop.CloseStatus, Is.EqualTo(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure));
+        var received = laptop.ReceivedBeforeClose();
+        Assert.That(received.Select(f => f.Type()), Has.None.EqualTo("ready"), "the catch-up stopped at the close");
+        Assert.That(received, Has.Count.LessThan(CatchupMessages));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(500), PresenceOf(alice)), Is.Empty, "Alice never came online");
+    }
 }
