@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using System.Text.Json;
 using Chat.Core.Connections;
 using Chat.Tests.Infrastructure;
@@ -59,13 +58,6 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
         return (alice, b, conversation, laptop, phone);
     }
 
-    private async Task<string?> PresenceShownOverHttpAsync(long conversation, TestUser viewer, TestUser member)
-    {
-        using var http = Gateway.CreateHttpClient(viewer.ExternalId);
-        var detail = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}");
-        return detail.GetProperty("members").EnumerateArray().Single(m => m.Str("externalId") == member.ExternalId).Str("presenceStatus");
-    }
-
     [Test]
     public async Task A_device_that_finishes_its_catch_up_after_another_device_chose_away_leaves_the_user_away()
     {
@@ -77,7 +69,7 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
         laptop.ResumeReading();
         await laptop.ReadUntilReadyAsync();
         Assert.That(laptop.Catchup, Has.Count.EqualTo(CatchupMessages));
-        Assert.That(await PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("away"), "the laptop chose nothing");
+        Assert.That(await Gateway.PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("away"), "the laptop chose nothing");
 
         // Announcements reach Bob in the order they were made: the next one he hears is this, not a stray "online".
         await phone.SendAsync(new { type = "presence", presenceStatus = "busy" });
@@ -92,7 +84,7 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
         laptop.Abort();
         var registry = Gateway.Services.GetRequiredService<ConnectionRegistry>();
         await Eventually.TrueAsync(() => registry.Connections().Count(c => c.UserId == alice.Id) == 1, "the gateway let the laptop go");
-        Assert.That(await PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("online"));
+        Assert.That(await Gateway.PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("online"));
 
         await phone.CloseAsync();
         Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("offline"), "nothing came between online and offline");

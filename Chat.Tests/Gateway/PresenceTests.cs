@@ -80,6 +80,67 @@ public sealed class PresenceTests : GatewayTest
         Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("away"));
     }
 
+    private static async Task<string?[]> StatusesHeardAsync(ChatTestClient observer, TestUser user) =>
+        [.. (await observer.CollectAsync(Quiet, PresenceOf(user))).Select(f => f.Str("presenceStatus"))];
+
+    // Every change of the aggregate is heard exactly once, and nothing else: a device that repeats the status in
+    // force says nothing, and a device that goes, closed or cut off, hands the status to the latest one left.
+    [Test]
+    public async Task With_three_devices_each_change_of_the_users_status_is_heard_once_and_the_http_api_shows_the_same()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var phone = await ConnectAsync(alice);
+        var laptop = await ConnectAsync(alice);
+        var tablet = await ConnectAsync(alice);
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "online" }));
+
+        await phone.SendAsync(new { type = "presence", presenceStatus = "away" });
+        await laptop.SendAsync(new { type = "presence", presenceStatus = "busy" });
+        await tablet.SendAsync(new { type = "presence", presenceStatus = "online" });
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "away", "busy", "online" }));
+        await tablet.SendAsync(new { type = "presence", presenceStatus = "online" });
+        await phone.SendAsync(new { type = "presence", presenceStatus = "online" });
+        Assert.That(await StatusesHeardAsync(b, alice), Is.Empty, "the status in force, set again, is no change");
+
+        await phone.SendAsync(new { type = "presence", presenceStatus = "away" });
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "away" }));
+        await phone.CloseAsync();
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "online" }), "the tablet set its status after the laptop");
+        Assert.That(await Gateway.PresenceShownOverHttpAsync(conversation, bob, alice), Is.EqualTo("online"));
+
+        tablet.Abort();
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "busy" }), "a device cut off hands the status on as a closed one does");
+        Assert.That(await Gateway.PresenceShownOverHttpAsync(conversation, bob, alice), Is.EqualTo("busy"));
+        Assert.That(await Gateway.PresenceShownOverHttpAsync(conversation, alice, alice), Is.EqualTo("busy"));
+
+        await laptop.CloseAsync();
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "offline" }));
+        Assert.That(await Gateway.PresenceShownOverHttpAsync(conversation, bob, alice), Is.EqualTo("offline"));
+    }
+
+    [Test]
+    public async Task A_status_lasts_as_long_as_the_connection_that_set_it()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var laptop = await ConnectAsync(alice);
+        var phone = await Gateway.ConnectAsync(alice);
+        await phone.SendAsync(new { type = "presence", presenceStatus = "busy" });
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "online", "busy" }));
+
+        // The phone changes networks: its new connection has not chosen a status until it sends it again.
+        phone.Abort();
+        await phone.DisposeAsync();
+        phone = await ConnectAsync(alice);
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "online" }));
+        await phone.SendAsync(new { type = "presence", presenceStatus = "busy" });
+        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "busy" }));
+        Assert.That(laptop.State, Is.EqualTo(System.Net.WebSockets.WebSocketState.Open));
+    }
+
     [Test]
     public async Task Presence_does_not_reach_users_who_share_no_conversation()
     {

@@ -46,6 +46,28 @@ public sealed class ReadReceiptTests : GatewayTest
         Assert.That(statuses, Is.EqualTo(ids.Take(3)));
     }
 
+    // What a device counts from a receipt sent by another device of its user (protocol section 10) is what its next
+    // ready says: the messages from others after the one read, deleted ones excluded, the user's own not counted.
+    [Test]
+    public async Task A_read_on_the_phone_moves_every_devices_position_and_their_next_ready_counts_from_it()
+    {
+        var (alice, _, conversation, phone, b, ids) = await FiveMessagesFromBobAsync();
+        var laptop = await ConnectAsync(alice);
+        await laptop.SendMessageAsync(conversation, "from the laptop");
+        await phone.NextAsync("message");
+        await b.SendAsync(new { type = "delete", conversationId = conversation, messageId = ids[4] });
+        await laptop.NextAsync("messageDeleted");
+
+        await phone.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[1] });
+
+        var receipt = await laptop.NextAsync("read");
+        Assert.That((receipt.Long("senderId"), receipt.Long("messageId")), Is.EqualTo((alice.Id, ids[1])));
+        var tablet = await ConnectAsync(alice);
+        Assert.That(tablet.Ready.GetProperty("conversations")[0].GetProperty("unreadCount").GetInt32(), Is.EqualTo(2), "m3 and m4: m5 is deleted, and the user's own is not unread");
+        Assert.That(tablet.Catchup.Select(f => f.Str("content")), Is.EqualTo(new[] { "m3", "m4", "from the laptop" }));
+        Assert.That(await phone.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() == "read"), Is.Empty, "the reading device gets no answer");
+    }
+
     // A first receipt after a long absence covers thousands of messages. Marking them read must not hold the
     // conversation's row: the message writer stores every conversation's messages one batch at a time, and a batch
     // waiting for that row holds up everyone's messages. The test stops the receipt inside that marking (on a status

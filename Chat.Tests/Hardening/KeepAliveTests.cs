@@ -56,6 +56,33 @@ public sealed class KeepAliveTests : GatewayTest
         ReliabilityReport.Ledger.SocketClosed(1006, "no pong within KeepAliveTimeout (dropped, no close frame)");
     }
 
+    // The device that set the status in force vanishes: once the keep-alive drops it, the status of the device left
+    // is announced, as for a close.
+    [Test]
+    public async Task A_device_dropped_by_the_keep_alive_hands_its_users_status_to_the_device_left()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var laptop = await ConnectAsync(alice);
+        await using var relay = new TcpProxy("127.0.0.1", Gateway.HttpAddress.Port);
+        var viaRelay = new UriBuilder(Gateway.WebSocketAddress) { Port = relay.Port }.Uri;
+        var phone = Track(await ChatTestClient.ConnectAsync(viaRelay, Gateway.TokenFor(alice.ExternalId)));
+        await phone.ReadUntilReadyAsync();
+        await laptop.SendAsync(new { type = "presence", presenceStatus = "away" });
+        await phone.SendAsync(new { type = "presence", presenceStatus = "busy" });
+        Func<System.Text.Json.JsonElement, bool> aliceStatus = f => f.Type() == "presence" && f.Long("senderId") == alice.Id;
+        Assert.That((await b.CollectAsync(TimeSpan.FromMilliseconds(500), aliceStatus)).Select(f => f.Str("presenceStatus")),
+            Is.EqualTo(new[] { "online", "away", "busy" }));
+
+        relay.BlackHole();
+
+        var next = await b.NextAsync(aliceStatus, TimeSpan.FromSeconds(10));
+        phone.Abort();
+        Assert.That(next.Str("presenceStatus"), Is.EqualTo("away"), "the laptop's status, not offline");
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(500), aliceStatus), Is.Empty);
+    }
+
     [Test]
     public async Task A_client_that_answers_pings_stays_while_its_message_waits_on_the_database_for_longer_than_interval_plus_timeout()
     {

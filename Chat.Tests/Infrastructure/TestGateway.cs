@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Net.WebSockets;
 using Chat.Core.Auth;
 using Chat.Core.Options;
@@ -141,6 +142,14 @@ public sealed class TestGateway : WebApplicationFactory<Program>
             users[i] = await CreateUserAsync(prefix);
         }
         return users;
+    }
+
+    /// <summary>The status the HTTP API's conversation detail shows for <paramref name="member"/> to <paramref name="viewer"/>.</summary>
+    public async Task<string?> PresenceShownOverHttpAsync(long conversation, TestUser viewer, TestUser member)
+    {
+        using var http = CreateHttpClient(viewer.ExternalId);
+        var detail = await http.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/conversations/{conversation}");
+        return detail.GetProperty("members").EnumerateArray().Single(m => m.Str("externalId") == member.ExternalId).Str("presenceStatus");
     }
 
     public async Task<long> CreateConversationAsync(params TestUser[] members) =>
