@@ -81,7 +81,70 @@ public static class JsonShape
         }
     }
 
-    private static string Join(string path, string name) => path.Length == 0 ? name : path + "." + name;
+    /// <summary>
+    /// What differs between a field table and <paramref name="real"/>, the table describing the objects at
+    /// <paramref name="at"/> (<c>items[]</c>): each field is there (unless optional) with its kind (or null when
+    /// nullable), and each object the table describes has no field that the table does not list.
+    /// </summary>
+    public static List<string> TableDifferences(IReadOnlyList<SpecField> fields, JsonElement real, string at)
+    {
+        var differences = new List<string>();
+        var listed = fields.Select(f => f.Path).ToHashSet();
+        foreach (var level in fields.Select(f => Parent(f.Path)).Distinct())
+        {
+            var objects = At(real, Join(at, level)).Where(o => o.ValueKind == JsonValueKind.Object).ToList();
+            if (objects.Count == 0)
+            {
+                differences.Add($"{Show(Join(at, level))} holds no object from the server: the scenario must produce one to compare");
+            }
+            foreach (var field in fields.Where(f => Parent(f.Path) == level))
+            {
+                var path = Join(at, field.Path);
+                foreach (var o in objects)
+                {
+                    if (!o.TryGetProperty(field.Path[(level.Length == 0 ? 0 : level.Length + 1)..], out var value))
+                    {
+                        if (!field.Optional)
+                        {
+                            differences.Add($"{Show(path)} is in the table, not sent by the server");
+                        }
+                    }
+                    else if (field.Kind is { } kind && KindOf(value) != kind && !(field.Nullable && value.ValueKind == JsonValueKind.Null))
+                    {
+                        differences.Add($"{Show(path)} is {kind}{(field.Nullable ? " or null" : "")} in the table, {KindOf(value)} from the server");
+                    }
+                }
+            }
+            foreach (var name in objects.SelectMany(o => o.EnumerateObject()).Select(p => p.Name).Distinct())
+            {
+                if (!listed.Contains(Join(level, name)))
+                {
+                    differences.Add($"{Show(Join(at, Join(level, name)))} is sent by the server, not in the table");
+                }
+            }
+        }
+        return [.. differences.Distinct()];
+    }
+
+    /// <summary>The values at a path; <c>name[]</c> steps into every entry of an array.</summary>
+    public static IEnumerable<JsonElement> At(JsonElement root, string path)
+    {
+        IEnumerable<JsonElement> values = [root];
+        foreach (var step in path.Split('.', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = step.EndsWith("[]") ? step[..^2] : step;
+            values = values.SelectMany(v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty(name, out var child) ? [child] : Array.Empty<JsonElement>());
+            if (step.EndsWith("[]"))
+            {
+                values = values.SelectMany(v => v.ValueKind == JsonValueKind.Array ? v.EnumerateArray() : Enumerable.Empty<JsonElement>());
+            }
+        }
+        return values;
+    }
+
+    private static string Parent(string path) => path.LastIndexOf('.') is var dot and >= 0 ? path[..dot] : "";
+
+    public static string Join(string path, string name) => path.Length == 0 ? name : name.Length == 0 ? path : path + "." + name;
 
     private static string Show(string path) => path.Length == 0 ? "the value" : $"\"{path}\"";
 }
