@@ -855,6 +855,12 @@ internal sealed class ChatTerminal
                     _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
                 }
                 Track(frame);
+                // Shown as sent, so read (protocol §4, "Catch-up"): sending does not move the sender's read position, and the
+                // user's other devices would otherwise get it again in every catch-up.
+                if (sent.Conversation == _open && frame.Long("messageId") is { } own)
+                {
+                    ReadLater(sent.Conversation, own);
+                }
                 break;
             // The user's own typing on another device of theirs is no news to them (their own presence is not shown either).
             case "typing" when frame.Long("senderId") == _me:

@@ -287,6 +287,26 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_line_shown_as_sent_is_marked_read_so_the_users_other_devices_do_not_get_it_again_in_catch_up()
+    {
+        var (alice, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var bobSocket = await ConnectAsync(bob);
+        await bobSocket.SendMessageAsync(conversationId, "are you there?");
+        await screen.WaitForAsync("are you there?");
+
+        keyboard.Type("here I am");
+        await screen.WaitForAsync("you: here I am");
+        var mine = await Sql.ScalarAsync<long>("SELECT id FROM messages WHERE conversation_id = @conversationId AND seq = 2", new { conversationId });
+        var receipt = await bobSocket.NextAsync(f => f.Type() == "read" && f.Long("messageId") == mine);
+        Assert.That(receipt.Long("senderId"), Is.EqualTo(alice.Id));
+
+        var phone = await ConnectAsync(alice);
+        Assert.That(phone.Catchup, Is.Empty, "the message the terminal showed as sent is read, as Bob's before it");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task Lines_pasted_faster_than_the_rate_limit_are_all_sent_in_order_once_the_gateway_allows()
     {
         await using var gateway = RateLimitedGateway();
