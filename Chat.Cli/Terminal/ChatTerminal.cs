@@ -75,6 +75,10 @@ internal sealed class ChatTerminal
     private readonly Dictionary<long, long> _lastChangeSeq = [];
     private readonly Dictionary<(long Conversation, long Seq), long> _messageIds = [];
     private readonly Dictionary<long, long> _seqs = [];
+    // Who sent each message shown, and the last position each reader's receipts named: a receipt that only covers
+    // the reader's own lines is not shown.
+    private readonly Dictionary<(long Conversation, long Seq), long> _senders = [];
+    private readonly Dictionary<(long Conversation, long Reader), long> _readUpTo = [];
     private readonly Dictionary<string, (long Conversation, string Content)> _pending = [];
     private readonly Dictionary<long, long> _readsDue = [];
     private readonly HashSet<(long Conversation, long? Sender)> _typing = [];
@@ -854,7 +858,7 @@ internal sealed class ChatTerminal
                 {
                     _output.WriteLine($"[{Label(sent.Conversation)}] {Display.Line(frame.Long("seq"), frame.Time("timestamp"), "you", sent.Content)}");
                 }
-                Track(frame);
+                Track(frame, _me);
                 // Shown as sent, so read (protocol §4, "Catch-up"): sending does not move the sender's read position, and the
                 // user's other devices would otherwise get it again in every catch-up.
                 if (sent.Conversation == _open && frame.Long("messageId") is { } own)
@@ -883,7 +887,12 @@ internal sealed class ChatTerminal
                         Remember(detail.Body);
                     }
                 }
-                var position = _seqs.TryGetValue(read, out var readSeq) ? $"#{readSeq}" : $"message {read}";
+                var known = _seqs.TryGetValue(read, out var readSeq);
+                if (known && frame.Long("senderId") is { } whoRead && ReadsOnlyOwnLines(conversationId, whoRead, readSeq))
+                {
+                    break;
+                }
+                var position = known ? $"#{readSeq}" : $"message {read}";
                 _output.WriteLine($"[{Label(conversationId)}] {Name(frame.Long("senderId"))} read up to {position}");
                 break;
             case "member":
@@ -981,14 +990,43 @@ internal sealed class ChatTerminal
     /// Keeps a message's seq and id, so that /edit, /delete and /sync can name messages by seq, and a live copy of a
     /// message already shown is not shown twice.
     /// </summary>
-    private void Track(JsonElement message)
+    /// <param name="sender">The sender, for a frame that does not name one (an ack).</param>
+    private void Track(JsonElement message, long? sender = null)
     {
         if (message.Long("conversationId") is { } conversationId && message.Long("seq") is { } seq && message.Long("messageId") is { } messageId)
         {
             _messageIds[(conversationId, seq)] = messageId;
             _seqs[messageId] = seq;
+            if ((sender ?? message.Long("senderId")) is { } by)
+            {
+                _senders[(conversationId, seq)] = by;
+            }
             _lastSeq[conversationId] = Math.Max(_lastSeq.GetValueOrDefault(conversationId), seq);
         }
+    }
+
+    /// <summary>
+    /// Whether a receipt up to <paramref name="seq"/> tells nothing new: it names the reader's own line, and every
+    /// message of someone else's since their last receipt shown here is before it. Clients mark their own lines read
+    /// once they show them as sent (protocol §4, "Catch-up"), so without this each line would be followed by its
+    /// sender's receipt for it.
+    /// </summary>
+    private bool ReadsOnlyOwnLines(long conversationId, long reader, long seq)
+    {
+        var since = _readUpTo.GetValueOrDefault((conversationId, reader));
+        _readUpTo[(conversationId, reader)] = Math.Max(since, seq);
+        if (_senders.GetValueOrDefault((conversationId, seq)) != reader)
+        {
+            return false;
+        }
+        for (var earlier = since + 1; earlier < seq; earlier++)
+        {
+            if (_senders.TryGetValue((conversationId, earlier), out var by) && by != reader)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>Advances the change position held by a live change only when it is the next one, so that a gap is replayed later.</summary>

@@ -307,6 +307,33 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_receipt_that_only_marks_the_readers_own_line_is_not_shown_and_one_that_also_covers_yours_is()
+    {
+        var (_, bob, conversationId, keyboard, screen, exit) = await StartInNewConversationAsync();
+        var bobSocket = await ConnectAsync(bob);
+        keyboard.Type("ping");
+        await screen.WaitForAsync("you: ping");
+        var ping = (await bobSocket.NextAsync("message")).Long("messageId");
+        await bobSocket.SendAsync(new { type = "read", conversationId, messageId = ping });
+        await screen.WaitForAsync($"{bob.Name} read up to #1");
+
+        var pong = await bobSocket.SendMessageAsync(conversationId, "pong");
+        await bobSocket.SendAsync(new { type = "read", conversationId, messageId = pong.Long("messageId") });
+        await bobSocket.SendMessageAsync(conversationId, "after my receipt");
+        await screen.WaitForAsync("after my receipt"); // the receipt came before it, on the same connection
+        Assert.That(screen.ToString(), Does.Not.Contain("read up to #2"), "Bob's receipt for his own line tells Alice nothing");
+
+        keyboard.Type("one more");
+        await screen.WaitForAsync("you: one more");
+        await bobSocket.NextAsync(f => f.Type() == "message" && f.Str("content") == "one more");
+        var answer = await bobSocket.SendMessageAsync(conversationId, "answer");
+        await bobSocket.SendAsync(new { type = "read", conversationId, messageId = answer.Long("messageId") });
+        await screen.WaitForAsync($"{bob.Name} read up to #5"); // it covers Alice's #4
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task Lines_pasted_faster_than_the_rate_limit_are_all_sent_in_order_once_the_gateway_allows()
     {
         await using var gateway = RateLimitedGateway();
