@@ -25,7 +25,27 @@ using Chat.Core.Options;
 using Dapper;
 using Npgsql;
 
-var options = Options.Parse(args);
+const string Usage = """
+    Usage: write-rate --url ws://host:port/ws [--db <connection string>] [--senders 32] [--conversations 1]
+                      [--warmup 3] [--seconds 10] [--gateway-pid PID]
+    --db defaults to ConnectionStrings__Chat. See the comment at the top of tools/write-rate/Program.cs.
+    """;
+if (args.Any(a => a is "-h" or "--help"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+Options options;
+try
+{
+    options = Options.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+{
+    Console.Error.WriteLine($"write-rate: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
 await using var dataSource = NpgsqlDataSource.Create(options.Database);
 
 var run = Guid.NewGuid().ToString("N")[..8];
