@@ -27,11 +27,20 @@ public sealed record EditResult(EditOutcome Outcome, long Seq, DateTime At, long
 /// <summary>Edits and deletes of a sender's own messages, with the conversation preview and unread counts kept exact.</summary>
 public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
-    // The conversation row lock (which message inserts also take) is held first, so that "is this the latest
-    // visible message" cannot change under the preview update. Both statements run in one implicit transaction.
+    // The conversation row lock (which message inserts also take) is held first, in a statement of its own, so
+    // that the change's statement reads after it and "is this the latest visible message" cannot change under the
+    // preview update. It is taken only for an active member: anyone may name any conversation id, and an
+    // outsider's edit or delete must not hold up the message writer, which waits for this lock, while it is
+    // refused. A member's removal takes the same lock, so a member who holds it stays one until the commit.
     // The change is stamped with statement_timestamp(), after the lock, as messages are: within a conversation
     // the times of changes follow their change_seq.
-    private const string LockConversationSql = "SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;";
+    private const string LockConversationForMemberSql = """
+        SELECT 1 FROM conversations c
+        WHERE c.id = @ConversationId
+          AND EXISTS (SELECT 1 FROM conversation_participants p
+                      WHERE p.conversation_id = c.id AND p.user_id = @UserId AND p.is_active)
+        FOR UPDATE OF c
+        """;
 
     private const string TargetCtes = """
         WITH member AS (
@@ -60,7 +69,6 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
     // one usually edited, that meant the whole table, under the conversation's row lock that its message writes
     // wait for. The ordered form walks the (conversation_id, seq) key from the message on.
     internal const string EditSql = $"""
-        {LockConversationSql}
         {TargetCtes}
         , same AS (
             SELECT edited_at, change_seq FROM target WHERE is_edited AND content = @Content AND change_seq IS NOT NULL
@@ -98,16 +106,27 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
         {
             // Retrying is safe: a repeated edit finds the content in place and answers with the same change.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            if (!await LockForMemberAsync(connection, transaction, conversationId, userId, ct))
+            {
+                return NotMember;
+            }
+            var row = await connection.QuerySingleAsync<EditRow>(new CommandDefinition(
                 EditSql,
                 new { ConversationId = conversationId, MessageId = messageId, UserId = userId, Content = content, Preview = preview },
+                transaction,
                 cancellationToken: ct));
-            await results.ReadAsync<int>();
-            return (await results.ReadSingleAsync<EditRow>()).ToResult();
+            await transaction.CommitAsync(ct);
+            return row.ToResult();
         }, cancellationToken).AsTask();
 
+    private static readonly EditResult NotMember = new(EditOutcome.NotMember, 0, default, 0);
+
+    private static async Task<bool> LockForMemberAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long conversationId, long userId, CancellationToken ct) =>
+        await connection.ExecuteScalarAsync<int?>(new CommandDefinition(
+            LockConversationForMemberSql, new { ConversationId = conversationId, UserId = userId }, transaction, cancellationToken: ct)) is not null;
+
     internal const string DeleteSql = $"""
-        {LockConversationSql}
         {TargetCtes}
         , changed AS (
             UPDATE conversations c SET last_change_seq = c.last_change_seq + 1, updated_at = now()
@@ -171,13 +190,12 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
             // Retrying is safe: a second attempt finds the message already deleted and changes nothing.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             await using var transaction = await connection.BeginTransactionAsync(ct);
-            EditRow row;
-            using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
-                DeleteSql, new { ConversationId = conversationId, MessageId = messageId, UserId = userId }, transaction, cancellationToken: ct)))
+            if (!await LockForMemberAsync(connection, transaction, conversationId, userId, ct))
             {
-                await results.ReadAsync<int>();
-                row = await results.ReadSingleAsync<EditRow>();
+                return NotMember;
             }
+            var row = await connection.QuerySingleAsync<EditRow>(new CommandDefinition(
+                DeleteSql, new { ConversationId = conversationId, MessageId = messageId, UserId = userId }, transaction, cancellationToken: ct));
             if (row.WasLatest)
             {
                 await connection.ExecuteAsync(new CommandDefinition(

@@ -272,6 +272,29 @@ public sealed class EditDeleteTests : GatewayTest
     }
 
     [Test]
+    public async Task An_outsiders_edit_and_delete_are_refused_without_waiting_for_the_conversations_lock()
+    {
+        var (alice, bob, mallory) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var a = await ConnectAsync(alice);
+        var ack = await a.SendMessageAsync(conversation, "mine");
+        var m = await ConnectAsync(mallory);
+
+        // The message writer holds this lock while it stores a batch for the conversation; a refused outsider
+        // must neither wait for it nor take it, or anyone could stall a conversation's messages by naming it.
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            await m.SendAsync(new { type = "edit", conversationId = conversation, messageId = ack.Long("messageId"), content = "theirs" });
+            var edit = await m.NextAsync("error");
+            await m.SendAsync(new { type = "delete", conversationId = conversation, messageId = ack.Long("messageId") });
+            var delete = await m.NextAsync("error");
+
+            Assert.That((edit.Str("code"), delete.Str("code")), Is.EqualTo(("access_denied", "access_denied")));
+        }
+        Assert.That(await Sql.ScalarAsync<string>("SELECT content FROM messages WHERE id = @id", new { id = ack.Long("messageId") }), Is.EqualTo("mine"));
+    }
+
+    [Test]
     public async Task Whose_message_it_is_is_checked_before_whether_it_is_deleted_and_a_missing_one_is_not_found()
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
