@@ -57,7 +57,9 @@ public sealed class ConversationService(
                 publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, created.JoinedAt));
             }
         }
-        var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, cancellationToken)
+        // Read without the request's token too: a committed conversation answered as a failure would be created
+        // again by a client that retries it.
+        var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, CancellationToken.None)
             ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");
         return (conversation, created.Created);
     }

@@ -42,7 +42,11 @@ internal sealed class ApiValidation
     private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
 
     /// <summary>Reads the request body as one JSON object; null (with an error recorded) when it is not one.</summary>
-    public async Task<JsonElement?> ReadObjectAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Read at the client's pace, with the request's own token rather than the database deadline that the endpoint's
+    /// token carries (<see cref="ApiCaller"/>), which starts afresh once the body is in.
+    /// </remarks>
+    public async Task<JsonElement?> ReadObjectAsync(HttpRequest request)
     {
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
@@ -56,7 +60,8 @@ internal sealed class ApiValidation
         using var buffer = new MemoryStream();
         try
         {
-            await request.Body.CopyToAsync(buffer, cancellationToken);
+            await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
+            ApiCaller.BodyRead(request.HttpContext);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {

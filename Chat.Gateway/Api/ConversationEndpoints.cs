@@ -49,7 +49,7 @@ public static class ConversationEndpoints
     {
         var caller = ApiCaller.Of(context);
         var validation = new ApiValidation();
-        if (await validation.ReadObjectAsync(context.Request, cancellationToken) is not { } body)
+        if (await validation.ReadObjectAsync(context.Request) is not { } body)
         {
             return validation.Problem();
         }
@@ -153,7 +153,7 @@ public static class ConversationEndpoints
     {
         var validation = new ApiValidation();
         var conversationId = validation.Id(id, "id");
-        if (await validation.ReadObjectAsync(context.Request, cancellationToken) is not { } body)
+        if (await validation.ReadObjectAsync(context.Request) is not { } body)
         {
             return validation.Problem();
         }
