@@ -72,8 +72,20 @@ internal static class Display
         return sender is null ? Preview(preview) : $"{Safe(sender)}: {Preview(preview)}";
     }
 
-    public static string Preview(string? text) =>
-        text is null ? "" : Safe(text.Length <= PreviewLength ? text : string.Concat(text.AsSpan(0, PreviewLength - 1), "…"));
+    public static string Preview(string? text)
+    {
+        if (text is null)
+        {
+            return "";
+        }
+        if (text.Length <= PreviewLength)
+        {
+            return Safe(text);
+        }
+        // Never half of a surrogate pair (an emoji): alone it is not text, and a terminal shows it as garbage.
+        var cut = char.IsHighSurrogate(text[PreviewLength - 2]) ? PreviewLength - 2 : PreviewLength - 1;
+        return Safe(string.Concat(text.AsSpan(0, cut), "…"));
+    }
 
     /// <summary>
     /// Text that other users wrote (messages, names, titles), made safe to print: control characters (line breaks,

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Chat.Tests.Infrastructure;
@@ -191,6 +192,23 @@ public sealed partial class ConversationsCommandTests : GatewayTest
         Assert.That(lines[1], Does.EndWith(@": evil \u001b[31mRED\u001b[0m \u001b]0;pwned\u0007 bell \u202eevil"));
         Assert.That(list.Output, Does.Contain(@"evil \u001b[31mRED"));
         Assert.That((history.Output + list.Output).Where(c => c != '\n' && (char.IsControl(c) || c == '\u202e')), Is.Empty);
+    }
+
+    [Test]
+    public async Task Conversations_list_shortens_a_long_last_message_without_cutting_an_emoji_in_half()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        // The emoji is two UTF-16 code units, and the list's cut falls between them.
+        await b.SendMessageAsync(conversationId, new string('a', 46) + "\U0001F389" + new string('b', 20));
+
+        var list = await RunAsAsync(alice.ExternalId, "conversations", "list");
+
+        Assert.That(list.Exit, Is.EqualTo(0), list.ToString());
+        Assert.That(list.Output, Does.Contain($"{bob.Name}: {new string('a', 46)}…"), list.ToString());
+        // Half a surrogate pair is not text: written out as UTF-8 it becomes U+FFFD, shown as garbage.
+        Assert.That(list.Output.EnumerateRunes(), Does.Not.Contain(Rune.ReplacementChar));
     }
 
     [Test]
