@@ -341,6 +341,26 @@ public sealed class ConnectionRegistry : IChatPublisher
         _metrics?.Deliveries.Add(delivered);
     }
 
+    public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection from, Func<OutboundFrame> toOwnDevices)
+    {
+        if (!_subscribers.TryGetValue(conversationId, out var connections))
+        {
+            return;
+        }
+        // The same bytes for every other user; the user's own copy is written once, when one of theirs is there.
+        OutboundFrame? own = null;
+        var delivered = 0;
+        foreach (var connection in connections)
+        {
+            if (!ReferenceEquals(connection, from))
+            {
+                connection.Enqueue(connection.UserId == from.UserId ? own ??= toOwnDevices() : frame);
+                delivered++;
+            }
+        }
+        _metrics?.Deliveries.Add(delivered);
+    }
+
     public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame)
     {
         ChatConnection[] recipients;

@@ -7,7 +7,7 @@ namespace Chat.Core.Handlers;
 
 /// <summary>
 /// <c>read</c>: moves the reader's position forward (never back), recomputes their unread count and marks the
-/// covered messages read, then tells the conversation's other connections.
+/// covered messages read, then tells the conversation's other connections, and the reader's own the new count.
 /// </summary>
 public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publisher, MembershipFences fences) : IFrameHandler<ReadFrame>
 {
@@ -38,10 +38,14 @@ public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publ
             case ReadOutcome.Moved:
                 // Like a message: a receipt committed after a removal must not reach the leaver (MembershipFences).
                 await fences.WaitOpenAsync(frame.ConversationId);
+                // The reader's other devices also get the unread count the statement that moved the position set, so
+                // that one holding only some of the messages (hasMore, ?catchup=false) need not count them itself.
+                // It is the reader's own business: everyone else gets the frame without it.
                 publisher.PublishToConversation(
                     frame.ConversationId,
                     FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt),
-                    except: connection);
+                    from: connection,
+                    () => FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt, result.UnreadCount));
                 break;
             case ReadOutcome.AlreadyRead:
                 // Idempotent and never backwards: a receipt for an older message changes nothing and says nothing.

@@ -142,13 +142,21 @@ public static class FrameWriter
         WriteTime(w, "timestamp", timestamp);
     });
 
-    public static byte[] Read(long conversationId, long messageId, long readerId, DateTime timestamp) => Write(w =>
+    /// <param name="unreadCount">
+    /// The reader's unread count after the move, for the reader's own other devices only: it is private to them,
+    /// so the frame for everyone else is written without it.
+    /// </param>
+    public static byte[] Read(long conversationId, long messageId, long readerId, DateTime timestamp, int? unreadCount = null) => Write(w =>
     {
         w.WriteString("type", "read");
         w.WriteNumber("conversationId", conversationId);
         w.WriteNumber("messageId", messageId);
         w.WriteNumber("senderId", readerId);
         WriteTime(w, "timestamp", timestamp);
+        if (unreadCount is { } count)
+        {
+            w.WriteNumber("unreadCount", count);
+        }
     });
 
     public static byte[] Presence(long userId, string displayName, PresenceStatus status, DateTime timestamp) => Write(w =>

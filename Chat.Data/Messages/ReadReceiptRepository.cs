@@ -14,6 +14,10 @@ public enum ReadOutcome
     MessageNotFound,
 }
 
+/// <param name="UnreadCount">
+/// The reader's unread count after the receipt: when it moved the position, the one the same statement stored, which
+/// is what their other devices are told and what their next <c>ready</c> says unless messages come or go meanwhile.
+/// </param>
 public sealed record ReadResult(ReadOutcome Outcome, int UnreadCount, DateTime ReadAt);
 
 public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)

@@ -80,6 +80,9 @@ public sealed class PresenceHandlerTests
         public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection? except = null) =>
             throw new AssertionException("presence goes to users");
 
+        public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection from, Func<OutboundFrame> toOwnDevices) =>
+            throw new AssertionException("presence goes to users");
+
         public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame)
         {
             bool first;

@@ -155,5 +155,8 @@ public sealed class TypingHandlerTests
         }
 
         public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame) => throw new AssertionException("typing goes to a conversation only");
+
+        public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection from, Func<OutboundFrame> toOwnDevices) =>
+            throw new AssertionException("typing is the same for everyone");
     }
 }

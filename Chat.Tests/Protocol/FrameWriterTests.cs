@@ -161,6 +161,15 @@ public sealed class FrameWriterTests
         Assert.That(frame.GetProperty("timestamp").GetString(), Does.Match(IsoUtc));
     }
 
+    [Test]
+    public void A_read_frame_for_the_readers_own_devices_ends_with_their_unread_count()
+    {
+        var frame = Parse(FrameWriter.Read(12, 901, 5, Noon, unreadCount: 0));
+
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp", "unreadCount" }));
+        Assert.That(frame.GetProperty("unreadCount").GetInt32(), Is.Zero, "a count of 0 is sent, not left out");
+    }
+
     [TestCase(PresenceStatus.Online, "online")]
     [TestCase(PresenceStatus.Away, "away")]
     [TestCase(PresenceStatus.Busy, "busy")]

@@ -29,6 +29,8 @@ public sealed partial class SpecExamplesTests : GatewayTest
         ["frame:error"] = ["clientMessageId", "frameType", "conversationId", "messageId", "retryAfterMs"],
         // protocol §6.9: absent when the sync had no afterChangeSeq and afterSeq was above 0.
         ["frame:synced"] = ["lastChangeSeq"],
+        // protocol §6.6: only on the frame to the reader's own other connections.
+        ["frame:read"] = ["unreadCount"],
     };
 
     // The real output of each kind (error frames and problems also by code and status), made in OneTimeSetUp. A key
@@ -47,6 +49,8 @@ public sealed partial class SpecExamplesTests : GatewayTest
     {
         "frame:error" => "frame:error:" + example.Json.GetProperty("code").GetString(),
         "http:problem" => "http:problem:" + example.Json.GetProperty("status").GetInt32(),
+        // The frame a reader's own other device gets, and the one everyone else gets.
+        "frame:read" => example.Json.TryGetProperty("unreadCount", out _) ? "frame:read:own" : "frame:read",
         var kind => kind!,
     };
 
@@ -210,8 +214,12 @@ public sealed partial class SpecExamplesTests : GatewayTest
         Record("frame:message", await b.NextAsync("message"));
         await a.SendAsync(new { type = "typing", conversationId = conversation, isTyping = true });
         Record("frame:typing", await b.NextAsync("typing"));
+        // Bob's other device, closed at once: the scenario needs bob offline later.
+        var bobsPhone = await Gateway.ConnectAsync(bob);
         await b.SendAsync(new { type = "read", conversationId = conversation, messageId = first.Long("messageId") });
         Record("frame:read", await a.NextAsync("read"));
+        Record("frame:read:own", await bobsPhone.NextAsync("read"));
+        await bobsPhone.DisposeAsync();
         await a.SendAsync(new { type = "edit", conversationId = conversation, messageId = first.Long("messageId"), content = "Hello Bob!" });
         Record("frame:messageEdited", await a.NextAsync("messageEdited"));
 
