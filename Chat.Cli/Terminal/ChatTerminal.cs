@@ -893,7 +893,10 @@ internal sealed class ChatTerminal
                     break;
                 }
                 var position = known ? $"#{readSeq}" : $"message {read}";
-                _output.WriteLine($"[{Label(conversationId)}] {Name(frame.Long("senderId"))} read up to {position}");
+                // Only the user's own reads on another device carry their count, which this terminal could not make:
+                // it holds only the messages it has shown.
+                var left = frame.Long("unreadCount") is { } unread ? $", {Count(unread, "unread message")} left" : "";
+                _output.WriteLine($"[{Label(conversationId)}] {Name(frame.Long("senderId"))} read up to {position}{left}");
                 break;
             case "member":
                 await ShowMemberAsync(frame, conversationId, cancellation);

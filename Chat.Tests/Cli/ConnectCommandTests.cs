@@ -395,6 +395,33 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_read_on_another_of_the_users_devices_shows_how_many_are_left_unread_there()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+        var bobSocket = await ConnectAsync(bob);
+        var ids = new List<long>();
+        foreach (var text in new[] { "one", "two", "three" })
+        {
+            ids.Add((await bobSocket.SendMessageAsync(conversationId, text)).Long("messageId"));
+        }
+        await screen.WaitForAsync($"{bob.Name}: three"); // shown, not read: the conversation is not open here
+        var phone = await ConnectAsync(alice, catchup: false);
+
+        await phone.SendAsync(new { type = "read", conversationId, messageId = ids[0] });
+
+        await screen.WaitForAsync("you read up to #1, 2 unread messages left");
+        var four = await phone.SendMessageAsync(conversationId, "four");
+        await bobSocket.SendAsync(new { type = "read", conversationId, messageId = four.Long("messageId") });
+        await screen.WaitForAsync($"{bob.Name} read up to #4");
+        Assert.That(screen.ToString(), Does.Not.Contain($"{bob.Name} read up to #4,"), "Bob's count is not Alice's to see");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_receipt_from_a_member_the_list_did_not_name_shows_their_name()
     {
         // The list carries a group's first ten members by id: the last of twelve is not among them.
