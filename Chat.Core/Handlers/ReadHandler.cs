@@ -45,7 +45,8 @@ public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publ
                     frame.ConversationId,
                     FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt),
                     from: connection,
-                    () => FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt, result.UnreadCount));
+                    () => FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt,
+                        new UnreadCountAt(result.UnreadCount, result.LastSeq, result.LastChangeSeq)));
                 break;
             case ReadOutcome.AlreadyRead:
                 // Idempotent and never backwards: a receipt for an older message changes nothing and says nothing.

@@ -142,20 +142,23 @@ public static class FrameWriter
         WriteTime(w, "timestamp", timestamp);
     });
 
-    /// <param name="unreadCount">
-    /// The reader's unread count after the move, for the reader's own other devices only: it is private to them,
-    /// so the frame for everyone else is written without it.
+    /// <param name="ownCount">
+    /// The reader's unread count after the move, with the conversation's last seq and change position it was taken
+    /// at, for the reader's own other devices only: it is private to them, so the frame for everyone else is
+    /// written without it.
     /// </param>
-    public static byte[] Read(long conversationId, long messageId, long readerId, DateTime timestamp, int? unreadCount = null) => Write(w =>
+    public static byte[] Read(long conversationId, long messageId, long readerId, DateTime timestamp, UnreadCountAt? ownCount = null) => Write(w =>
     {
         w.WriteString("type", "read");
         w.WriteNumber("conversationId", conversationId);
         w.WriteNumber("messageId", messageId);
         w.WriteNumber("senderId", readerId);
         WriteTime(w, "timestamp", timestamp);
-        if (unreadCount is { } count)
+        if (ownCount is { } count)
         {
-            w.WriteNumber("unreadCount", count);
+            w.WriteNumber("unreadCount", count.UnreadCount);
+            w.WriteNumber("lastSeq", count.LastSeq);
+            w.WriteNumber("lastChangeSeq", count.LastChangeSeq);
         }
     });
 
@@ -290,3 +293,6 @@ public enum MemberChange
 }
 
 public readonly record struct ReadyConversation(long ConversationId, long LastSeq, int UnreadCount, bool HasMore, long LastChangeSeq);
+
+/// <summary>A user's unread count in a conversation, and the conversation's last seq and change position when it was taken.</summary>
+public readonly record struct UnreadCountAt(int UnreadCount, long LastSeq, long LastChangeSeq);

@@ -18,7 +18,9 @@ public enum ReadOutcome
 /// The reader's unread count after the receipt: when it moved the position, the one the same statement stored, which
 /// is what their other devices are told and what their next <c>ready</c> says unless messages come or go meanwhile.
 /// </param>
-public sealed record ReadResult(ReadOutcome Outcome, int UnreadCount, DateTime ReadAt);
+/// <param name="LastSeq">The conversation's last seq when the count was taken: the count covers the messages up to it.</param>
+/// <param name="LastChangeSeq">The conversation's last change position when the count was taken: the deletions up to it are counted out.</param>
+public sealed record ReadResult(ReadOutcome Outcome, int UnreadCount, long LastSeq, long LastChangeSeq, DateTime ReadAt);
 
 public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
@@ -45,7 +47,9 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
     // from others. A member who has read nothing since joining stands at joined_seq, as catch-up and the writer's
     // unread counts have it: the messages from before they joined (or rejoined) are not theirs to read, and a
     // receipt for one of them would otherwise move them back and count the messages sent while they were away as
-    // unread.
+    // unread. It also reads the conversation's last seq and change position in the same snapshot, after the
+    // conversation's lock: the count covers exactly the messages and deletions up to them, and the reader's other
+    // devices, told all three, can tell which of the frames that reach them around this one the count includes.
     private const string MarkReadSql = """
         INSERT INTO message_status (message_id, user_id, delivered_at, read_at)
         SELECT m.id, @UserId, now(), now()
@@ -94,7 +98,10 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
                COALESCE((SELECT unread_count FROM moved),
                         (SELECT unread_count FROM conversation_participants
                          WHERE conversation_id = @ConversationId AND user_id = @UserId), 0) AS UnreadCount,
-               now() AS ReadAt;
+               c.last_seq AS LastSeq, c.last_change_seq AS LastChangeSeq,
+               now() AS ReadAt
+        FROM (SELECT 1) AS one
+        LEFT JOIN conversations c ON c.id = @ConversationId;
         """;
 
     public Task<ReadResult> MarkReadAsync(long conversationId, long userId, long messageId, CancellationToken cancellationToken) =>
@@ -106,13 +113,15 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
             await results.ReadAsync<int>();
             await results.ReadAsync<int>();
             var row = await results.ReadSingleAsync<ReadRow>();
-            return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.UnreadCount, row.ReadAt);
+            return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.UnreadCount, row.LastSeq, row.LastChangeSeq, row.ReadAt);
         }, cancellationToken).AsTask();
 
     private sealed class ReadRow
     {
         public required string Outcome { get; init; }
         public int UnreadCount { get; init; }
+        public long LastSeq { get; init; }
+        public long LastChangeSeq { get; init; }
         public DateTime ReadAt { get; init; }
     }
 }

@@ -175,6 +175,95 @@ public sealed class OwnDeviceUnreadCountTests : GatewayTest
         }
     }
 
+    // Round after round, Bob sends, Carol deletes her message from just before, and Alice's phone reads, all at
+    // once: each message and deletion is stored on either side of the receipt and reaches the laptop on either side
+    // of its frame. A laptop that takes each count and then counts only what lies above the frame's lastSeq and
+    // lastChangeSeq (protocol §10) holds the stored count after every round.
+    [Test]
+    public async Task A_device_that_counts_from_the_positions_the_count_was_taken_at_stays_exact_while_messages_race_the_reads()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var phone = await ConnectAsync(alice, catchup: false);
+        var laptop = await ConnectAsync(alice, catchup: false);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        var model = new OwnCountModel(alice.Id);
+        var wrong = new List<string>();
+        var toRead = (await b.SendMessageAsync(conversation, "first")).Long("messageId");
+
+        for (var round = 0; round < 150; round++)
+        {
+            var carols = (await c.SendMessageAsync(conversation, $"c{round}")).Long("messageId");
+            var key = $"b{round}";
+            await Task.WhenAll(
+                b.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = key, content = key }),
+                c.SendAsync(new { type = "delete", conversationId = conversation, messageId = carols }),
+                phone.SendAsync(new { type = "read", conversationId = conversation, messageId = toRead }));
+            var bobs = (await b.NextAsync(f => f.Type() == "ack" && f.Str("clientMessageId") == key)).Long("messageId");
+            await c.NextAsync(f => f.Type() == "messageDeleted" && f.Long("messageId") == carols);
+
+            var (sawMessage, sawDeletion, sawRead) = (false, false, false);
+            while (!(sawMessage && sawDeletion && sawRead))
+            {
+                var frame = await laptop.NextAsync(f => f.Type() is "message" or "messageDeleted" or "read");
+                await model.ApplyAsync(frame);
+                sawMessage |= frame.Type() == "message" && frame.Long("messageId") == bobs;
+                sawDeletion |= frame.Type() == "messageDeleted" && frame.Long("messageId") == carols;
+                sawRead |= frame.Type() == "read" && frame.Long("messageId") == toRead;
+            }
+            var stored = await Sql.UnreadCountAsync(conversation, alice.Id);
+            if (model.Count != stored)
+            {
+                wrong.Add($"round {round}: the laptop counts {model.Count}, {stored} stored");
+                model.Correct(stored);
+            }
+            toRead = bobs;
+        }
+
+        Assert.That(wrong, Is.Empty);
+    }
+
+    /// <summary>
+    /// A client's unread count in one conversation, kept by the rules of protocol §10: the latest counted
+    /// <c>read</c> frame's count, plus the messages from others after the read position above its <c>lastSeq</c>,
+    /// less the deletions of such messages above its <c>lastChangeSeq</c>, whether they came before the frame or after.
+    /// </summary>
+    private sealed class OwnCountModel(long userId)
+    {
+        private readonly List<long> _messageSeqs = [];
+        private readonly List<(long Seq, long ChangeSeq)> _deletions = [];
+        private (int Count, long ReadSeq, long LastSeq, long LastChangeSeq)? _read;
+        private int _correction;
+
+        public int? Count => _read is { } r
+            ? r.Count + _correction
+              + _messageSeqs.Count(seq => seq > r.ReadSeq && seq > r.LastSeq)
+              - _deletions.Count(d => d.Seq > r.ReadSeq && d.ChangeSeq > r.LastChangeSeq)
+            : null;
+
+        /// <summary>Takes the stored count as the model's, so that one wrong round does not make the next ones wrong.</summary>
+        public void Correct(int stored) => _correction += stored - (Count ?? stored);
+
+        public async Task ApplyAsync(JsonElement frame)
+        {
+            switch (frame.Type())
+            {
+                case "message" when frame.Long("senderId") != userId:
+                    _messageSeqs.Add(frame.Long("seq"));
+                    break;
+                case "messageDeleted" when frame.Long("senderId") != userId:
+                    _deletions.Add((frame.Long("seq"), frame.Long("changeSeq")));
+                    break;
+                case "read" when frame.Long("senderId") == userId:
+                    var readSeq = await Sql.ScalarAsync<long>("SELECT seq FROM messages WHERE id = @id", new { id = frame.Long("messageId") });
+                    _read = (frame.GetProperty("unreadCount").GetInt32(), readSeq, frame.Long("lastSeq"), frame.Long("lastChangeSeq"));
+                    _correction = 0;
+                    break;
+            }
+        }
+    }
+
     private static Task<int> UnreadByDefinitionAsync(long conversation, long user, long readMessageId) => Sql.ScalarAsync<int>("""
         SELECT count(*)::int FROM messages m
         WHERE m.conversation_id = @conversation AND m.sender_id <> @user AND NOT m.is_deleted

@@ -162,12 +162,13 @@ public sealed class FrameWriterTests
     }
 
     [Test]
-    public void A_read_frame_for_the_readers_own_devices_ends_with_their_unread_count()
+    public void A_read_frame_for_the_readers_own_devices_ends_with_their_unread_count_and_the_positions_it_was_taken_at()
     {
-        var frame = Parse(FrameWriter.Read(12, 901, 5, Noon, unreadCount: 0));
+        var frame = Parse(FrameWriter.Read(12, 901, 5, Noon, new UnreadCountAt(0, 40, 3)));
 
-        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp", "unreadCount" }));
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp", "unreadCount", "lastSeq", "lastChangeSeq" }));
         Assert.That(frame.GetProperty("unreadCount").GetInt32(), Is.Zero, "a count of 0 is sent, not left out");
+        Assert.That((frame.GetProperty("lastSeq").GetInt64(), frame.GetProperty("lastChangeSeq").GetInt64()), Is.EqualTo((40L, 3L)));
     }
 
     [TestCase(PresenceStatus.Online, "online")]

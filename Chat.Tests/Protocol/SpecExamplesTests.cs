@@ -30,7 +30,7 @@ public sealed partial class SpecExamplesTests : GatewayTest
         // protocol §6.9: absent when the sync had no afterChangeSeq and afterSeq was above 0.
         ["frame:synced"] = ["lastChangeSeq"],
         // protocol §6.6: only on the frame to the reader's own other connections.
-        ["frame:read"] = ["unreadCount"],
+        ["frame:read"] = ["unreadCount", "lastSeq", "lastChangeSeq"],
     };
 
     // The real output of each kind (error frames and problems also by code and status), made in OneTimeSetUp. A key
