@@ -36,7 +36,7 @@ public static partial class StartupFailure
         {
             configuration.AddInMemoryCollection(unconvertible.Select(setting => KeyValuePair.Create(setting.Path, setting.Default)));
         }
-        var failures = unconvertible.Select(setting => setting.Reason).ToList();
+        var failures = unconvertible.Select(setting => setting.Reason).Concat(HostSettingFailures(app.Configuration)).ToList();
         try
         {
             app.Services.GetService<IStartupValidator>()?.Validate();
@@ -81,6 +81,22 @@ public static partial class StartupFailure
                     yield return (path, reason, Convert.ToString(property.GetValue(defaults), CultureInfo.InvariantCulture));
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The host's own settings that the gateway documents. The host reads <c>shutdownTimeoutSeconds</c> only when it is
+    /// a whole number of seconds and keeps its default (30 s) without a word otherwise, so "abc" or "45s" would leave an
+    /// operator believing the stop has the time they gave it.
+    /// </summary>
+    private static IEnumerable<string> HostSettingFailures(IConfiguration configuration)
+    {
+        const string ShutdownTimeout = "shutdownTimeoutSeconds";
+        // As HostOptions reads it: digits only, within an int.
+        if (configuration[ShutdownTimeout] is { Length: > 0 } value
+            && !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            yield return $"{ShutdownTimeout} is '{value}', which is not a whole number of seconds.";
         }
     }
 

@@ -162,6 +162,18 @@ public sealed class StartupValidationTests
         Assert.That(AllMessages(failure), Does.Contain("Chat:Shutdown:DrainDelay").And.Contain("Chat:Limits:CloseTimeout").And.Contain("shutdownTimeoutSeconds"));
     }
 
+    // The host reads only digits and keeps its 30 s otherwise, without a word.
+    [TestCase("45s")]
+    [TestCase("-1")]
+    [TestCase("99999999999")]
+    public void A_shutdown_timeout_that_is_not_a_whole_number_of_seconds_stops_the_gateway_naming_the_key(string value)
+    {
+        var failure = StartFailure(new() { ["shutdownTimeoutSeconds"] = value, ["Chat:Limits:MaxFrameBytes"] = "10" });
+
+        Assert.That(AllMessages(failure), Does.Contain($"shutdownTimeoutSeconds is '{value}', which is not a whole number of seconds.")
+            .And.Contain("Chat:Limits:MaxFrameBytes must be between"));
+    }
+
     [Test]
     public async Task A_drain_cut_short_by_the_hosts_shutdown_timeout_ends_without_an_exception()
     {
@@ -180,6 +192,7 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Shutdown:DrainDelay", "00:01:00")]
     [TestCase("Chat:Database:ApplySchemaOnStartup", "maybe")]
     [TestCase("Chat:Metrics:Path", "/health/ready")]
+    [TestCase("shutdownTimeoutSeconds", "abc")]
     public async Task A_bad_setting_ends_the_gateway_process_with_exit_code_1_and_one_line_naming_the_key(string key, string value)
     {
         var run = await RunGatewayProcessAsync(new() { [key] = value });
