@@ -37,7 +37,8 @@ internal sealed class ListenFailure(IServer server) : IServer
         where TContext : notnull
     {
         // As configured (--urls, ASPNETCORE_URLS, ASPNETCORE_HTTP_PORTS): a socket error does not say which failed.
-        var addresses = string.Join(", ", Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
+        var configured = Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+        var addresses = string.Join(", ", configured);
         try
         {
             await server.StartAsync(application, cancellationToken);
@@ -51,9 +52,10 @@ internal sealed class ListenFailure(IServer server) : IServer
         {
             throw new GatewayStartupException($"Failed to listen on {Describe(addresses)}: {e.Message}.", e);
         }
-        catch (FormatException e) when (e.StackTrace?.Contains("BindingAddress", StringComparison.Ordinal) == true)
+        catch (FormatException e) when (configured.Any(IsNotAUrl))
         {
-            // Kestrel reading the listen addresses: "Invalid url: 'htp:/bad'".
+            // Kestrel reading the listen addresses with BindingAddress.Parse: "Invalid url: 'htp:/bad'". Any other
+            // FormatException is a bug, and crashes as one.
             throw new GatewayStartupException($"The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL: {e.Message}", e);
         }
     }
@@ -61,6 +63,20 @@ internal sealed class ListenFailure(IServer server) : IServer
     public Task StopAsync(CancellationToken cancellationToken) => server.StopAsync(cancellationToken);
 
     public void Dispose() => server.Dispose();
+
+    /// <summary>Whether Kestrel's parser of listen addresses refuses <paramref name="address"/>.</summary>
+    private static bool IsNotAUrl(string address)
+    {
+        try
+        {
+            BindingAddress.Parse(address);
+            return false;
+        }
+        catch (FormatException)
+        {
+            return true;
+        }
+    }
 
     private static string Describe(string addresses) =>
         addresses.Length > 0 ? $"{addresses} (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS)" : "the listen address";
