@@ -28,6 +28,7 @@ public static class GatewayBuilderExtensions
         // it is made whenever the category is enabled at any level (HandshakeRetentionTests): the README says so.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
+        StartFailureLog.Wrap(services);
 
         // Validated on start so that a value the binder cannot read ("maybe" for a boolean) is one line at start,
         // not a failure inside the hosted service that the host logs with its stack trace.

@@ -3,6 +3,8 @@ using Chat.Core.Options;
 using Chat.Gateway.Hosting;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -183,6 +185,31 @@ public sealed class StartupValidationTests
         await Assert.ThatAsync(() => drain.StoppingAsync(hostGivesUp.Token), Throws.Nothing);
     }
 
+    // Only a failure the entry point states itself is kept out of the host's log: a bug keeps its stack trace there.
+    [Test]
+    public void A_failure_to_start_that_is_a_bug_is_still_logged_by_the_host()
+    {
+        var gateway = new TestGateway(services: services => services.AddHostedService<FailingStart>());
+        try
+        {
+            Assert.That(() => gateway.Start(), Throws.InvalidOperationException.With.Message.EqualTo(FailingStart.Bug));
+            Assert.That(gateway.Logs.Lines, Has.Some.Contains("Hosting failed to start").And.Contains(FailingStart.Bug));
+        }
+        finally
+        {
+            gateway.Dispose();
+        }
+    }
+
+    private sealed class FailingStart : IHostedService
+    {
+        public const string Bug = "a bug in a service's start";
+
+        public Task StartAsync(CancellationToken cancellationToken) => throw new InvalidOperationException(Bug);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
     // The built gateway in a process of its own, as an operator starts it: what it prints and its exit code.
 
     [TestCase("Chat:Limits:MaxFrameBytes", "10")]
@@ -323,10 +350,11 @@ public sealed class StartupValidationTests
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    // A failure inside the host's start (the database, Kestrel's listen) is logged by the host too, with the
-    // exception's text: that, like the line on stderr, carries no stack trace.
+    // A failure inside the host's start (the database, Kestrel's listen) is not logged by the host as well: the line
+    // on stderr says it, once and without a stack trace.
     private static void AssertOneLineFailure(ProcessRun run, string expected)
     {
+        Assert.That(run.Output, Does.Not.Contain("Hosting failed to start"), run.ToString());
         Assert.That(run.Exit, Is.EqualTo(1), run.ToString());
         Assert.That(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(1), run.ToString());
         Assert.That(run.Error, Does.StartWith("The gateway cannot start: ").And.Contain(expected), run.ToString());
