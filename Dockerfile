@@ -40,8 +40,9 @@ ENV ASPNETCORE_HTTP_PORTS=8080
 EXPOSE 8080
 # Non-root user provided by the image (app, uid $APP_UID).
 USER $APP_UID
-# The start period covers the wait for PostgreSQL at start (about 30 s at most)
-# before the gateway listens.
+# /health/live answers as soon as the gateway listens, which it does before it
+# has applied the schema (waiting up to about 30 s for PostgreSQL): readiness,
+# not this check, says when it serves.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=45s --retries=3 \
   CMD curl -fsS "http://127.0.0.1:${ASPNETCORE_HTTP_PORTS%%[;,]*}/health/live" || exit 1
 ENTRYPOINT ["dotnet", "Chat.Gateway.dll"]

@@ -15,6 +15,8 @@ try
     var app = builder.Build().ValidateOptions().WarnOfUnknownSettings();
     stopping = app.Lifetime.ApplicationStopping;
 
+    // Listening comes before the schema is applied: nothing but health is served until the start is over.
+    app.UseStartGate();
     // The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
     // what that middleware keeps would stay alive as long as the socket.
     app.MapChatWebSocket("/ws");

@@ -8,7 +8,7 @@ public static class HealthEndpoints
     /// <summary>What readiness waits for <c>SELECT 1</c>, as the README states it.</summary>
     private static readonly TimeSpan DatabaseProbeTimeout = TimeSpan.FromSeconds(2);
 
-    /// <summary><c>/health/live</c>: the process runs. <c>/health/ready</c>: PostgreSQL answers and the gateway is not shutting down.</summary>
+    /// <summary><c>/health/live</c>: the process runs. <c>/health/ready</c>: the gateway has started, PostgreSQL answers and the gateway is not shutting down.</summary>
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapMethods("/health/live", ReadMethods.GetOrHead, () => Results.Json(new HealthStatus("live")));
@@ -18,6 +18,11 @@ public static class HealthEndpoints
             if (lifetime.IsStopping)
             {
                 return Results.Json(new HealthStatus("stopping"), statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+            if (!lifetime.IsStarted)
+            {
+                // Listening, but the schema is not applied yet (the database may be down, which the start waits for).
+                return Results.Json(new HealthStatus("starting"), statusCode: StatusCodes.Status503ServiceUnavailable);
             }
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
             timeout.CancelAfter(DatabaseProbeTimeout);

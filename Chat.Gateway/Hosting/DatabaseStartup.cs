@@ -7,24 +7,33 @@ using Npgsql;
 namespace Chat.Gateway.Hosting;
 
 /// <summary>
-/// Runs before Kestrel accepts anything: checks that the connection string is usable and, unless
-/// <c>Chat:Database:ApplySchemaOnStartup</c> is false, applies <c>schema.sql</c>. A database that is not up yet
-/// is waited for (about 30 s) before the gateway gives up with a message that says what failed.
+/// Checks at start that the connection string is usable and, unless <c>Chat:Database:ApplySchemaOnStartup</c> is
+/// false, applies <c>schema.sql</c>. A database that is not up yet is waited for (about 30 s) before the gateway gives
+/// up with a message that says what failed.
 /// </summary>
+/// <remarks>
+/// The schema is applied once the server listens (<see cref="StartedAsync"/>, after every service's start, the
+/// server's included), not before: a listen address in use is then reported at once, not after the wait for a
+/// database that is down, which would only name the database. Nothing but health is served until the start is over
+/// (<see cref="StartGate"/>), so no request meets a schema that is not there yet, and readiness waits for it.
+/// </remarks>
 internal sealed partial class DatabaseStartup(
     IServiceProvider services,
     IOptions<ChatDatabaseOptions> options,
-    ILogger<DatabaseStartup> logger) : IHostedService
+    ILogger<DatabaseStartup> logger) : IHostedLifecycleService
 {
     private static readonly TimeSpan WaitForDatabase = TimeSpan.FromSeconds(30);
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private string? _schemaPath;
+
+    /// <summary>The settings, before the server listens: a bad one stops the gateway without a listen failure beside it.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
     {
         // Resolving the data source validates ConnectionStrings:Chat.
-        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+        _ = services.GetRequiredService<NpgsqlDataSource>();
         if (!options.Value.ApplySchemaOnStartup)
         {
-            return;
+            return Task.CompletedTask;
         }
 
         var path = Path.IsPathRooted(options.Value.SchemaPath)
@@ -34,7 +43,17 @@ internal sealed partial class DatabaseStartup(
         {
             throw new GatewayStartupException($"Chat:Database:SchemaPath: {path} does not exist.");
         }
+        _schemaPath = path;
+        return Task.CompletedTask;
+    }
 
+    public async Task StartedAsync(CancellationToken cancellationToken)
+    {
+        if (_schemaPath is not { } path)
+        {
+            return;
+        }
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
         var initializer = services.GetRequiredService<SchemaInitializer>();
         var deadline = DateTime.UtcNow + WaitForDatabase;
         while (true)
@@ -57,6 +76,12 @@ internal sealed partial class DatabaseStartup(
             }
         }
     }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -4,9 +4,15 @@ using Microsoft.Extensions.Options;
 
 namespace Chat.Gateway.Hosting;
 
-/// <summary>Whether the gateway is shutting down: readiness turns 503, upgrades are refused, sockets close with 1001.</summary>
+/// <summary>
+/// Whether the gateway has started (until then only health is served: <see cref="StartGate"/>), and whether it is
+/// shutting down: readiness turns 503, upgrades are refused, sockets close with 1001.
+/// </summary>
 public sealed class GatewayLifetime(IHostApplicationLifetime lifetime)
 {
+    /// <summary>Every service has started, the schema is applied: the host's start is over.</summary>
+    public bool IsStarted => lifetime.ApplicationStarted.IsCancellationRequested;
+
     public CancellationToken Stopping => lifetime.ApplicationStopping;
 
     public bool IsStopping => lifetime.ApplicationStopping.IsCancellationRequested;

@@ -306,6 +306,67 @@ public sealed class StartupValidationTests
         AssertOneLineFailure(run, $"Failed to bind to address http://127.0.0.1:{port}: address already in use.");
     }
 
+    // The listen address used to be tried only once the schema was applied: with the database down as well, the
+    // operator waited 30 s to be told about the database, and learnt of the address only once that was fixed.
+    [Test]
+    public async Task A_listen_address_in_use_is_named_at_once_even_while_the_database_is_down()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var nobody = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString) { Port = UnusedPort() }.ConnectionString;
+
+        var run = await RunGatewayProcessAsync([], connectionString: nobody, urls: $"http://127.0.0.1:{port}");
+
+        AssertOneLineFailure(run, $"Failed to bind to address http://127.0.0.1:{port}: address already in use.");
+        Assert.That(run.Output, Does.Not.Contain("Waiting for PostgreSQL"), run.ToString());
+    }
+
+    // While it waits for the database the gateway listens, but serves nothing that needs the schema.
+    [Test]
+    public async Task While_the_gateway_waits_for_PostgreSQL_it_is_live_not_ready_and_answers_everything_else_503()
+    {
+        var nobody = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString) { Port = UnusedPort() }.ConnectionString;
+        var port = UnusedPort();
+        HttpResponseMessage? live = null, ready = null, api = null, socket = null;
+        string readyBody = "";
+
+        var run = await RunGatewayProcessAsync([], connectionString: nobody, urls: $"http://127.0.0.1:{port}", whileRunning: async process =>
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
+            await Eventually.TrueAsync(async () =>
+            {
+                try
+                {
+                    live = await http.GetAsync("/health/live");
+                    return true;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "the gateway listens", TimeSpan.FromSeconds(20));
+            ready = await http.GetAsync("/health/ready");
+            readyBody = await ready.Content.ReadAsStringAsync();
+            api = await http.GetAsync("/api/conversations");
+            using var upgrade = new HttpRequestMessage(HttpMethod.Get, "/ws");
+            upgrade.Headers.Connection.Add("Upgrade");
+            upgrade.Headers.Upgrade.Add(new System.Net.Http.Headers.ProductHeaderValue("websocket"));
+            upgrade.Headers.Add("Sec-WebSocket-Version", "13");
+            upgrade.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+            socket = await http.SendAsync(upgrade);
+            using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+        });
+
+        Assert.That(run.Exit, Is.EqualTo(0), run.ToString());
+        Assert.That(live!.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.OK), run.ToString());
+        Assert.That(ready!.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.ServiceUnavailable), run.ToString());
+        Assert.That(readyBody, Is.EqualTo("""{"status":"starting"}"""));
+        Assert.That(api!.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.ServiceUnavailable), run.ToString());
+        Assert.That(socket!.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.ServiceUnavailable), run.ToString());
+    }
+
     // 192.0.2.1 is reserved for documentation (RFC 5737): no machine has it. Kestrel's socket error for it named no
     // address and escaped the entry point as an unhandled exception (exit 134).
     [Test]
