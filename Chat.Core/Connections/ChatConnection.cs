@@ -89,6 +89,12 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     /// <summary>Past its catch-up: counts for its user's status. Guarded by the registry's lock.</summary>
     internal bool IsLive { get; set; }
 
+    /// <summary>
+    /// Has been sent a <c>presence</c> frame about its own user: from then on it hears of its own changes too
+    /// (<see cref="ConnectionRegistry.PublishToOwnDevices"/>). Guarded by the registry's lock.
+    /// </summary>
+    internal bool HeardOwnStatus { get; set; }
+
     /// <summary>Conversations this connection said it is typing in, with when that lapses unless renewed.</summary>
     internal TypingState Typing { get; } = new();
 

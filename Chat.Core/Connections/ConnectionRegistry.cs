@@ -46,6 +46,7 @@ public sealed class ConnectionRegistry : IChatPublisher
             connection.Presence = PresenceStatus.Online;
             connection.PresenceVersion = 0;
             connection.IsLive = false;
+            connection.HeardOwnStatus = false;
             entry.Connections.Add(connection);
         }
     }
@@ -374,6 +375,49 @@ public sealed class ConnectionRegistry : IChatPublisher
             connection.Enqueue(frame);
         }
         _metrics?.Deliveries.Add(recipients.Length);
+    }
+
+    /// <summary>
+    /// Queues a <c>presence</c> frame about a change of the user's status, made by <paramref name="source"/> (its
+    /// going live, its status or its departure), to the user's own live connections: every one but the source, and
+    /// the source too once it has been sent such a frame before.
+    /// </summary>
+    /// <remarks>
+    /// A device hears nothing of its own changes at first: it knows what it set. But a frame about another device's
+    /// change can cross the device's own <c>presence</c> frame on the wire, and reach it after it sent its own though
+    /// that change came first; the last frame it got would then be an older status than the user's. So a device that
+    /// has been sent one hears of its own changes too, after whatever it was sent before. Which frames a client read
+    /// before it sent its own cannot be known here, so this lasts as long as the connection. A connection still in
+    /// its catch-up hears nothing: it reads the user's status as it goes live, for its <c>ready</c>, and hears every
+    /// change after that. Called under the announcer's lock, which orders the changes.
+    /// </remarks>
+    public void PublishToOwnDevices(ChatConnection source, OutboundFrame frame)
+    {
+        List<ChatConnection>? recipients = null;
+        lock (_lock)
+        {
+            if (!_users.TryGetValue(source.UserId, out var entry))
+            {
+                return;
+            }
+            foreach (var connection in entry.Connections)
+            {
+                if (connection.IsLive && (connection.HeardOwnStatus || !ReferenceEquals(connection, source)))
+                {
+                    connection.HeardOwnStatus = true;
+                    (recipients ??= []).Add(connection);
+                }
+            }
+        }
+        if (recipients is null)
+        {
+            return;
+        }
+        foreach (var connection in recipients)
+        {
+            connection.Enqueue(frame);
+        }
+        _metrics?.Deliveries.Add(recipients.Count);
     }
 
     private void AddSubscriber(long conversationId, ChatConnection connection)

@@ -4,30 +4,34 @@ namespace Chat.Core.Connections;
 
 /// <summary>
 /// Every change of a user's status goes through here: a device going live, setting a status, or leaving. The
-/// change is made in the registry and its frame queued to the recipients under one lock, so that observers get a
-/// user's announcements in the order the registry made them and the last one they get is the user's status. (Had
-/// two devices' changes been queued in the other order, observers would keep the older status.) Queuing never
-/// blocks, so the lock is held for one fan-out at most.
+/// change is made in the registry and its frame queued to the recipients under one lock, so that observers and the
+/// user's own devices get a user's announcements in the order the registry made them and the last one they get is
+/// the user's status. (Had two devices' changes been queued in the other order, they would keep the older status.)
+/// A device going live reads the user's status under the same lock, for its <c>ready</c>: every change after that
+/// one reaches it. Queuing never blocks, so the lock is held for one fan-out at most.
 /// </summary>
 /// <remarks>
 /// A frame goes to every live connection of every user who shares an active conversation with the user, once per
-/// connection however many conversations they share (the frame is serialized once).
+/// connection however many conversations they share, and to the user's own other live connections (the frame is
+/// serialized once: it says the same to both, <c>senderId</c> being the user).
 /// </remarks>
 public sealed class PresenceAnnouncer(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time)
 {
     private readonly Lock _lock = new();
 
-    /// <summary>The connection finished its catch-up: announces the user's status if that changed (the user comes online).</summary>
-    public PresenceStatus? MarkLive(ChatConnection connection)
+    /// <summary>
+    /// The connection finished its catch-up: announces the user's status if that changed (the user comes online).
+    /// Returns the user's status now, for the connection's <c>ready</c>.
+    /// </summary>
+    public PresenceStatus MarkLive(ChatConnection connection)
     {
         lock (_lock)
         {
-            var changed = registry.MarkLive(connection);
-            if (changed is { } status)
+            if (registry.MarkLive(connection) is { } status)
             {
-                Announce(connection.User, status, registry.ConversationsOf(connection.UserId));
+                Announce(connection, status, registry.ConversationsOf(connection.UserId));
             }
-            return changed;
+            return registry.PresenceOf(connection.UserId);
         }
     }
 
@@ -39,7 +43,7 @@ public sealed class PresenceAnnouncer(ConnectionRegistry registry, IChatPublishe
             var changed = registry.SetPresence(connection, status);
             if (changed is { } now)
             {
-                Announce(connection.User, now, registry.ConversationsOf(connection.UserId));
+                Announce(connection, now, registry.ConversationsOf(connection.UserId));
             }
             return changed;
         }
@@ -54,19 +58,22 @@ public sealed class PresenceAnnouncer(ConnectionRegistry registry, IChatPublishe
             if (departure.ChangedStatus is { } status)
             {
                 // The registry no longer counts the departed connection's conversations as the user's.
-                Announce(connection.User, status, [.. departure.Conversations, .. registry.ConversationsOf(connection.UserId)]);
+                Announce(connection, status, [.. departure.Conversations, .. registry.ConversationsOf(connection.UserId)]);
             }
             return departure;
         }
     }
 
-    private void Announce(ConnectedUser user, PresenceStatus status, IEnumerable<long> conversations)
+    /// <param name="source">The connection whose going live, status or departure made the change.</param>
+    private void Announce(ChatConnection source, PresenceStatus status, IEnumerable<long> conversations)
     {
+        var user = source.User;
+        OutboundFrame frame = FrameWriter.Presence(user.UserId, user.DisplayName, status, time.GetUtcNow().UtcDateTime);
         var recipients = registry.UsersIn(conversations, exceptUserId: user.UserId);
-        if (recipients.Count == 0)
+        if (recipients.Count > 0)
         {
-            return;
+            publisher.PublishToUsers(recipients, frame);
         }
-        publisher.PublishToUsers(recipients, FrameWriter.Presence(user.UserId, user.DisplayName, status, time.GetUtcNow().UtcDateTime));
+        registry.PublishToOwnDevices(source, frame);
     }
 }

@@ -105,9 +105,12 @@ public static class FrameWriter
         WriteTime(w, "timestamp", timestamp);
     });
 
-    public static byte[] Ready(IEnumerable<ReadyConversation> conversations) => Write(w =>
+    /// <param name="presenceStatus">The user's status as the connection went live: what its own devices had set.</param>
+    public static byte[] Ready(PresenceStatus presenceStatus, IEnumerable<ReadyConversation> conversations) => Write(w =>
     {
         w.WriteString("type", "ready");
+        // Before the conversations, which may run to megabytes.
+        w.WriteString("presenceStatus", PresenceName(presenceStatus));
         w.WriteStartArray("conversations");
         foreach (var c in conversations)
         {

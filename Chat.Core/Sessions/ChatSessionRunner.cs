@@ -203,10 +203,12 @@ public sealed class ChatSessionRunner(
             {
                 return false;
             }
-            presence.MarkLive(connection);
+            // Read as it goes live, under the lock that orders the user's changes: each later one reaches this
+            // device after its ready (held until the gate opens), so it starts from the user's status and follows it.
+            var status = presence.MarkLive(connection);
 
             // Paced too: it closes the replay, which may have filled its half of the queue.
-            await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(states.Select(c =>
+            await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(status, states.Select(c =>
                 new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId), c.LastChangeSeq)))), aborted);
 
             // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.

@@ -77,6 +77,27 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
     }
 
     [Test]
+    public async Task A_device_in_its_catch_up_hears_nothing_of_its_users_changes_and_starts_from_the_status_in_its_ready()
+    {
+        var (alice, b, _, laptop, phone) = await LaptopStalledInCatchupAndPhoneLiveAsync();
+        foreach (var status in new[] { "away", "busy" })
+        {
+            await phone.SendAsync(new { type = "presence", presenceStatus = status });
+            Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo(status));
+        }
+
+        laptop.ResumeReading();
+        await laptop.ReadUntilReadyAsync();
+        Assert.That(laptop.Ready.Str("presenceStatus"), Is.EqualTo("busy"), "the status as the laptop went live");
+
+        // Only what changed after its ready: the phone's earlier steps are not replayed after it.
+        await phone.SendAsync(new { type = "presence", presenceStatus = "online" });
+        Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("online"));
+        var heard = await laptop.CollectAsync(TimeSpan.FromMilliseconds(400), PresenceOf(alice));
+        Assert.That(heard.Select(f => f.Str("presenceStatus")), Is.EqualTo(new[] { "online" }));
+    }
+
+    [Test]
     public async Task A_device_that_drops_during_its_catch_up_while_another_is_live_changes_nothing_for_the_others()
     {
         var (alice, b, conversation, laptop, phone) = await LaptopStalledInCatchupAndPhoneLiveAsync();

@@ -72,8 +72,9 @@ public sealed class PresenceTests : GatewayTest
 
         await laptop.SendAsync(new { type = "presence", presenceStatus = "busy" });
         Assert.That(await b.CollectAsync(Quiet, PresenceOf(alice)), Is.Empty, "no change, no announcement");
-        Assert.That(await phone.CollectAsync(Quiet), Is.Empty, "a user's own devices hear nothing of its status, and setting it has no answer");
-        Assert.That(await laptop.CollectAsync(Quiet), Is.Empty, "a user's own devices hear nothing of its status, and setting it has no answer");
+        // Each device hears of the other's change; the laptop, having heard of the phone's, hears its own too (§11).
+        Assert.That(await StatusesHeardAsync(phone, alice), Is.EqualTo(new[] { "busy" }));
+        Assert.That(await StatusesHeardAsync(laptop, alice), Is.EqualTo(new[] { "away", "busy" }));
 
         // The laptop set the latest status; when it goes, the phone's earlier "away" is what remains.
         await laptop.CloseAsync();

@@ -92,12 +92,13 @@ public sealed class FrameWriterTests
     }
 
     [Test]
-    public void A_ready_frame_lists_each_conversation_with_its_documented_fields()
+    public void A_ready_frame_gives_the_users_status_and_lists_each_conversation_with_its_documented_fields()
     {
-        var frame = Parse(FrameWriter.Ready([new ReadyConversation(12, 44, 3, true, 6), new ReadyConversation(13, 0, 0, false, 0)]));
+        var frame = Parse(FrameWriter.Ready(PresenceStatus.Away, [new ReadyConversation(12, 44, 3, true, 6), new ReadyConversation(13, 0, 0, false, 0)]));
 
-        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversations" }));
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "presenceStatus", "conversations" }));
         Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("ready"));
+        Assert.That(frame.GetProperty("presenceStatus").GetString(), Is.EqualTo("away"));
         var conversations = frame.GetProperty("conversations").EnumerateArray().ToArray();
         Assert.That(conversations, Has.Length.EqualTo(2));
         Assert.That(Names(conversations[0]), Is.EqualTo(new[] { "conversationId", "lastSeq", "unreadCount", "hasMore", "lastChangeSeq" }));
@@ -113,7 +114,7 @@ public sealed class FrameWriterTests
     [Test]
     public void A_ready_frame_with_no_conversations_has_an_empty_array()
     {
-        var frame = Parse(FrameWriter.Ready([]));
+        var frame = Parse(FrameWriter.Ready(PresenceStatus.Online, []));
 
         Assert.That(frame.GetProperty("conversations").ValueKind, Is.EqualTo(JsonValueKind.Array));
         Assert.That(frame.GetProperty("conversations").GetArrayLength(), Is.Zero);
