@@ -95,6 +95,9 @@ internal sealed class ChatTerminal
     private Request? _lastRequest;
     // The status the user set with /status, given again to a new connection; null while online.
     private string? _status;
+    // The user's status as this terminal last showed or set it: a presence frame about the user that says it again
+    // (the gateway repeats a device's own change to it once that device has heard of another's) prints nothing.
+    private string? _shownStatus;
 
     /// <param name="socket">The connection to start with; the terminal disposes it, and any that replaces it.</param>
     /// <param name="reconnectFor">How long to keep trying to reconnect after the connection is lost; null: never.</param>
@@ -216,6 +219,12 @@ internal sealed class ChatTerminal
             {
                 var conversations = frame.Items("conversations").ToList();
                 Note($"{Count(conversations.Count, "conversation")}, {Count(conversations.Sum(c => c.Long("unreadCount") ?? 0), "unread message")}.");
+                // Online is what a new connection is anyway; another status was set on another device.
+                _shownStatus = frame.Str("presenceStatus");
+                if (_shownStatus is { } status and not "online")
+                {
+                    Note($"your status is {Display.Safe(status)}, as another device of yours set it.");
+                }
                 return;
             }
         }
@@ -346,10 +355,12 @@ internal sealed class ChatTerminal
             0 => "reconnected.",
             var others => $"reconnected. {Count(others, "other conversation")} had new messages meanwhile: /list.",
         });
+        _shownStatus = ready.Str("presenceStatus");
         if (_status is { } status)
         {
             // Each connection starts online; the user had said otherwise.
             await _socket.SendAsync(new { type = "presence", presenceStatus = status }, cancellation);
+            _shownStatus = status;
         }
         if (_open is { } open && missed.Contains(open))
         {
@@ -512,6 +523,7 @@ internal sealed class ChatTerminal
                 return ChangeAsync("delete", seq, null, cancellation);
             case "/status" when rest is "online" or "away" or "busy" or "offline":
                 _status = rest == "online" ? null : rest;
+                _shownStatus = rest;
                 if (!_socket.IsOpen)
                 {
                     // The next connection is told (it starts online, which needs no telling).
@@ -866,12 +878,20 @@ internal sealed class ChatTerminal
                     ReadLater(sent.Conversation, own);
                 }
                 break;
-            // The user's own typing on another device of theirs is no news to them (their own presence is not shown either).
+            // The user's own typing on another device of theirs is no news to them.
             case "typing" when frame.Long("senderId") == _me:
                 break;
             // Once when someone starts and once when they stop: a client renews its typing every few seconds.
             case "typing" when frame.Bool("isTyping") == true ? _typing.Add((conversationId, frame.Long("senderId"))) : _typing.Remove((conversationId, frame.Long("senderId"))):
                 _output.WriteLine($"[{Label(conversationId)}] {Display.Safe(frame.Str("senderName") ?? "")} {(frame.Bool("isTyping") == true ? "is typing…" : "stopped typing")}");
+                break;
+            // The user's own status, changed on another device of theirs (protocol §11): not news about someone else.
+            case "presence" when frame.Long("senderId") == _me:
+                if (frame.Str("presenceStatus") is { } ownStatus && ownStatus != _shownStatus)
+                {
+                    _shownStatus = ownStatus;
+                    Note($"your status is now {Display.Safe(ownStatus)}.");
+                }
                 break;
             case "presence":
                 Note($"{Display.Safe(frame.Str("senderName") ?? "")} is {Display.Safe(frame.Str("presenceStatus") ?? "")}");
