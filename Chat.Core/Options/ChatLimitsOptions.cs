@@ -125,6 +125,14 @@ public sealed class ChatLimitsOptions : IValidatableObject
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How long a plain HTTP connection stays open with no request under way (Kestrel's KeepAliveTimeout): between
+    /// requests, and before the first byte of the first one, which HandshakeTimeout does not cover. Kestrel's default
+    /// is kept, since a load balancer in front reuses idle connections for up to its own idle timeout.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Chat:Limits:HttpKeepAliveTimeout must be between 00:00:01 and 01:00:00 (hh:mm:ss; a bare number is read as days).")]
+    public TimeSpan HttpKeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(130);
+
+    /// <summary>
     /// A message frame sent out can be as large as one received (its content is escaped no more than the client
     /// had to) plus its other fields. A catch-up fills at most half of a connection's queue, and live frames held
     /// meanwhile the other half: each half must hold the largest message, or a client that keeps up could be

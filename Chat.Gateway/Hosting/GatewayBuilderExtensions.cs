@@ -71,6 +71,7 @@ public static class GatewayBuilderExtensions
             kestrel.Limits.MaxConcurrentUpgradedConnections = value.MaxConnections;
             kestrel.Limits.MaxRequestHeadersTotalSize = value.MaxRequestHeadersBytes;
             kestrel.Limits.RequestHeadersTimeout = value.HandshakeTimeout;
+            kestrel.Limits.KeepAliveTimeout = value.HttpKeepAliveTimeout;
         });
         // Kestrel, registered by WebApplication.CreateBuilder: a failure to listen is said in one line.
         ListenFailure.Wrap(services);

@@ -13,6 +13,7 @@ public sealed class KestrelLimitTests : GatewayTest
         ["Chat:Limits:MaxConnections"] = "3",
         ["Chat:Limits:MaxRequestHeadersBytes"] = "4096",
         ["Chat:Limits:HandshakeTimeout"] = "00:00:01",
+        ["Chat:Limits:HttpKeepAliveTimeout"] = "00:00:01",
     };
 
     [Test]
@@ -46,6 +47,25 @@ public sealed class KestrelLimitTests : GatewayTest
 
         Assert.That(status, Is.EqualTo(HttpStatusCode.RequestHeaderFieldsTooLarge));
         ReliabilityReport.Ledger.BadInput("handshake with oversized headers");
+    }
+
+    [Test]
+    public async Task A_connection_that_never_sends_a_byte_is_dropped_after_the_http_keep_alive_timeout()
+    {
+        // The handshake timeout runs from a request's first byte: before it, Kestrel's keep-alive timeout (130 s
+        // unless set) is all that frees a connection opened and left silent.
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, Gateway.HttpAddress.Port);
+        var stream = tcp.GetStream();
+        var clock = Stopwatch.StartNew();
+
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var read = await stream.ReadAsync(new byte[64], limit.Token);
+
+        Assert.That(read, Is.Zero, "closed without an answer");
+        // The timeout, plus Kestrel's once-a-second heartbeat that checks it, plus a busy machine's slack.
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1 + 3)));
+        ReliabilityReport.Ledger.BadInput("connection that never sends a byte");
     }
 
     [Test]
