@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Protocol;
 
@@ -15,48 +15,19 @@ public sealed record SpecTable(string Document, int Line, string Title, IReadOnl
     public override string ToString() => $"{Document}:{Line} {Title}";
 }
 
-public static partial class SpecTables
+public static class SpecTables
 {
     public static IReadOnlyList<SpecTable> All { get; } = [.. Read(SpecExamples.Protocol), .. Read(SpecExamples.HttpApi)];
 
-    private static IEnumerable<SpecTable> Read(string document)
+    private static IEnumerable<SpecTable> Read(string document) =>
+        from table in MarkdownTables.Read(Path.Combine("docs", document))
+        where table.Header is ["field", "JSON type" or "type", "meaning"]
+        select new SpecTable(document, table.Line, table.Title, [.. table.Rows.SelectMany(Fields)]);
+
+    private static IEnumerable<SpecField> Fields(MarkdownRow row)
     {
-        var lines = File.ReadAllLines(Path.Combine(TestDatabase.RepositoryRoot, "docs", document));
-        var title = "";
-        for (var i = 0; i < lines.Length; i++)
-        {
-            var line = lines[i];
-            if (line.StartsWith('#'))
-            {
-                title = line.TrimStart('#').Trim();
-            }
-            else if (BoldTitle().Match(line) is { Success: true } bold)
-            {
-                title = bold.Groups[1].Value;
-            }
-            else if (line is "| field | JSON type | meaning |" or "| field | type | meaning |")
-            {
-                var at = i + 1;
-                var fields = new List<SpecField>();
-                // Past the header and its | --- | line, a row per field until the table ends.
-                for (i += 2; i < lines.Length && lines[i].StartsWith('|'); i++)
-                {
-                    var cells = lines[i].Split('|');
-                    var type = cells[2].Trim();
-                    var kind = type.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-                    foreach (Match name in Code().Matches(cells[1]))
-                    {
-                        fields.Add(new SpecField(name.Groups[1].Value, kind, type.Contains("nullable"), type.Contains("optional")));
-                    }
-                }
-                yield return new SpecTable(document, at, title, fields);
-            }
-        }
+        var type = row.Cells[1];
+        var kind = type.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return MarkdownTables.Code(row.Cells[0]).Select(name => new SpecField(name, kind, type.Contains("nullable"), type.Contains("optional")));
     }
-
-    [GeneratedRegex(@"^\*\*(\w+)\*\*")]
-    private static partial Regex BoldTitle();
-
-    [GeneratedRegex("`([^`]+)`")]
-    private static partial Regex Code();
 }
