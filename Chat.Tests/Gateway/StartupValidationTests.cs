@@ -12,7 +12,7 @@ namespace Chat.Tests.Gateway;
 
 public sealed class StartupValidationTests
 {
-    private static Exception StartFailure(Dictionary<string, string?> settings, string environment = "Development", string? connectionString = null)
+    internal static Exception StartFailure(Dictionary<string, string?> settings, string environment = "Development", string? connectionString = null)
     {
         var gateway = new TestGateway(settings, connectionString, environment);
         try
@@ -31,7 +31,7 @@ public sealed class StartupValidationTests
         throw new InvalidOperationException();
     }
 
-    private static string AllMessages(Exception e) =>
+    internal static string AllMessages(Exception e) =>
         e is AggregateException aggregate
             ? string.Join(" | ", aggregate.InnerExceptions.Select(AllMessages))
             : e.Message + (e.InnerException is null ? "" : " | " + AllMessages(e.InnerException));
