@@ -907,12 +907,13 @@ internal sealed class ChatTerminal
                         Remember(detail.Body);
                     }
                 }
-                var known = _seqs.TryGetValue(read, out var readSeq);
-                if (known && frame.Long("senderId") is { } whoRead && ReadsOnlyOwnLines(conversationId, whoRead, readSeq))
+                // The frame names the message's seq, which places a position before anything this terminal has shown.
+                var readSeq = frame.Long("seq") ?? (_seqs.TryGetValue(read, out var held) ? held : null);
+                if (readSeq is { } at && frame.Long("senderId") is { } whoRead && ReadsOnlyOwnLines(conversationId, whoRead, at))
                 {
                     break;
                 }
-                var position = known ? $"#{readSeq}" : $"message {read}";
+                var position = readSeq is { } readAt ? $"#{readAt}" : $"message {read}";
                 // Only the user's own reads on another device carry their count, which this terminal could not make:
                 // it holds only the messages it has shown.
                 var left = frame.Long("unreadCount") is { } unread ? $", {Count(unread, "unread message")} left" : "";

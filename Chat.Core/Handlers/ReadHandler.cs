@@ -43,9 +43,9 @@ public sealed class ReadHandler(ReadReceiptRepository reads, IChatPublisher publ
                 // It is the reader's own business: everyone else gets the frame without it.
                 publisher.PublishToConversation(
                     frame.ConversationId,
-                    FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt),
+                    FrameWriter.Read(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.ReadAt),
                     from: connection,
-                    () => FrameWriter.Read(frame.ConversationId, frame.MessageId, connection.UserId, result.ReadAt,
+                    () => FrameWriter.Read(frame.ConversationId, frame.MessageId, result.Seq, connection.UserId, result.ReadAt,
                         new UnreadCountAt(result.UnreadCount, result.LastSeq, result.LastChangeSeq)));
                 break;
             case ReadOutcome.AlreadyRead:

@@ -150,11 +150,12 @@ public static class FrameWriter
     /// at, for the reader's own other devices only: it is private to them, so the frame for everyone else is
     /// written without it.
     /// </param>
-    public static byte[] Read(long conversationId, long messageId, long readerId, DateTime timestamp, UnreadCountAt? ownCount = null) => Write(w =>
+    public static byte[] Read(long conversationId, long messageId, long seq, long readerId, DateTime timestamp, UnreadCountAt? ownCount = null) => Write(w =>
     {
         w.WriteString("type", "read");
         w.WriteNumber("conversationId", conversationId);
         w.WriteNumber("messageId", messageId);
+        w.WriteNumber("seq", seq);
         w.WriteNumber("senderId", readerId);
         WriteTime(w, "timestamp", timestamp);
         if (ownCount is { } count)

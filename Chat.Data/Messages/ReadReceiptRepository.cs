@@ -18,9 +18,10 @@ public enum ReadOutcome
 /// The reader's unread count after the receipt: when it moved the position, the one the same statement stored, which
 /// is what their other devices are told and what their next <c>ready</c> says unless messages come or go meanwhile.
 /// </param>
+/// <param name="Seq">The seq of the message read (0 when it is not in the conversation).</param>
 /// <param name="LastSeq">The conversation's last seq when the count was taken: the count covers the messages up to it.</param>
 /// <param name="LastChangeSeq">The conversation's last change position when the count was taken: the deletions up to it are counted out.</param>
-public sealed record ReadResult(ReadOutcome Outcome, int UnreadCount, long LastSeq, long LastChangeSeq, DateTime ReadAt);
+public sealed record ReadResult(ReadOutcome Outcome, long Seq, int UnreadCount, long LastSeq, long LastChangeSeq, DateTime ReadAt);
 
 public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
@@ -98,6 +99,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
                COALESCE((SELECT unread_count FROM moved),
                         (SELECT unread_count FROM conversation_participants
                          WHERE conversation_id = @ConversationId AND user_id = @UserId), 0) AS UnreadCount,
+               COALESCE((SELECT seq FROM target), 0) AS Seq,
                c.last_seq AS LastSeq, c.last_change_seq AS LastChangeSeq,
                now() AS ReadAt
         FROM (SELECT 1) AS one
@@ -113,12 +115,13 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
             await results.ReadAsync<int>();
             await results.ReadAsync<int>();
             var row = await results.ReadSingleAsync<ReadRow>();
-            return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.UnreadCount, row.LastSeq, row.LastChangeSeq, row.ReadAt);
+            return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.Seq, row.UnreadCount, row.LastSeq, row.LastChangeSeq, row.ReadAt);
         }, cancellationToken).AsTask();
 
     private sealed class ReadRow
     {
         public required string Outcome { get; init; }
+        public long Seq { get; init; }
         public int UnreadCount { get; init; }
         public long LastSeq { get; init; }
         public long LastChangeSeq { get; init; }

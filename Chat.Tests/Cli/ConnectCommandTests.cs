@@ -422,6 +422,26 @@ public sealed class ConnectCommandTests : GatewayTest
     }
 
     [Test]
+    public async Task A_receipt_for_a_message_the_terminal_never_showed_names_its_number()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversationId = await Gateway.CreateConversationAsync(alice, bob);
+        var aliceSocket = await ConnectAsync(alice);
+        await aliceSocket.SendMessageAsync(conversationId, "one");
+        var two = await aliceSocket.SendMessageAsync(conversationId, "two");
+        // Connected without catch-up and with no conversation open, the terminal has shown neither message.
+        var (keyboard, screen, exit) = Start(alice);
+        await screen.WaitForAsync("* connected.");
+        var bobSocket = await ConnectAsync(bob);
+
+        await bobSocket.SendAsync(new { type = "read", conversationId, messageId = two.Long("messageId") });
+
+        await screen.WaitForAsync($"{bob.Name} read up to #2");
+        keyboard.End();
+        Assert.That(await ExitAsync(exit), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_receipt_from_a_member_the_list_did_not_name_shows_their_name()
     {
         // The list carries a group's first ten members by id: the last of twelve is not among them.

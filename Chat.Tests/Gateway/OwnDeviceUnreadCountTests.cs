@@ -48,7 +48,7 @@ public sealed class OwnDeviceUnreadCountTests : GatewayTest
             await g.Phone.SendAsync(new { type = "read", conversationId = g.Conversation, messageId = g.Ids[read] });
 
             var receipt = await laptop.NextAsync("read");
-            Assert.That((receipt.Long("senderId"), receipt.Long("messageId")), Is.EqualTo((g.Alice.Id, g.Ids[read])));
+            Assert.That((receipt.Long("senderId"), receipt.Long("messageId"), receipt.Long("seq")), Is.EqualTo((g.Alice.Id, g.Ids[read], (long)read + 1)));
             Assert.That(receipt.TryGetProperty("unreadCount", out var count), Is.True, $"the laptop is told Alice's count after m{read + 1}");
             Assert.That(count.GetInt32(), Is.EqualTo(expected), $"after m{read + 1}");
         }
@@ -67,7 +67,7 @@ public sealed class OwnDeviceUnreadCountTests : GatewayTest
         {
             var receipt = await other.NextAsync("read");
             Assert.That((receipt.Long("senderId"), receipt.Long("messageId")), Is.EqualTo((g.Alice.Id, g.Ids[1])));
-            Assert.That(receipt.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp" }),
+            Assert.That(receipt.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "type", "conversationId", "messageId", "seq", "senderId", "timestamp" }),
                 "Alice's unread count is hers: the others' frame does not carry it");
         }
     }

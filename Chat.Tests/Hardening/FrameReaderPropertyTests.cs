@@ -125,7 +125,7 @@ public sealed class FrameReaderPropertyTests
         var gen = Gen.Select(Gen.Long[1, long.MaxValue], Gen.Long[1, long.MaxValue], Gen.Bool, Gen.Enum<PresenceStatus>());
         gen.Sample((conversationId, messageId, isTyping, status) =>
             Reader.Read(FrameWriter.Typing(conversationId, 7, "n", isTyping, DateTime.UtcNow)).Frame == new TypingFrame(conversationId, isTyping)
-            && Reader.Read(FrameWriter.Read(conversationId, messageId, 7, DateTime.UtcNow)).Frame == new ReadFrame(conversationId, messageId)
+            && Reader.Read(FrameWriter.Read(conversationId, messageId, 3, 7, DateTime.UtcNow)).Frame == new ReadFrame(conversationId, messageId)
             && Reader.Read(FrameWriter.Presence(7, "n", status, DateTime.UtcNow)).Frame == new PresenceFrame(status),
             iter: 2_000);
     }

@@ -152,9 +152,9 @@ public sealed class FrameWriterTests
     [Test]
     public void A_read_frame_names_the_reader_as_sender()
     {
-        var frame = Parse(FrameWriter.Read(12, 901, 5, Noon));
+        var frame = Parse(FrameWriter.Read(12, 901, 33, 5, Noon));
 
-        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp" }));
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "seq", "senderId", "timestamp" }));
         Assert.That(frame.GetProperty("type").GetString(), Is.EqualTo("read"));
         Assert.That(frame.GetProperty("conversationId").GetInt64(), Is.EqualTo(12));
         Assert.That(frame.GetProperty("messageId").GetInt64(), Is.EqualTo(901));
@@ -165,9 +165,9 @@ public sealed class FrameWriterTests
     [Test]
     public void A_read_frame_for_the_readers_own_devices_ends_with_their_unread_count_and_the_positions_it_was_taken_at()
     {
-        var frame = Parse(FrameWriter.Read(12, 901, 5, Noon, new UnreadCountAt(0, 40, 3)));
+        var frame = Parse(FrameWriter.Read(12, 901, 33, 5, Noon, new UnreadCountAt(0, 40, 3)));
 
-        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "senderId", "timestamp", "unreadCount", "lastSeq", "lastChangeSeq" }));
+        Assert.That(Names(frame), Is.EqualTo(new[] { "type", "conversationId", "messageId", "seq", "senderId", "timestamp", "unreadCount", "lastSeq", "lastChangeSeq" }));
         Assert.That(frame.GetProperty("unreadCount").GetInt32(), Is.Zero, "a count of 0 is sent, not left out");
         Assert.That((frame.GetProperty("lastSeq").GetInt64(), frame.GetProperty("lastChangeSeq").GetInt64()), Is.EqualTo((40L, 3L)));
     }
