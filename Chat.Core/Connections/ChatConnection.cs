@@ -91,7 +91,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
 
     /// <summary>
     /// Has been sent a <c>presence</c> frame about its own user: from then on it hears of its own changes too
-    /// (<see cref="ConnectionRegistry.PublishToOwnDevices"/>). Guarded by the registry's lock.
+    /// (<see cref="IChatPublisher.PublishToOwnDevices"/>). Guarded by the registry's lock.
     /// </summary>
     internal bool HeardOwnStatus { get; set; }
 

@@ -5,10 +5,16 @@ using Chat.Core.Protocol;
 namespace Chat.Core.Connections;
 
 /// <summary>
-/// Which connections are live, whose they are, which conversations each receives, and each user's presence.
-/// One instance per gateway (a DI singleton). Mutations take one lock; fan-out reads copy-on-write arrays
-/// without locking, so publishing to a conversation costs a dictionary lookup and one enqueue per recipient.
+/// Which connections are open, whose they are, which conversations each receives, and each user's presence; and the
+/// <see cref="IChatPublisher"/> of a gateway that runs alone. One instance per gateway (a DI singleton). Mutations
+/// take one lock; fan-out reads copy-on-write arrays without locking, so publishing to a conversation costs a
+/// dictionary lookup and one enqueue per recipient.
 /// </summary>
+/// <remarks>
+/// A connection is registered from its welcome to its close, and subscribed to its conversations before its
+/// catch-up: it receives from then on (frames held until its <c>ready</c>). It is <em>live</em>, and counts for its
+/// user's status, only from <see cref="MarkLive"/>.
+/// </remarks>
 public sealed class ConnectionRegistry : IChatPublisher
 {
     private readonly Lock _lock = new();
@@ -81,7 +87,7 @@ public sealed class ConnectionRegistry : IChatPublisher
     }
 
     /// <summary>
-    /// How many membership changes the user's live connections have been through. A starting connection reads it
+    /// How many membership changes the user's connections have been through. A starting connection reads it
     /// before it reads its conversations from the database, and subscribes with <see cref="TrySubscribe"/>.
     /// </summary>
     public long MembershipVersion(long userId)
@@ -114,7 +120,7 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
-    /// <summary>The user became a member (after the change committed): every live connection of theirs receives the conversation from now on.</summary>
+    /// <summary>The user became a member (after the change committed): every connection of theirs, one in its catch-up included, receives the conversation from now on.</summary>
     public void Join(long userId, long conversationId)
     {
         lock (_lock)
@@ -257,7 +263,7 @@ public sealed class ConnectionRegistry : IChatPublisher
         }
     }
 
-    /// <summary>The other users with a live connection subscribed to any of the given conversations.</summary>
+    /// <summary>The other users with a connection subscribed to any of the given conversations (one in its catch-up included).</summary>
     public HashSet<long> UsersIn(IEnumerable<long> conversationIds, long exceptUserId)
     {
         var users = new HashSet<long>();
@@ -274,7 +280,7 @@ public sealed class ConnectionRegistry : IChatPublisher
         return users;
     }
 
-    /// <summary>The conversations any of the user's live connections receives.</summary>
+    /// <summary>The conversations any of the user's connections receives (one in its catch-up included).</summary>
     public HashSet<long> ConversationsOf(long userId)
     {
         lock (_lock)
@@ -362,13 +368,17 @@ public sealed class ConnectionRegistry : IChatPublisher
         _metrics?.Deliveries.Add(delivered);
     }
 
-    public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame)
+    public void PublishToUsersIn(IEnumerable<long> conversationIds, OutboundFrame frame, long exceptUserId)
     {
+        var users = UsersIn(conversationIds, exceptUserId);
+        if (users.Count == 0)
+        {
+            return;
+        }
         ChatConnection[] recipients;
         lock (_lock)
         {
-            recipients = [.. userIds.Distinct()
-                .SelectMany(id => _users.TryGetValue(id, out var entry) ? entry.Connections : [])];
+            recipients = [.. users.SelectMany(id => _users.TryGetValue(id, out var entry) ? entry.Connections : [])];
         }
         foreach (var connection in recipients)
         {
@@ -377,19 +387,14 @@ public sealed class ConnectionRegistry : IChatPublisher
         _metrics?.Deliveries.Add(recipients.Length);
     }
 
-    /// <summary>
-    /// Queues a <c>presence</c> frame about a change of the user's status, made by <paramref name="source"/> (its
-    /// going live, its status or its departure), to the user's own live connections: every one but the source, and
-    /// the source too once it has been sent such a frame before.
-    /// </summary>
+    /// <inheritdoc/>
     /// <remarks>
     /// A device hears nothing of its own changes at first: it knows what it set. But a frame about another device's
     /// change can cross the device's own <c>presence</c> frame on the wire, and reach it after it sent its own though
     /// that change came first; the last frame it got would then be an older status than the user's. So a device that
     /// has been sent one hears of its own changes too, after whatever it was sent before. Which frames a client read
-    /// before it sent its own cannot be known here, so this lasts as long as the connection. A connection still in
-    /// its catch-up hears nothing: it reads the user's status as it goes live, for its <c>ready</c>, and hears every
-    /// change after that. Called under the announcer's lock, which orders the changes.
+    /// before it sent its own cannot be known here, so this lasts as long as the connection. Called under the
+    /// announcer's lock, which orders the changes.
     /// </remarks>
     public void PublishToOwnDevices(ChatConnection source, OutboundFrame frame)
     {

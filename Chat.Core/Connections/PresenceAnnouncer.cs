@@ -11,9 +11,12 @@ namespace Chat.Core.Connections;
 /// one reaches it. Queuing never blocks, so the lock is held for one fan-out at most.
 /// </summary>
 /// <remarks>
-/// A frame goes to every live connection of every user who shares an active conversation with the user, once per
-/// connection however many conversations they share, and to the user's own other live connections (the frame is
-/// serialized once: it says the same to both, <c>senderId</c> being the user).
+/// A frame goes through the <see cref="IChatPublisher"/>, in two calls made under the lock: to every connection of
+/// every user who has one subscribed to a conversation of the user's (<see cref="IChatPublisher.PublishToUsersIn"/>:
+/// once per connection however many conversations they share; one still in its catch-up gets it after its
+/// <c>ready</c>), and to the user's own live connections (<see cref="IChatPublisher.PublishToOwnDevices"/>). The frame
+/// is serialized once: it says the same to both, <c>senderId</c> being the user. The registry is asked only for the
+/// user's state: their status and their conversations.
 /// </remarks>
 public sealed class PresenceAnnouncer(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time)
 {
@@ -69,11 +72,7 @@ public sealed class PresenceAnnouncer(ConnectionRegistry registry, IChatPublishe
     {
         var user = source.User;
         OutboundFrame frame = FrameWriter.Presence(user.UserId, user.DisplayName, status, time.GetUtcNow().UtcDateTime);
-        var recipients = registry.UsersIn(conversations, exceptUserId: user.UserId);
-        if (recipients.Count > 0)
-        {
-            publisher.PublishToUsers(recipients, frame);
-        }
-        registry.PublishToOwnDevices(source, frame);
+        publisher.PublishToUsersIn(conversations, frame, exceptUserId: user.UserId);
+        publisher.PublishToOwnDevices(source, frame);
     }
 }

@@ -360,19 +360,21 @@ public sealed class ConnectionRegistryTests
     }
 
     [Test]
-    public async Task Publishing_to_users_reaches_each_of_their_connections_once_even_when_a_user_is_named_twice()
+    public async Task Publishing_to_the_users_in_conversations_reaches_each_of_their_connections_once_however_many_they_share()
     {
-        var phone = Live(1);
+        var alice = Live(4, 10, 11);
+        var phone = Live(1, 10, 11);
         var laptop = Live(1);
-        var bob = Live(2);
-        var carol = Live(3);
+        var bob = Live(2, 11);
+        var carol = Live(3, 12);
 
-        _registry.PublishToUsers([1, 2, 1, 2, 2, 404], Frame("presence"));
+        _registry.PublishToUsersIn([10, 11, 10, 404], Frame("presence"), exceptUserId: 4);
 
         Assert.That(await DrainAsync(phone.Connection, phone.Socket), Is.EqualTo(new[] { "presence" }));
-        Assert.That(await DrainAsync(laptop.Connection, laptop.Socket), Is.EqualTo(new[] { "presence" }));
+        Assert.That(await DrainAsync(laptop.Connection, laptop.Socket), Is.EqualTo(new[] { "presence" }), "the user's every connection");
         Assert.That(await DrainAsync(bob.Connection, bob.Socket), Is.EqualTo(new[] { "presence" }));
-        Assert.That(await DrainAsync(carol.Connection, carol.Socket), Is.Empty);
+        Assert.That(await DrainAsync(carol.Connection, carol.Socket), Is.Empty, "shares none of them");
+        Assert.That(await DrainAsync(alice.Connection, alice.Socket), Is.Empty, "the user left out");
     }
 
     // ---- The registry against a model ----

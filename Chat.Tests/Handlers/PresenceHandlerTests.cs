@@ -70,6 +70,18 @@ public sealed class PresenceHandlerTests
         Assert.That(_registry.PresenceOf(1), Is.EqualTo(PresenceStatus.Busy));
     }
 
+    [Test]
+    public async Task A_status_change_reaches_the_observers_and_the_users_own_devices_through_the_publisher()
+    {
+        var publisher = new RecordingPublisher(onFirstPublish: () => { });
+        var handler = new PresenceHandler(new PresenceAnnouncer(_registry, publisher, TimeProvider.System));
+
+        await handler.HandleAsync(_phone, new PresenceFrame(PresenceStatus.Away), CancellationToken.None);
+
+        Assert.That(publisher.Statuses, Is.EqualTo(new[] { "away" }));
+        Assert.That(publisher.OwnDevices, Is.EqualTo(new[] { (_phone, "away") }), "told which device made the change, so that it can leave that one out");
+    }
+
     private sealed class RecordingPublisher(Action onFirstPublish) : IChatPublisher
     {
         private readonly Lock _lock = new();
@@ -83,7 +95,19 @@ public sealed class PresenceHandlerTests
         public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection from, Func<OutboundFrame> toOwnDevices) =>
             throw new AssertionException("presence goes to users");
 
-        public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame)
+        /// <summary>The announcements to the user's own devices: the connection that made each change, and the status.</summary>
+        public List<(ChatConnection Source, string? Status)> OwnDevices { get; } = [];
+
+        public void PublishToOwnDevices(ChatConnection source, OutboundFrame frame)
+        {
+            using var json = JsonDocument.Parse(frame.Payload);
+            lock (_lock)
+            {
+                OwnDevices.Add((source, json.RootElement.GetProperty("presenceStatus").GetString()));
+            }
+        }
+
+        public void PublishToUsersIn(IEnumerable<long> conversationIds, OutboundFrame frame, long exceptUserId)
         {
             bool first;
             lock (_lock)

@@ -154,7 +154,9 @@ public sealed class TypingHandlerTests
             }
         }
 
-        public void PublishToUsers(IEnumerable<long> userIds, OutboundFrame frame) => throw new AssertionException("typing goes to a conversation only");
+        public void PublishToUsersIn(IEnumerable<long> conversationIds, OutboundFrame frame, long exceptUserId) => throw new AssertionException("typing goes to a conversation only");
+
+        public void PublishToOwnDevices(ChatConnection source, OutboundFrame frame) => throw new AssertionException("typing goes to a conversation only");
 
         public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection from, Func<OutboundFrame> toOwnDevices) =>
             throw new AssertionException("typing is the same for everyone");
