@@ -449,15 +449,18 @@ internal sealed class TypingState
         }
     }
 
-    /// <summary>Ends and announces the typing that lapsed by <paramref name="now"/>; all of it when null.</summary>
-    public void StopExpired(long? now, Action<long> announce)
+    /// <summary>
+    /// Ends and announces the typing that lapsed by <paramref name="now"/>; all of it when null. Typing in a
+    /// conversation that <paramref name="later"/> names is left as it is, for a later call.
+    /// </summary>
+    public void StopExpired(long? now, Action<long> announce, Func<long, bool>? later = null)
     {
         lock (_until)
         {
             List<long>? expired = null;
             foreach (var (conversationId, until) in _until)
             {
-                if (now is null || until <= now)
+                if ((now is null || until <= now) && later?.Invoke(conversationId) != true)
                 {
                     (expired ??= []).Add(conversationId);
                 }

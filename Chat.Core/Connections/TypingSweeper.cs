@@ -1,3 +1,4 @@
+using Chat.Core.Conversations;
 using Chat.Core.Handlers;
 using Microsoft.Extensions.Hosting;
 
@@ -7,7 +8,13 @@ namespace Chat.Core.Connections;
 /// Makes typing expire on its own: once a second, typing that was not renewed within <c>TypingTimeout</c> is
 /// announced as stopped, so a client that crashed or lost the network mid-sentence never types forever.
 /// </summary>
-public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time) : BackgroundService
+/// <remarks>
+/// Typing that lapses in a conversation whose membership change is being applied is left for a later sweep (a
+/// second on), as messages wait for the change (<see cref="MembershipFences"/>): announced now, its stop would
+/// reach a member just removed, who still receives the conversation until the change is applied. A removed
+/// member's own typing is stopped and announced by the removal itself.
+/// </remarks>
+public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher publisher, MembershipFences fences, TimeProvider time) : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
@@ -32,10 +39,12 @@ public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher pu
     internal void Sweep()
     {
         var now = time.GetTimestamp();
+        // Asked only while some fence is up: nearly always, no sweep takes the fences' lock.
+        Func<long, bool>? fenced = fences.AnyFenced ? fences.IsFenced : null;
         foreach (var connection in registry.Connections())
         {
             connection.Typing.StopExpired(now, conversationId =>
-                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
+                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime), fenced);
         }
     }
 }

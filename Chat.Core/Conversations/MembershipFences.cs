@@ -35,6 +35,19 @@ public sealed class MembershipFences
     /// <summary>Whether any conversation is fenced now; when not, a batch has nothing to wait for.</summary>
     public bool AnyFenced => Volatile.Read(ref _fenced) > 0;
 
+    /// <summary>Whether a change of the conversation is inside its fence, or waiting to enter it, now.</summary>
+    public bool IsFenced(long conversationId)
+    {
+        if (!AnyFenced)
+        {
+            return false;
+        }
+        lock (_lock)
+        {
+            return _fences.ContainsKey(conversationId);
+        }
+    }
+
     /// <summary>Enters the conversation's fence (after any change of it already inside); dispose to leave.</summary>
     public async Task<IDisposable> EnterAsync(long conversationId, CancellationToken cancellationToken)
     {
@@ -62,7 +75,8 @@ public sealed class MembershipFences
 
     /// <summary>
     /// Completes when no change of the conversation is inside its fence: at once, without a lock, when no fence is up.
-    /// For what is published beside the writer's batches (edits, deletes), which must not reach a leaver either.
+    /// For what is published beside the writer's batches (edits, deletes, receipts, typing), which must not reach a
+    /// leaver either.
     /// </summary>
     public ValueTask WaitOpenAsync(long conversationId) => AnyFenced ? WaitOpenAsync([conversationId]) : ValueTask.CompletedTask;
 

@@ -1,4 +1,5 @@
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
 using Microsoft.Extensions.Options;
@@ -6,15 +7,22 @@ using Microsoft.Extensions.Options;
 namespace Chat.Core.Handlers;
 
 /// <summary><c>typing</c>: members only; relayed to the conversation's other connections, never stored; lapses on its own.</summary>
-public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time, IOptions<ChatLimitsOptions> limits) : IFrameHandler<TypingFrame>
+public sealed class TypingHandler(
+    ConnectionRegistry registry, IChatPublisher publisher, MembershipFences fences, TimeProvider time, IOptions<ChatLimitsOptions> limits) : IFrameHandler<TypingFrame>
 {
-    public ValueTask HandleAsync(ChatConnection connection, TypingFrame frame, CancellationToken cancellationToken)
+    public async ValueTask HandleAsync(ChatConnection connection, TypingFrame frame, CancellationToken cancellationToken)
     {
+        // Like a message: typing that comes while a membership change of the conversation is being applied is
+        // handled after it (MembershipFences), so it never reaches a member who was just removed (they still receive
+        // the conversation until then) and a removed member's own is refused below instead of being shown to the
+        // others after their "left". With no fence up, as nearly always, this is one read and no wait.
+        await fences.WaitOpenAsync(frame.ConversationId);
+
         // The connection is subscribed to exactly the conversations its user is an active member of.
         if (!registry.IsSubscribed(connection, frame.ConversationId))
         {
             connection.SendError(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}."));
-            return ValueTask.CompletedTask;
+            return;
         }
 
         // Remembered so that typing lapses by itself after TypingTimeout without a renewal, and so that a
@@ -33,7 +41,6 @@ public sealed class TypingHandler(ConnectionRegistry registry, IChatPublisher pu
             connection.Typing.Stop(frame.ConversationId, () =>
                 Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
         }
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>

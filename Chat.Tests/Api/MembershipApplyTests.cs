@@ -14,6 +14,9 @@ namespace Chat.Tests.Api;
 /// </summary>
 public sealed class MembershipApplyTests : GatewayTest
 {
+    // Typing lapses within the time a removal is held back here, so that a lapse can land inside it.
+    protected override Dictionary<string, string?> Settings => new() { ["Chat:Limits:TypingTimeout"] = "00:00:01" };
+
     private SemaphoreSlim MembershipGateOf(long userId)
     {
         var service = Gateway.Services.GetRequiredService<ConversationService>();
@@ -166,6 +169,65 @@ public sealed class MembershipApplyTests : GatewayTest
 
         var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "read");
         Assert.That(leaked, Is.Empty, "a removed member's socket received a receipt committed after the removal");
+    }
+
+    // Typing is not stored, but the rule of messages holds for it too: typing relayed while a removal is being applied
+    // is relayed after it, so it never reaches the removed member's sockets.
+    [Test]
+    public async Task Typing_sent_just_after_a_removal_never_reaches_the_removed_members_sockets()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+
+        await RemoveAsync(conversation, remover: bob, carol, c, meanwhile: () =>
+            a.SendAsync(new { type = "typing", conversationId = conversation }));
+        Assert.That((await b.NextAsync("typing")).Long("senderId"), Is.EqualTo(alice.Id), "the members who stay see it");
+
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received typing relayed after the removal");
+    }
+
+    // The removed member's socket stays open while the removal is applied: typing it sends then must not be shown to
+    // the others after they were told the member left (and be taken back when the removal is applied).
+    [Test]
+    public async Task Typing_a_removed_member_sends_while_the_removal_is_applied_is_refused_and_never_shown()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var c = await ConnectAsync(carol);
+
+        await RemoveAsync(conversation, remover: alice, carol, c, meanwhile: () =>
+            c.SendAsync(new { type = "typing", conversationId = conversation }));
+        Assert.That((await c.NextAsync("error")).Str("code"), Is.EqualTo("access_denied"));
+
+        var shown = await a.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing");
+        Assert.That(shown, Is.Empty, "the others were shown the typing of a member who had left");
+    }
+
+    // Typing that lapses while a removal is being applied: its stop is for the members who stay, after the removal.
+    [Test]
+    public async Task Typing_that_lapses_while_a_removal_is_applied_is_announced_to_the_members_who_stay_only()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        await a.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync("typing");
+        await c.NextAsync("typing");
+
+        // Held past the typing timeout and a sweep: the typing lapses while the removal is applied.
+        await RemoveAsync(conversation, remover: bob, carol, c, meanwhile: () => Task.Delay(TimeSpan.FromSeconds(2.5)));
+        var lapsed = await b.NextAsync("typing");
+        Assert.That((lapsed.Long("senderId"), lapsed.GetProperty("isTyping").GetBoolean()), Is.EqualTo((alice.Id, false)));
+
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received a lapse announced after the removal");
     }
 
     // Clients may ask for a direct conversation each time they show it. While a fence is up the writer holds back

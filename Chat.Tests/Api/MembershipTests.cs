@@ -144,6 +144,30 @@ public sealed class MembershipTests : GatewayTest
         Assert.That(await Sql.MessageCountAsync(conversation), Is.EqualTo(1));
     }
 
+    // Typing is shown per user: a member removed while typing on two devices is shown stopped once, after "left".
+    [Test]
+    public async Task A_member_removed_while_typing_is_shown_to_the_others_as_stopped_once()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        var a = await ConnectAsync(alice);
+        var phone = await ConnectAsync(carol);
+        var laptop = await ConnectAsync(carol);
+        await phone.SendAsync(new { type = "typing", conversationId = conversation });
+        await laptop.SendAsync(new { type = "typing", conversationId = conversation });
+        await a.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        await a.NextAsync(f => f.Type() == "typing" && f.GetProperty("isTyping").GetBoolean());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        Assert.That((await http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+
+        var seenByAlice = await a.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() is "member" or "typing");
+        Assert.That(seenByAlice.Select(f => f.Type() == "member"
+                ? $"member {f.Long("userId")} {f.Str("change")}"
+                : $"typing {f.Long("senderId")} {f.GetProperty("isTyping").GetBoolean()}"),
+            Is.EqualTo(new[] { $"member {carol.Id} left", $"typing {carol.Id} False" }));
+    }
+
     [Test]
     public async Task A_member_can_leave_a_direct_conversation_but_not_remove_the_other_person()
     {

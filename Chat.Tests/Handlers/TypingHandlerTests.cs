@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Handlers;
 using Chat.Core.Options;
 using Chat.Core.Protocol;
@@ -31,7 +32,7 @@ public sealed class TypingHandlerTests
     public void Close() => _typist.RequestClose(CloseReason.Normal);
 
     private TypingHandler Handler(IChatPublisher publisher, TimeSpan? typingTimeout = null) =>
-        new(_registry, publisher, TimeProvider.System, Microsoft.Extensions.Options.Options.Create(
+        new(_registry, publisher, new MembershipFences(), TimeProvider.System, Microsoft.Extensions.Options.Options.Create(
             new ChatLimitsOptions { TypingTimeout = typingTimeout ?? new ChatLimitsOptions().TypingTimeout }));
 
     private List<long> TypingLeftToLapse()
@@ -83,7 +84,7 @@ public sealed class TypingHandlerTests
                 renewal.Wait(TimeSpan.FromMilliseconds(300));
             }
         });
-        new TypingSweeper(_registry, publisher, TimeProvider.System).Sweep();
+        new TypingSweeper(_registry, publisher, new MembershipFences(), TimeProvider.System).Sweep();
         await renewal!;
 
         Assert.That(publisher.Typing, Is.EqualTo(new[] { false, true }), "the others end with the user typing");
@@ -110,7 +111,7 @@ public sealed class TypingHandlerTests
         // What the host does to it when its start fails (a listen address in use): disposed, never stopped. A
         // cancelled ExecuteTask is then logged as a background service that crashed and stopped the host.
         var clock = new TimerWatchingTimeProvider();
-        var sweeper = new TypingSweeper(_registry, new RecordingPublisher(onFirstPublish: () => { }), clock);
+        var sweeper = new TypingSweeper(_registry, new RecordingPublisher(onFirstPublish: () => { }), new MembershipFences(), clock);
         await sweeper.StartAsync(CancellationToken.None);
         var running = sweeper.ExecuteTask!;
         // Inside ExecuteAsync, waiting for its first tick (disposed before it runs, the task is cancelled unrun).
