@@ -45,8 +45,9 @@ public sealed class ConversationService(
         CreatedConversation created;
         using (reopened is { } reopenedId ? await fences.EnterAsync(reopenedId, cancellationToken) : null)
         {
-            // Not cancelled with the request from here on, as for an addition (see ApplyCommittedAsync).
-            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, CancellationToken.None);
+            // Not cancelled with the request from here on, as for an addition (see ApplyCommittedAsync). The answer is
+            // read in the creation's transaction: as created, even when the caller leaves it at once (another request).
+            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, readAs: caller.UserId, CancellationToken.None);
             // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
             // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
             // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
@@ -57,11 +58,7 @@ public sealed class ConversationService(
                 publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, created.JoinedAt));
             }
         }
-        // Read without the request's token too: a committed conversation answered as a failure would be created
-        // again by a client that retries it.
-        var conversation = await conversations.GetAsync(created.ConversationId, caller.UserId, CancellationToken.None)
-            ?? throw new InvalidOperationException($"Conversation {created.ConversationId} vanished right after it was created.");
-        return (conversation, created.Created);
+        return (created.Conversation!, created.Created);
     }
 
     /// <summary>Adds a member to a group the caller belongs to.</summary>

@@ -12,6 +12,9 @@ public sealed class CreatedConversation
 
     /// <summary>When they joined, as stored (<c>joined_at</c>): the time of the statement that made them members, after it waited for the conversation's row.</summary>
     public DateTime JoinedAt { get; init; }
+
+    /// <summary>The conversation as the member it was read for saw it when the creation committed, when one was asked for.</summary>
+    public ConversationSummary? Conversation { get; set; }
 }
 
 /// <summary>A conversation as one member sees it: the shared fields and their own unread count.</summary>

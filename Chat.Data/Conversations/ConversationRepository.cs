@@ -19,12 +19,12 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             return ids.AsList();
         }, cancellationToken).AsTask();
 
-    // Two statements, one implicit transaction. The first locks an existing direct conversation's row (FOR SHARE
-    // waits for a batch storing messages there and holds the next one off), so that the second, whose snapshot and
-    // statement_timestamp() come after the wait, reads last_seq as committed and stamps the return after the
-    // messages stored before it, as adding a member does (AddMemberSql). As one statement, joined_at and the
-    // `member` frame's time were the statement's start, before the wait: a message stored while it waited, which
-    // joined_seq rightly puts before the return, carried a later time than the return.
+    // Two statements, one transaction (implicit, unless the answer is read in it too). The first locks an existing
+    // direct conversation's row (FOR SHARE waits for a batch storing messages there and holds the next one off), so
+    // that the second, whose snapshot and statement_timestamp() come after the wait, reads last_seq as committed and
+    // stamps the return after the messages stored before it, as adding a member does (AddMemberSql). As one
+    // statement, joined_at and the `member` frame's time were the statement's start, before the wait: a message
+    // stored while it waited, which joined_seq rightly puts before the return, carried a later time than the return.
     // The second creates the conversation and its participants. A direct conversation is keyed by its two members:
     // when it exists already, it is returned (and members who had left it are back), not created twice. When a
     // concurrent request created it after this statement's snapshot, ON CONFLICT skips the insert and `existing`
@@ -66,9 +66,25 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     /// existing one. Not retried on faults: creating a group is not idempotent.
     /// </summary>
     /// <param name="directKey">For a direct conversation, <see cref="DirectKey"/> of its two members; null for a group.</param>
-    public async Task<CreatedConversation> CreateAsync(string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, CancellationToken cancellationToken)
+    public Task<CreatedConversation> CreateAsync(string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, CancellationToken cancellationToken) =>
+        CreateAsync(title, isGroup, directKey, memberIds, readAs: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="CreateAsync(string?, bool, string?, IReadOnlyCollection{long}, CancellationToken)"/>, and reads
+    /// into <see cref="CreatedConversation.Conversation"/> the conversation as <paramref name="readAs"/>, one of its
+    /// members, sees it, in the creation's own transaction.
+    /// </summary>
+    /// <remarks>
+    /// Read in the transaction, the answer is the conversation as the creation left it: read after the commit, it
+    /// was gone when the member left it in between (another request of theirs, or another member removing them
+    /// from a new group), and a read that failed after the commit answered a committed creation as failed. Either
+    /// would have a client create the group again.
+    /// </remarks>
+    public async Task<CreatedConversation> CreateAsync(
+        string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = readAs is null ? null : await connection.BeginTransactionAsync(cancellationToken);
         // Members in id order: two requests for the same direct conversation (Alice's lists Alice first, Bob's
         // Bob first) then lock its participant rows in the same order instead of deadlocking.
         var parameters = new { Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().Order().ToArray() };
@@ -80,10 +96,17 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
                 await results.ReadAsync<int>();
                 row = await results.ReadSingleOrDefaultAsync<CreatedConversation>();
             }
-            if (row is not null)
+            if (row is null)
             {
-                return row;
+                continue;
             }
+            if (readAs is { } reader)
+            {
+                row.Conversation = await ReadAsync(connection, row.ConversationId, reader, cancellationToken)
+                    ?? throw new ArgumentException($"User {reader} is not among the conversation's members.", nameof(readAs));
+                await transaction!.CommitAsync(cancellationToken);
+            }
+            return row;
         }
     }
 
@@ -178,14 +201,19 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         resilience.ExecuteAsync(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            var row = await connection.QuerySingleOrDefaultAsync<ConversationSummary>(new CommandDefinition(
-                GetSql, new { UserId = userId, ConversationId = conversationId }, cancellationToken: ct));
-            if (row is not null)
-            {
-                await AttachMembersAsync(connection, [row], int.MaxValue, ct);
-            }
-            return row;
+            return await ReadAsync(connection, conversationId, userId, ct);
         }, cancellationToken).AsTask();
+
+    private static async Task<ConversationSummary?> ReadAsync(NpgsqlConnection connection, long conversationId, long userId, CancellationToken ct)
+    {
+        var row = await connection.QuerySingleOrDefaultAsync<ConversationSummary>(new CommandDefinition(
+            GetSql, new { UserId = userId, ConversationId = conversationId }, cancellationToken: ct));
+        if (row is not null)
+        {
+            await AttachMembersAsync(connection, [row], int.MaxValue, ct);
+        }
+        return row;
+    }
 
     private const string IsGroupForMemberSql = """
         SELECT c.is_group

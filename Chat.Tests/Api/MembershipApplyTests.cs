@@ -230,6 +230,45 @@ public sealed class MembershipApplyTests : GatewayTest
         Assert.That(leaked, Is.Empty, "a removed member's socket received a lapse announced after the removal");
     }
 
+    // The caller leaves the group they have just created (another request of theirs) before the creation is answered:
+    // the creation committed, so it is answered as such, with the group as it was created. A failure would have the
+    // client create the group again.
+    [Test]
+    public async Task A_creation_whose_caller_leaves_before_it_is_answered_is_answered_with_the_conversation_as_created()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        var title = $"left at once {Guid.NewGuid():N}";
+
+        Task<HttpResponseMessage> creation, leaving;
+        long conversation = 0;
+        var gate = MembershipGateOf(alice.Id);
+        await gate.WaitAsync();
+        try
+        {
+            // Held after its commit, while it is applied to the sockets; the leaving commits meanwhile.
+            creation = http.PostAsJsonAsync("/api/conversations", new { title, memberExternalIds = new[] { bob.ExternalId, carol.ExternalId } });
+            await Eventually.TrueAsync(async () =>
+                (conversation = await Sql.ScalarAsync<long>("SELECT COALESCE(max(id), 0) FROM conversations WHERE title = @title", new { title })) != 0,
+                "the group is created");
+            leaving = http.DeleteAsync($"/api/conversations/{conversation}/members/{alice.ExternalId}");
+            await Eventually.TrueAsync(async () => !await IsActiveAsync(conversation, alice.Id), "alice has left in the database");
+        }
+        finally
+        {
+            gate.Release();
+        }
+
+        Assert.That((await leaving).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        var response = await creation;
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var created = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That((created.Long("conversationId"), created.Str("title"), created.Long("memberCount")), Is.EqualTo((conversation, title, 3L)));
+        Assert.That(created.GetProperty("members").EnumerateArray().Select(m => m.Long("userId")),
+            Is.EqualTo(new[] { alice.Id, bob.Id, carol.Id }.Order()), "the members as created, the caller included");
+        Assert.That(response.Headers.Location?.ToString(), Is.EqualTo($"/api/conversations/{conversation}"));
+    }
+
     // Clients may ask for a direct conversation each time they show it. While a fence is up the writer holds back
     // every batch holding that conversation, so asking again for one both people are still in must not raise one.
     [Test]
