@@ -97,10 +97,12 @@ public sealed class PresenceTests : GatewayTest
         var tablet = await ConnectAsync(alice);
         Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "online" }));
 
-        await phone.SendAsync(new { type = "presence", presenceStatus = "away" });
-        await laptop.SendAsync(new { type = "presence", presenceStatus = "busy" });
-        await tablet.SendAsync(new { type = "presence", presenceStatus = "online" });
-        Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { "away", "busy", "online" }));
+        // One device after the other: frames of different connections are handled side by side, in no set order.
+        foreach (var (device, status) in new[] { (phone, "away"), (laptop, "busy"), (tablet, "online") })
+        {
+            await device.SendAsync(new { type = "presence", presenceStatus = status });
+            Assert.That(await StatusesHeardAsync(b, alice), Is.EqualTo(new[] { status }));
+        }
         await tablet.SendAsync(new { type = "presence", presenceStatus = "online" });
         await phone.SendAsync(new { type = "presence", presenceStatus = "online" });
         Assert.That(await StatusesHeardAsync(b, alice), Is.Empty, "the status in force, set again, is no change");
