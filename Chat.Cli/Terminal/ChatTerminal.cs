@@ -959,9 +959,7 @@ internal sealed class ChatTerminal
                     _replaying.Remove(conversationId);
                 }
                 var refused = frame.Str("clientMessageId") is { } failed && _pending.Remove(failed) ? "not sent: " : "";
-                // The gateway names messages by id; this terminal shows them by seq.
-                var about = frame.Long("messageId") is { } id && _seqs.TryGetValue(id, out var seqOfId) ? $" (#{seqOfId})" : "";
-                Problem($"{refused}{frame.Str("code")}{about}: {frame.Str("message")}");
+                Problem($"{refused}{frame.Str("code")}{Refusal(frame)}");
                 break;
         }
     }
@@ -1072,6 +1070,22 @@ internal sealed class ChatTerminal
     private void Note(string text) => _output.WriteLine($"* {text}");
 
     private void Problem(string text) => _output.WriteLine($"! {text}");
+
+    /// <summary>
+    /// An error's text as this terminal shows it. The gateway names a message by its id ("Message 42 was sent by
+    /// someone else.", protocol §7), which the user never sees: they know it as #seq, and gave that to /edit or
+    /// /delete. A text that names the message gets its seq in place of the id; any other one is headed by the seq.
+    /// </summary>
+    private string Refusal(JsonElement frame)
+    {
+        var text = frame.Str("message") ?? "";
+        if (frame.Long("messageId") is not { } id || !_seqs.TryGetValue(id, out var seq))
+        {
+            return $": {text}";
+        }
+        var byId = $"Message {id} ";
+        return text.Contains(byId, StringComparison.Ordinal) ? $": {text.Replace(byId, $"Message #{seq} ", StringComparison.Ordinal)}" : $" (#{seq}): {text}";
+    }
 
     /// <summary>A frame sent for a typed line: its type, and for a message its key, which a refusal names.</summary>
     private sealed record Request(string Type, object Frame, string? Key = null);

@@ -378,14 +378,25 @@ public sealed class ConnectCommandTests : GatewayTest
         var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
         var conversationId = await Gateway.CreateConversationAsync(alice, bob, carol);
         var bobSocket = await ConnectAsync(bob);
+        // A message elsewhere first, so that no message's id is its seq even on a fresh database.
+        await bobSocket.SendMessageAsync(await Gateway.CreateConversationAsync(bob, carol), "elsewhere");
         var (keyboard, screen, exit) = Start(alice);
         await screen.WaitForAsync("* connected.");
         await bobSocket.SendMessageAsync(conversationId, "bob's words");
         keyboard.Type($"/open {conversationId}");
         await screen.WaitForAsync("bob's words");
 
+        // The gateway's text names the message by its id, which the user never sees: the refusal names its seq.
         keyboard.Type("/edit 1 alice's words");
-        Assert.That(await screen.WaitForAsync("! access_denied"), Does.StartWith("! access_denied (#1): "));
+        Assert.That(await screen.WaitForAsync("! access_denied"), Is.EqualTo("! access_denied: Message #1 was sent by someone else."));
+        keyboard.Type("/delete 1");
+        Assert.That(await screen.WaitForAsync("! access_denied"), Is.EqualTo("! access_denied: Message #1 was sent by someone else."));
+        keyboard.Type("alice's own words");
+        await screen.WaitForAsync("you: alice's own words");
+        keyboard.Type("/delete 2");
+        await screen.WaitForAsync("#2 deleted");
+        keyboard.Type("/edit 2 second thoughts");
+        Assert.That(await screen.WaitForAsync("! not_found"), Is.EqualTo("! not_found: Message #2 is deleted."));
         using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
         Assert.That((await bobHttp.DeleteAsync($"/api/conversations/{conversationId}/members/{alice.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
         await screen.WaitForAsync("] you are no longer a member");
