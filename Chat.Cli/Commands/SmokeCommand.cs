@@ -19,8 +19,10 @@ internal static class SmokeCommand
           message → ack → delivery           the sender's ack and the other member's live copy agree
           idempotent retry                   the same clientMessageId gets the same ack and no second delivery
           typing                             isTyping true and false reach the other member
-          read receipt and unread count      the read frame, and unreadCount in GET /api/conversations
-          presence online/away/offline       away, offline on close, online on reconnect
+          read receipt and unread count      the read frame, with the reader's unreadCount on their own other device
+                                             only, and unreadCount in GET /api/conversations
+          presence online/away/offline       away, also in the ready of another device of the user; offline on
+                                             close, online on reconnect
           catch-up after a reconnect         a message sent while away comes in catch-up; ready's counts
           sync from a position               two pages of one message, then synced with hasMore false
           edit and delete                    messageEdited and messageDeleted live, and in the history

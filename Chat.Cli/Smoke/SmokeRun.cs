@@ -133,10 +133,21 @@ internal sealed class SmokeRun : IAsyncDisposable
 
     private async Task ReadAsync(CancellationToken cancellation)
     {
-        await _b.SendAsync(new { type = "read", conversationId = _conversationId, messageId = _first.MessageId }, cancellation);
-        await ExpectAsync(_a, "Bob's read receipt",
-            f => f.Type() == "read" && f.Long("conversationId") == _conversationId && f.Long("senderId") == _bob.UserId && f.Long("messageId") == _first.MessageId,
-            cancellation);
+        // Bob's count is his alone (protocol §6.6): Alice's receipt has none, his other device's has it and its positions.
+        await OnBobsOtherDeviceAsync(async (other, _) =>
+        {
+            await _b.SendAsync(new { type = "read", conversationId = _conversationId, messageId = _first.MessageId }, cancellation);
+            Func<JsonElement, bool> isReceipt =
+                f => f.Type() == "read" && f.Long("conversationId") == _conversationId && f.Long("senderId") == _bob.UserId && f.Long("messageId") == _first.MessageId;
+            var seen = await ExpectAsync(_a, "Bob's read receipt", isReceipt, cancellation);
+            if (seen.TryGetProperty("unreadCount", out var leaked))
+            {
+                throw new SmokeFailure($"Alice's copy of Bob's read receipt carries Bob's unreadCount ({leaked.GetRawText()})");
+            }
+            var own = await ExpectAsync(other, "Bob's read receipt", isReceipt, cancellation);
+            Require(own.Long("unreadCount") == 1 && own.Long("lastSeq") == _second.Seq && own.Long("lastChangeSeq") == 0,
+                $"the read receipt on Bob's other device says unreadCount {Show(own.Long("unreadCount"))} lastSeq {Show(own.Long("lastSeq"))} lastChangeSeq {Show(own.Long("lastChangeSeq"))}, expected 1, {_second.Seq} and 0");
+        }, cancellation);
 
         var page = await HttpAsync(_bob, HttpMethod.Get, "api/conversations?limit=100", null, 200, cancellation);
         var entry = page.Items("items").FirstOrDefault(c => c.Long("conversationId") == _conversationId);
@@ -148,6 +159,13 @@ internal sealed class SmokeRun : IAsyncDisposable
     {
         await _b.SendAsync(new { type = "presence", presenceStatus = "away" }, cancellation);
         await ExpectPresenceAsync("away", cancellation);
+        // A device that connects starts from the status its user set on another (protocol §11).
+        await OnBobsOtherDeviceAsync((_, ready) =>
+        {
+            Require(ready.Str("presenceStatus") == "away",
+                $"the ready of Bob's other device says presenceStatus {ready.Str("presenceStatus") ?? "(none)"}, expected away, as his first device set it");
+            return Task.CompletedTask;
+        }, cancellation);
         Step = "Bob's socket to close";
         await _b.CloseAsync(cancellation);
         await ExpectPresenceAsync("offline", cancellation);
@@ -257,10 +275,30 @@ internal sealed class SmokeRun : IAsyncDisposable
             answer.Type() == "ack" ? "a non-member's message was acknowledged" : $"a non-member's message got error {answer.Str("code")}, expected access_denied");
     }
 
-    private async Task<(ChatSocket Socket, List<JsonElement> Catchup, JsonElement Ready)> ConnectAsync(SmokeUser user, CancellationToken cancellation)
+    /// <summary>
+    /// Runs <paramref name="use"/> with a second connection of Bob's, given its <c>ready</c>, and closes it after,
+    /// whatever happens: left open, it would keep Bob online through the checks that close his first one.
+    /// </summary>
+    private async Task OnBobsOtherDeviceAsync(Func<ChatSocket, JsonElement, Task> use, CancellationToken cancellation)
     {
-        Step = $"{user.Name}'s WebSocket handshake";
-        var socket = await ChatSocket.ConnectAsync(user.Target, catchup: true, user.Name, cancellation);
+        var (other, _, ready) = await ConnectAsync(_bob, cancellation, "Bob's other device");
+        try
+        {
+            await use(other, ready);
+        }
+        finally
+        {
+            _sockets.Remove(other);
+            await other.DisposeAsync();
+        }
+    }
+
+    /// <param name="name">The socket's name in what the run says; by default the user's.</param>
+    private async Task<(ChatSocket Socket, List<JsonElement> Catchup, JsonElement Ready)> ConnectAsync(SmokeUser user, CancellationToken cancellation, string? name = null)
+    {
+        name ??= user.Name;
+        Step = $"{name}'s WebSocket handshake";
+        var socket = await ChatSocket.ConnectAsync(user.Target, catchup: true, name, cancellation);
         _sockets.Add(socket);
         var welcome = await ExpectAsync(socket, "welcome", _ => true, cancellation);
         Require(welcome.Type() == "welcome", $"{user.Name}'s first frame is {welcome.Type()}, expected welcome");
