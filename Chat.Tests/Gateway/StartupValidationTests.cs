@@ -385,6 +385,17 @@ public sealed class StartupValidationTests
         AssertOneLineFailure(run, "The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL");
     }
 
+    // Kestrel also takes endpoints from its configuration section, in place of --urls (which the helper passes too).
+    [TestCase("Url", "htp:/bad", "The listen address (Kestrel:Endpoints:Web:Url) is not a URL: Invalid url: 'htp:/bad'")]
+    [TestCase("Url", "http://192.0.2.1:0", "Failed to listen on http://192.0.2.1:0 (Kestrel:Endpoints:Web:Url): ")]
+    [TestCase("Protocols", "Http1", "Kestrel:Endpoints:Web:Url is not set: ")]
+    public async Task A_Kestrel_endpoint_it_cannot_listen_on_ends_the_gateway_process_with_one_line_naming_the_setting(string key, string value, string expected)
+    {
+        var run = await RunGatewayProcessAsync(new() { [$"Kestrel:Endpoints:Web:{key}"] = value });
+
+        AssertOneLineFailure(run, expected);
+    }
+
     // What an orchestrator does to a gateway whose database is down: stops it while it waits for PostgreSQL.
     [Test]
     public async Task SIGTERM_while_the_gateway_waits_for_PostgreSQL_ends_it_with_exit_code_0_and_no_crash()
