@@ -59,11 +59,11 @@ public sealed class ChatLimitsOptions : IValidatableObject
     [Range(1, 10_000, ErrorMessage = "Chat:Limits:MaxConnectionsPerUser must be between {1} and {2}.")]
     public int MaxConnectionsPerUser { get; set; } = 10;
 
-    /// <summary>Sustained rate of frames other than <c>typing</c> one connection may send (a token bucket's refill).</summary>
+    /// <summary>Sustained rate of frames other than <c>typing</c> and <c>presence</c> (which have buckets of their own) one connection may send (a token bucket's refill).</summary>
     [Range(0.1, 100_000.0, ErrorMessage = "Chat:Limits:MessageRatePerSecond must be between {1} and {2}.")]
     public double MessageRatePerSecond { get; set; } = 10;
 
-    /// <summary>How many frames other than <c>typing</c> may come at once (the bucket's size).</summary>
+    /// <summary>How many frames other than <c>typing</c> and <c>presence</c> may come at once (the bucket's size).</summary>
     [Range(1, 1_000_000, ErrorMessage = "Chat:Limits:MessageBurst must be between {1} and {2}.")]
     public int MessageBurst { get; set; } = 20;
 
