@@ -55,7 +55,7 @@ public sealed class ConversationService(
             await ApplyCommittedAsync(created.ConversationId, created.JoinedUserIds);
             foreach (var userId in created.JoinedUserIds)
             {
-                publisher.PublishToConversation(created.ConversationId, FrameWriter.Member(created.ConversationId, userId, MemberChange.Joined, created.JoinedAt));
+                publisher.PublishToConversation(created.ConversationId, FrameWriter.MemberJoined(created.ConversationId, userId, created.JoinedSeq, created.JoinedAt));
             }
         }
         return (created.Conversation!, created.Created);
@@ -83,9 +83,10 @@ public sealed class ConversationService(
             // Also when unchanged: a retry whose first attempt committed unseen must still subscribe the sockets.
             await ApplyCommittedAsync(conversationId, [member.Id]);
         }
-        if (result.Outcome == MembershipOutcome.Changed)
+        // An addition that changed something always says where the member joined.
+        if (result is { Outcome: MembershipOutcome.Changed, JoinedSeq: { } joinedSeq })
         {
-            publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Joined, result.At));
+            publisher.PublishToConversation(conversationId, FrameWriter.MemberJoined(conversationId, member.Id, joinedSeq, result.At));
         }
         return (result.Outcome, member);
     }
@@ -114,7 +115,7 @@ public sealed class ConversationService(
         if (result.Outcome == MembershipOutcome.Changed)
         {
             // Told first, while their connections still receive the conversation, so the leaver hears it too.
-            publisher.PublishToConversation(conversationId, FrameWriter.Member(conversationId, member.Id, MemberChange.Left, result.At));
+            publisher.PublishToConversation(conversationId, FrameWriter.MemberLeft(conversationId, member.Id, result.At));
         }
         if (result.Outcome is MembershipOutcome.Changed or MembershipOutcome.Unchanged)
         {

@@ -96,14 +96,28 @@ public static class FrameWriter
         w.WriteNumber("changeSeq", changeSeq);
     });
 
-    public static byte[] Member(long conversationId, long userId, MemberChange change, DateTime timestamp) => Write(w =>
+    /// <param name="joinedSeq">
+    /// The conversation's last seq when the user joined (<c>joined_seq</c>), their read position until their first
+    /// <c>read</c>: a message at or below it, which can still reach them live while the addition is applied, is
+    /// not theirs to count as unread (protocol §4, §10).
+    /// </param>
+    public static byte[] MemberJoined(long conversationId, long userId, long joinedSeq, DateTime timestamp) => Write(w =>
+    {
+        WriteMember(w, conversationId, userId, "joined", timestamp);
+        w.WriteNumber("joinedSeq", joinedSeq);
+    });
+
+    public static byte[] MemberLeft(long conversationId, long userId, DateTime timestamp) =>
+        Write(w => WriteMember(w, conversationId, userId, "left", timestamp));
+
+    private static void WriteMember(Utf8JsonWriter w, long conversationId, long userId, string change, DateTime timestamp)
     {
         w.WriteString("type", "member");
         w.WriteNumber("conversationId", conversationId);
         w.WriteNumber("userId", userId);
-        w.WriteString("change", change == MemberChange.Joined ? "joined" : "left");
+        w.WriteString("change", change);
         WriteTime(w, "timestamp", timestamp);
-    });
+    }
 
     /// <param name="presenceStatus">The user's status as the connection went live: what its own devices had set.</param>
     public static byte[] Ready(PresenceStatus presenceStatus, IEnumerable<ReadyConversation> conversations) => Write(w =>
@@ -288,12 +302,6 @@ public static class FrameWriter
             writer.WriteNumber(name, value.Value);
         }
     }
-}
-
-public enum MemberChange
-{
-    Joined,
-    Left,
 }
 
 public readonly record struct ReadyConversation(long ConversationId, long LastSeq, int UnreadCount, bool HasMore, long LastChangeSeq);

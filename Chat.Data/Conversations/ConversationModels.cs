@@ -13,6 +13,12 @@ public sealed class CreatedConversation
     /// <summary>When they joined, as stored (<c>joined_at</c>): the time of the statement that made them members, after it waited for the conversation's row.</summary>
     public DateTime JoinedAt { get; init; }
 
+    /// <summary>
+    /// Where they joined (<c>joined_seq</c>, the same for all of them): the conversation's last seq when the statement
+    /// made them members, their read position until their first <c>read</c>; 0 for a new conversation.
+    /// </summary>
+    public long JoinedSeq { get; init; }
+
     /// <summary>The conversation as the member it was read for saw it when the creation committed, when one was asked for.</summary>
     public ConversationSummary? Conversation { get; set; }
 }
@@ -65,4 +71,8 @@ public enum MembershipOutcome
     Full,
 }
 
-public sealed record MembershipResult(MembershipOutcome Outcome, DateTime At);
+/// <param name="JoinedSeq">
+/// For an addition that changed something: where the member joined (<c>joined_seq</c>), the conversation's last seq
+/// when they became a member, their read position until their first <c>read</c>. Null otherwise.
+/// </param>
+public sealed record MembershipResult(MembershipOutcome Outcome, DateTime At, long? JoinedSeq = null);

@@ -57,7 +57,7 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         )
         SELECT id AS ConversationId, created AS Created,
                ARRAY(SELECT user_id FROM members ORDER BY user_id) AS JoinedUserIds,
-               statement_timestamp() AS JoinedAt
+               statement_timestamp() AS JoinedAt, last_seq AS JoinedSeq
         FROM target
         """;
 
@@ -273,14 +273,15 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
                     joined_at = statement_timestamp(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
                 WHERE NOT conversation_participants.is_active
-            RETURNING joined_at
+            RETURNING joined_at, joined_seq
         )
         SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
                     WHEN NOT (SELECT is_group FROM actor) THEN 'NotGroup'
                     WHEN EXISTS (SELECT 1 FROM added) THEN 'Changed'
                     WHEN EXISTS (SELECT 1 FROM already) THEN 'Unchanged'
                     ELSE 'Full' END AS Outcome,
-               COALESCE((SELECT joined_at FROM added), statement_timestamp()) AS At
+               COALESCE((SELECT joined_at FROM added), statement_timestamp()) AS At,
+               (SELECT joined_seq FROM added) AS JoinedSeq
         """;
 
     /// <summary>
@@ -359,7 +360,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     {
         public required string Outcome { get; init; }
         public DateTime At { get; init; }
+        public long? JoinedSeq { get; init; }
 
-        public MembershipResult ToResult() => new(Enum.Parse<MembershipOutcome>(Outcome), At);
+        public MembershipResult ToResult() => new(Enum.Parse<MembershipOutcome>(Outcome), At, JoinedSeq);
     }
 }

@@ -87,6 +87,72 @@ public sealed class MembershipTests : GatewayTest
         Assert.That(toDave[1].Str("content"), Is.EqualTo("welcome, Dave"));
     }
 
+    // The message holds the conversation's row and the addition waits behind it: the message is stored before the
+    // addition but may be published while it is applied, and so reach the new member. The joined frame tells every
+    // member where the new one starts, so that their client knows that message is not theirs to count.
+    [Test]
+    public async Task The_joined_frame_says_where_the_new_member_starts_reading_after_a_message_the_addition_waited_for()
+    {
+        var (alice, bob, dave) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, await Gateway.CreateUserAsync());
+        var a = await ConnectAsync(alice);
+        await a.SendMessageAsync(conversation, "one");
+        await a.SendMessageAsync(conversation, "two");
+        var d = await ConnectAsync(dave);
+        using var http = Gateway.CreateHttpClient(bob.ExternalId);
+
+        Task<HttpResponseMessage> addition;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "before-the-addition", content = "not for dave" });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the message waits for the row");
+            addition = http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId });
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 2, "the addition waits behind it");
+        }
+
+        Assert.That((await addition).StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var toDave = await d.NextAsync("member");
+        var toAlice = await a.NextAsync("member");
+        var stored = await Sql.ScalarAsync<long>(
+            "SELECT joined_seq FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @dave", new { conversation, dave = dave.Id });
+        var lastSeq = await Sql.ScalarAsync<long>("SELECT last_seq FROM conversations WHERE id = @conversation", new { conversation });
+        Assert.That((stored, lastSeq), Is.EqualTo((3L, 3L)), "dave joined after the message that the addition waited for");
+        Assert.That(toDave.Long("joinedSeq"), Is.EqualTo(stored), "the new member is told where they start reading");
+        Assert.That(toAlice.Long("joinedSeq"), Is.EqualTo(stored), "and so is every other member");
+        var after = await a.SendMessageAsync(conversation, "welcome, Dave");
+        Assert.That((await d.NextAsync(f => f.Type() == "message" && f.Long("seq") > toDave.Long("joinedSeq"))).Long("seq"), Is.EqualTo(after.Long("seq")),
+            "the first message above joinedSeq that dave receives is the first one stored after he joined");
+    }
+
+    // A direct conversation re-opened by the member who had left it is an addition: they start where they came back.
+    [Test]
+    public async Task The_joined_frame_of_a_reopened_direct_conversation_says_where_the_returning_member_starts_reading()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var aliceHttp = Gateway.CreateHttpClient(alice.ExternalId);
+        using var bobHttp = Gateway.CreateHttpClient(bob.ExternalId);
+        var opened = await aliceHttp.PostAsJsonAsync("/api/conversations", new { isGroup = false, memberExternalIds = new[] { bob.ExternalId } });
+        var conversation = (await opened.Content.ReadFromJsonAsync<JsonElement>()).Long("conversationId");
+        var a = await ConnectAsync(alice);
+        await a.SendMessageAsync(conversation, "before bob leaves");
+        Assert.That((await bobHttp.DeleteAsync($"/api/conversations/{conversation}/members/{bob.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        await a.SendMessageAsync(conversation, "while bob is away");
+        await a.SendMessageAsync(conversation, "still away");
+        var b = await ConnectAsync(bob);
+
+        var reopening = await bobHttp.PostAsJsonAsync("/api/conversations", new { isGroup = false, memberExternalIds = new[] { alice.ExternalId } });
+
+        Assert.That(reopening.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var toBob = await b.NextAsync("member");
+        var toAlice = await a.NextAsync(f => f.Type() == "member" && f.Str("change") == "joined");
+        var stored = await Sql.ScalarAsync<long>(
+            "SELECT joined_seq FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @bob", new { conversation, bob = bob.Id });
+        var lastSeq = await Sql.ScalarAsync<long>("SELECT last_seq FROM conversations WHERE id = @conversation", new { conversation });
+        Assert.That((stored, lastSeq), Is.EqualTo((3L, 3L)));
+        Assert.That((toBob.Long("userId"), toBob.Str("change"), toBob.Long("joinedSeq")), Is.EqualTo((bob.Id, "joined", stored)));
+        Assert.That(toAlice.Long("joinedSeq"), Is.EqualTo(stored));
+    }
+
     [Test]
     public async Task A_removal_that_waited_behind_a_message_is_stamped_after_it()
     {
@@ -459,6 +525,7 @@ public sealed class MembershipTests : GatewayTest
                 var frame = await socket.NextAsync("member");
                 Assert.That(frame.Long("conversationId"), Is.EqualTo(created.Long("conversationId")));
                 Assert.That(frame.Str("timestamp"), Is.EqualTo(created.Str("createdAt")), "when the membership was stored, with the conversation");
+                Assert.That(frame.Long("joinedSeq"), Is.Zero, "a new conversation's members start at its start");
                 joined.Add(frame.Long("userId"));
             }
             Assert.That(joined, Is.EquivalentTo(new[] { alice.Id, bob.Id, carol.Id }));

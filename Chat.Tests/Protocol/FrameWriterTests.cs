@@ -422,13 +422,15 @@ public sealed class FrameWriterTests
         var synced = Parse(FrameWriter.Synced(12, 40, 140, hasMore: true, lastChangeSeq: 7));
         var edited = Parse(FrameWriter.MessageEdited(12, 901, 44, 3, "fixed", at, changeSeq: 7));
         var deleted = Parse(FrameWriter.MessageDeleted(12, 901, 44, 3, at, changeSeq: 8));
-        var member = Parse(FrameWriter.Member(12, 7, MemberChange.Left, at));
+        var member = Parse(FrameWriter.MemberLeft(12, 7, at));
 
         Assert.That(Names(synced), Is.EqualTo(new[] { "type", "conversationId", "afterSeq", "lastSeq", "hasMore", "lastChangeSeq" }));
         Assert.That(synced.ToString(), Is.EqualTo("""{"type":"synced","conversationId":12,"afterSeq":40,"lastSeq":140,"hasMore":true,"lastChangeSeq":7}"""));
         Assert.That(edited.ToString(), Is.EqualTo("""{"type":"messageEdited","conversationId":12,"messageId":901,"seq":44,"senderId":3,"content":"fixed","editedAt":"2026-03-14T12:00:05.123Z","changeSeq":7}"""));
         Assert.That(deleted.ToString(), Is.EqualTo("""{"type":"messageDeleted","conversationId":12,"messageId":901,"seq":44,"senderId":3,"deletedAt":"2026-03-14T12:00:05.123Z","changeSeq":8}"""));
         Assert.That(member.ToString(), Is.EqualTo("""{"type":"member","conversationId":12,"userId":7,"change":"left","timestamp":"2026-03-14T12:00:05.123Z"}"""));
+        Assert.That(Parse(FrameWriter.MemberJoined(12, 7, joinedSeq: 43, at)).ToString(),
+            Is.EqualTo("""{"type":"member","conversationId":12,"userId":7,"change":"joined","timestamp":"2026-03-14T12:00:05.123Z","joinedSeq":43}"""));
         Assert.That(Names(Parse(FrameWriter.Synced(12, 40, 140, hasMore: false, lastChangeSeq: null))), Does.Not.Contain("lastChangeSeq"));
     }
 

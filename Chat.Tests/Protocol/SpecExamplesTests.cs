@@ -269,6 +269,10 @@ public sealed partial class SpecExamplesTests : GatewayTest
         Record("frame:message+full", await a.NextAsync(f => f.Type() == "message" && f.Long("conversationId") == full));
         Record("http:conversation-detail+full", await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{full}"));
         Record("http:message-page+full", await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{full}/messages?afterSeq=1"));
+        // The example shows a joined; the table also describes a left, which has no joinedSeq.
+        using var daveHttp = Gateway.CreateHttpClient(dave.ExternalId);
+        Assert.That((await daveHttp.DeleteAsync($"/api/conversations/{conversation}/members/{dave.ExternalId}")).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Record("frame:member+left", await a.NextAsync("member"));
     }
 
     private JsonElement Record(string key, JsonElement real)
