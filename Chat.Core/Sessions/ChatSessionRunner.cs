@@ -47,6 +47,10 @@ public sealed class ChatSessionRunner(
     /// <summary>About how many catch-up messages are read from the database at once (a conversation with more is read alone).</summary>
     internal const int CatchupMessagesPerRead = 500;
 
+    /// <summary>How many bytes longer than "online" the longest status name in <c>ready</c> is.</summary>
+    private static readonly int ReadyStatusSlack =
+        Enum.GetValues<PresenceStatus>().Max(s => FrameWriter.PresenceName(s).Length) - FrameWriter.PresenceName(PresenceStatus.Online).Length;
+
     private readonly ChatLimitsOptions _limits = limitsOptions.Value;
     private readonly FrameReader _reader = new(limitsOptions.Value.MaxContentLength);
     private readonly ClientLimits _clientLimits = ClientLimits.Of(limitsOptions.Value);
@@ -194,12 +198,24 @@ public sealed class ChatSessionRunner(
                 }
             }
 
+            // ready closes the replay, which may have filled its half of the queue: room for it is waited for before
+            // the device goes live, not after. Live, a device whose client closed meanwhile (or that the gateway chose
+            // to close: too many frames held, token expiry, shutdown) would have been announced "online" and then
+            // "offline", and a client that sent its close would still have received its ready (protocol §11). The
+            // status is not known yet (MarkLive reads it): the room is for the longest status name.
+            var entries = states.ConvertAll(c =>
+                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId), c.LastChangeSeq));
+            var ready = FrameWriter.Ready(PresenceStatus.Online, entries);
+            await connection.WaitForRoomAsync(ready.Length + ReadyStatusSlack, aborted);
+
             // The device now counts for its user's status, before the client hears ready and may ask the HTTP API.
             // What is announced is the status the registry holds now: "away" set on another device meanwhile
             // stays, and a first device that failed before this point was never announced. One whose client
             // closed meanwhile is not made live either: a browser that closes keeps reading until the server's
             // close, so the replay ran to its end, and the user's contacts would see "online" and then "offline".
-            if (ClientLeft(socket))
+            // socket.State does not tell of a close the gateway decided: the writer sends its close frame only
+            // once the frames before it are out, and a client that stopped reading holds them.
+            if (ClientLeft(socket) || connection.CloseReason is not null)
             {
                 return false;
             }
@@ -207,9 +223,11 @@ public sealed class ChatSessionRunner(
             // device after its ready (held until the gate opens), so it starts from the user's status and follows it.
             var status = presence.MarkLive(connection);
 
-            // Paced too: it closes the replay, which may have filled its half of the queue.
-            await connection.SendPacedAsync(new OutboundFrame(FrameWriter.Ready(status, states.Select(c =>
-                new ReadyConversation(c.ConversationId, c.LastSeq, c.UnreadCount, hasMore.Contains(c.ConversationId), c.LastChangeSeq)))), aborted);
+            // Into the room waited for above, without waiting again: nothing else is queued meanwhile. Live frames are
+            // held until the gate opens below, and acks, errors and sync replies come from the receive loop, which
+            // starts after this. (Were one queued all the same, Send checks the whole queue, of which this room is
+            // half.)
+            connection.Send(status == PresenceStatus.Online ? ready : FrameWriter.Ready(status, entries));
 
             // Everything committed up to the replay's snapshot has now been sent, or is announced by hasMore.
             connection.OpenGate(states.ToFrozenDictionary(c => c.ConversationId, c => c.LastSeq));

@@ -1,3 +1,5 @@
+using System.Net.WebSockets;
+using System.Reflection;
 using System.Text.Json;
 using Chat.Core.Connections;
 using Chat.Tests.Infrastructure;
@@ -130,6 +132,80 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
         var received = laptop.ReceivedBeforeClose();
         Assert.That(received.Select(f => f.Type()), Has.None.EqualTo("ready"), "the catch-up stopped at the close");
         Assert.That(received, Has.Count.LessThan(CatchupMessages));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(500), PresenceOf(alice)), Is.Empty, "Alice never came online");
+    }
+
+    /// <summary>
+    /// Alice's laptop, which does not read, at the end of its catch-up with its ready waiting for room: the first
+    /// catch-up message, larger than every buffer between the server and the laptop, holds the gateway's writer, and
+    /// the second, as large as the queue's half for replays, is queued behind it, so that ready does not fit.
+    /// </summary>
+    private async Task<(TestUser Alice, ChatTestClient Bob, long Conversation, ChatTestClient Laptop, ChatConnection Held)> LaptopWhoseReadyWaitsForRoomAsync()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        const int Larger = 10 * 1024 * 1024;
+        const int HalfQueue = 64 * 1024;
+        await Sql.ExecuteAsync("""
+            INSERT INTO messages (conversation_id, seq, sender_id, content, client_message_id)
+            VALUES (@Conversation, 1, @Sender, repeat('x', @Larger), 'larger'), (@Conversation, 2, @Sender, repeat('x', @HalfQueue), 'half');
+            UPDATE conversations SET last_seq = 2 WHERE id = @Conversation;
+            """, new { Conversation = conversation, Sender = bob.Id, Larger, HalfQueue });
+        var b = await ConnectAsync(bob);
+        var laptop = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(alice.ExternalId), receiveBufferBytes: 4096));
+        laptop.PauseReading();
+
+        var registry = Gateway.Services.GetRequiredService<ConnectionRegistry>();
+        ChatConnection? held = null;
+        // The larger message has left the queue for the socket, where it is stuck, and the other one waits behind it.
+        await Eventually.TrueAsync(
+            () => (held = registry.Connections().SingleOrDefault(c => c.UserId == alice.Id)) is { QueuedBytes: > HalfQueue and < Larger },
+            "the laptop's catch-up is queued to its end");
+        return (alice, b, conversation, laptop, held!);
+    }
+
+    // The gateway's end of the socket, whose state tells that it has read the client's close: ChatConnection keeps it
+    // to itself.
+    private static WebSocket ServerSocketOf(ChatConnection connection) =>
+        (WebSocket)typeof(ChatConnection).GetField("_socket", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(connection)!;
+
+    // The device went live before its ready found room in the queue: Bob saw Alice come online and go offline, and the
+    // laptop received a ready after its close.
+    [Test]
+    public async Task A_first_device_that_closes_while_its_ready_waits_for_room_is_never_announced_and_gets_no_ready()
+    {
+        var (alice, b, _, laptop, held) = await LaptopWhoseReadyWaitsForRoomAsync();
+
+        var closing = laptop.CloseAsync();
+        await Eventually.TrueAsync(() => ServerSocketOf(held).State == WebSocketState.CloseReceived, "the gateway read the laptop's close");
+        laptop.ResumeReading();
+        await closing;
+
+        Assert.That(laptop.CloseStatus, Is.EqualTo(WebSocketCloseStatus.NormalClosure));
+        Assert.That(laptop.ReceivedBeforeClose().Select(f => f.Type()), Has.None.EqualTo("ready"));
+        Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(500), PresenceOf(alice)), Is.Empty, "Alice never came online");
+    }
+
+    // A close the gateway decides does not change the socket's state until the writer sends it, which a client that
+    // does not read holds up: the device went live, and Bob saw Alice come online and go offline.
+    [Test]
+    public async Task A_first_device_closed_for_frames_held_while_its_ready_waits_for_room_is_never_announced()
+    {
+        var (alice, b, conversation, laptop, _) = await LaptopWhoseReadyWaitsForRoomAsync();
+
+        // Bob's messages wait for the laptop's ready: the second overflows the half of the queue kept for them.
+        var content = new string('y', ContentLength);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.That((await b.SendMessageAsync(conversation, content)).Type(), Is.EqualTo("ack"));
+        }
+        var registry = Gateway.Services.GetRequiredService<ConnectionRegistry>();
+        await Eventually.TrueAsync(() => registry.Connections().All(c => c.UserId != alice.Id), "the gateway let the laptop go");
+        laptop.ResumeReading();
+        await laptop.WaitClosedAsync();
+
+        Assert.That((laptop.CloseStatus, laptop.CloseDescription), Is.EqualTo((WebSocketCloseStatus.PolicyViolation, "slow consumer")));
+        Assert.That(laptop.ReceivedBeforeClose().Select(f => f.Type()), Has.None.EqualTo("ready"));
         Assert.That(await b.CollectAsync(TimeSpan.FromMilliseconds(500), PresenceOf(alice)), Is.Empty, "Alice never came online");
     }
 }

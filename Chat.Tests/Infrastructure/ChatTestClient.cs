@@ -295,6 +295,11 @@ public sealed class ChatTestClient : IAsyncDisposable
                 do
                 {
                     await _reading.Task;
+                    // A ready or a catch-up message can be larger than the buffer: the server's frames are not bounded.
+                    if (length == buffer.Length)
+                    {
+                        Array.Resize(ref buffer, buffer.Length * 2);
+                    }
                     result = await _socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length), CancellationToken.None);
                     length += result.Count;
                 } while (!result.EndOfMessage);
