@@ -44,7 +44,7 @@ public sealed class TypingSweeper(ConnectionRegistry registry, IChatPublisher pu
         foreach (var connection in registry.Connections())
         {
             connection.Typing.StopExpired(now, conversationId =>
-                TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime), fenced);
+                TypingHandler.Publish(registry, publisher, connection, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime), fenced);
         }
     }
 }

@@ -164,7 +164,7 @@ public sealed class ConversationService(
                 {
                     // A leaver who was typing there stops, as when a connection closes.
                     connection.Typing.Stop(conversationId, () =>
-                        TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now));
+                        TypingHandler.Publish(registry, publisher, connection, conversationId, isTyping: false, now));
                 }
             }
         }

@@ -10,7 +10,7 @@ namespace Chat.Core.Handlers;
 /// publishes it in seq order to every other connection of the conversation, the sender's other devices included;
 /// then answers the sender, after COMMIT.
 /// </summary>
-public sealed class MessageHandler(MessageWriter writer, IChatPublisher publisher, TimeProvider time) : IFrameHandler<SendMessageFrame>
+public sealed class MessageHandler(MessageWriter writer, ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time) : IFrameHandler<SendMessageFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, SendMessageFrame frame, CancellationToken cancellationToken)
     {
@@ -29,7 +29,7 @@ public sealed class MessageHandler(MessageWriter writer, IChatPublisher publishe
         switch (result.Outcome)
         {
             case StoreOutcome.Stored:
-                TypingHandler.StopUser(publisher, connection, frame.ConversationId, time);
+                TypingHandler.StopUser(registry, publisher, connection, frame.ConversationId, time);
                 goto case StoreOutcome.Duplicate;
             case StoreOutcome.Duplicate:
                 // A duplicate gets the original ack (same messageId and seq); the writer does not broadcast it again.

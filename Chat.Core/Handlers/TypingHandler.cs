@@ -32,14 +32,14 @@ public sealed class TypingHandler(
             frame.ConversationId,
             frame.IsTyping,
             time.GetTimestamp() + (long)(limits.Value.TypingTimeout.TotalSeconds * time.TimestampFrequency),
-            () => Publish(publisher, connection, frame.ConversationId, frame.IsTyping, time.GetUtcNow().UtcDateTime));
+            () => Publish(registry, publisher, connection, frame.ConversationId, frame.IsTyping, time.GetUtcNow().UtcDateTime));
 
         // A removal from the conversation that ran between the check above and Announce found no typing to stop,
         // and the others would see this user typing until the sweeper lapses it: look again, and take it back.
         if (frame.IsTyping && !registry.IsSubscribed(connection, frame.ConversationId))
         {
             connection.Typing.Stop(frame.ConversationId, () =>
-                Publish(publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
+                Publish(registry, publisher, connection, frame.ConversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
         }
     }
 
@@ -48,14 +48,12 @@ public sealed class TypingHandler(
     /// user, and a stop from the sending device alone would be held back while another device was typing there,
     /// leaving the others to see the user typing after the message until that device's typing lapsed.
     /// </summary>
-    internal static void StopUser(IChatPublisher publisher, ChatConnection connection, long conversationId, TimeProvider time)
+    internal static void StopUser(ConnectionRegistry registry, IChatPublisher publisher, ChatConnection connection, long conversationId, TimeProvider time)
     {
-        // The registry is the gateway's publisher; another (a test's) knows no other devices.
-        IReadOnlyList<ChatConnection> typing = publisher is ConnectionRegistry registry ? registry.TypingIn(connection.UserId, conversationId) : [connection];
-        foreach (var device in typing)
+        foreach (var device in registry.TypingIn(connection.UserId, conversationId))
         {
             // Each stop is held back while a device not yet stopped types; the last one says it.
-            device.Typing.Stop(conversationId, () => Publish(publisher, device, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
+            device.Typing.Stop(conversationId, () => Publish(registry, publisher, device, conversationId, isTyping: false, time.GetUtcNow().UtcDateTime));
         }
     }
 
@@ -63,12 +61,13 @@ public sealed class TypingHandler(
     /// Typing is shown per user, as presence is: a frame names the user, not the device, so a stop of one device
     /// while another of the user's is still typing there would tell the others the user stopped. Such a stop is not
     /// sent; the last device to stop sends it. (Each device clears its own state before it asks about the others,
-    /// so of two stopping at once, at least one sees the other stopped.)
+    /// so of two stopping at once, at least one sees the other stopped.) Which devices type is asked of this node's
+    /// <paramref name="registry"/>, whatever <paramref name="publisher"/> delivers the frame (see
+    /// <see cref="IChatPublisher"/>).
     /// </remarks>
-    internal static void Publish(IChatPublisher publisher, ChatConnection connection, long conversationId, bool isTyping, DateTime now)
+    internal static void Publish(ConnectionRegistry registry, IChatPublisher publisher, ChatConnection connection, long conversationId, bool isTyping, DateTime now)
     {
-        // The registry is the gateway's publisher; another (a test's) has no devices to ask about.
-        if (!isTyping && publisher is ConnectionRegistry registry && registry.IsTypingElsewhere(connection, conversationId))
+        if (!isTyping && registry.IsTypingElsewhere(connection, conversationId))
         {
             return;
         }

@@ -528,7 +528,7 @@ public sealed class ChatSessionRunner(
         var departure = presence.Unregister(connection);
         var now = time.GetUtcNow().UtcDateTime;
         connection.Typing.Close(conversationId =>
-            TypingHandler.Publish(publisher, connection, conversationId, isTyping: false, now));
+            TypingHandler.Publish(registry, publisher, connection, conversationId, isTyping: false, now));
         if (departure.WentOffline)
         {
             try

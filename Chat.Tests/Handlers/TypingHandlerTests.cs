@@ -18,18 +18,34 @@ public sealed class TypingHandlerTests
 
     private ConnectionRegistry _registry = null!;
     private ChatConnection _typist = null!;
+    private readonly List<ChatConnection> _connections = [];
 
     [SetUp]
     public void OneMemberTyping()
     {
         _registry = new ConnectionRegistry();
-        _typist = new ChatConnection(_registry.NextConnectionId(), new ConnectedUser(1, "ext-1", "User 1", null), new RecordingWebSocket(), 64, 1 << 20);
-        _registry.Register(_typist);
-        _registry.Subscribe(_typist, [Conversation]);
+        _typist = Device();
     }
 
     [TearDown]
-    public void Close() => _typist.RequestClose(CloseReason.Normal);
+    public void Close()
+    {
+        foreach (var connection in _connections)
+        {
+            connection.RequestClose(CloseReason.Normal);
+        }
+        _connections.Clear();
+    }
+
+    /// <summary>A connection of the typist's user, in the conversation.</summary>
+    private ChatConnection Device()
+    {
+        var connection = new ChatConnection(_registry.NextConnectionId(), new ConnectedUser(1, "ext-1", "User 1", null), new RecordingWebSocket(), 64, 1 << 20);
+        _registry.Register(connection);
+        _registry.Subscribe(connection, [Conversation]);
+        _connections.Add(connection);
+        return connection;
+    }
 
     private TypingHandler Handler(IChatPublisher publisher, TimeSpan? typingTimeout = null) =>
         new(_registry, publisher, new MembershipFences(), TimeProvider.System, Microsoft.Extensions.Options.Options.Create(
@@ -89,6 +105,21 @@ public sealed class TypingHandlerTests
 
         Assert.That(publisher.Typing, Is.EqualTo(new[] { false, true }), "the others end with the user typing");
         Assert.That(TypingLeftToLapse(), Is.EqualTo(new[] { Conversation }), "the renewal is remembered for the sweeper");
+    }
+
+    [Test]
+    public async Task A_device_that_stops_while_another_types_is_not_announced_whatever_the_publisher()
+    {
+        // The per-user rule is read from the registry, not from the publisher: a fan-out to other gateways that
+        // replaced the registry as publisher would otherwise tell the others the user stopped mid-sentence.
+        var publisher = new RecordingPublisher(onFirstPublish: () => { });
+        var laptop = Device();
+        await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
+        await Handler(publisher).HandleAsync(laptop, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
+
+        await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: false), CancellationToken.None);
+
+        Assert.That(publisher.Typing, Is.EqualTo(new[] { true, true }), "the laptop still types");
     }
 
     [Test]
