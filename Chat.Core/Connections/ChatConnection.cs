@@ -56,6 +56,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         _maxQueuedFrames = queueCapacity;
         _maxQueuedBytes = maxQueuedBytes;
         _metrics = metrics;
+        Typing = new TypingState(user.UserId);
     }
 
     public long Id { get; }
@@ -96,7 +97,7 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     internal bool HeardOwnStatus { get; set; }
 
     /// <summary>Conversations this connection said it is typing in, with when that lapses unless renewed.</summary>
-    internal TypingState Typing { get; } = new();
+    internal TypingState Typing { get; }
 
     /// <summary>Queues a live frame (a broadcast). Held back while catch-up is in progress.</summary>
     public void Enqueue(OutboundFrame frame)
@@ -389,14 +390,25 @@ public sealed class ChatConnection : IThreadPoolWorkItem
 
 /// <summary>
 /// Where a connection is typing. Set by its receive loop, lapsed by the typing sweeper, emptied when it closes;
-/// guarded by its own lock because those run on different threads. Each change is announced while the lock is
-/// held, so the others see one connection's typing in the order its state changed: a lapse the sweeper found
-/// cannot be announced after a renewal that arrived behind it and leave the user shown as stopped mid-sentence.
+/// guarded by a lock because those run on different threads. Each change is announced while the lock is held, so
+/// the others see one connection's typing in the order its state changed: a lapse the sweeper found cannot be
+/// announced after a renewal that arrived behind it and leave the user shown as stopped mid-sentence.
 /// </summary>
-internal sealed class TypingState
+/// <remarks>
+/// The lock is the user's, shared by all their connections, because a stop is announced only when no other device of
+/// theirs types there (protocol §9): with a lock per connection, another device's start could land between a stop's
+/// look at the others and its announcement, and reach the others first; they would then see the user stopped while
+/// that device types, until its next renewal. Users are spread over a fixed set of locks, so that a connection needs
+/// nothing from the registry before its first frame nor after it has left, and typing allocates nothing; users that
+/// share one only wait for each other's announcement.
+/// </remarks>
+internal sealed class TypingState(long userId)
 {
-    // Changed under the lock; concurrent so that another connection of the user can ask IsTypingIn without it (its
-    // own announcement holds its own lock, and two devices asking each other under their locks would deadlock).
+    private static readonly Lock[] UserLocks = [.. Enumerable.Range(0, 256).Select(_ => new Lock())];
+
+    private readonly Lock _lock = UserLocks[(int)((ulong)userId % (ulong)UserLocks.Length)];
+
+    // Changed under the lock; concurrent so that a message's sender can find which of their devices type without it.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _until = [];
 
     // Set once the connection has left: a typing frame still being handled then announces nothing, since no sweeper
@@ -406,7 +418,7 @@ internal sealed class TypingState
     /// <summary>Records typing (until <paramref name="until"/>, in timestamp ticks) or its end, and announces it.</summary>
     public void Announce(long conversationId, bool isTyping, long until, Action announce)
     {
-        lock (_until)
+        lock (_lock)
         {
             if (_closed)
             {
@@ -427,7 +439,7 @@ internal sealed class TypingState
     /// <summary>Ends typing in the conversation; announces the stop only when the connection was typing there.</summary>
     public void Stop(long conversationId, Action announce)
     {
-        lock (_until)
+        lock (_lock)
         {
             if (_until.TryRemove(conversationId, out _))
             {
@@ -442,7 +454,7 @@ internal sealed class TypingState
     /// <summary>The connection leaves: ends and announces all its typing, and takes no more.</summary>
     public void Close(Action<long> announce)
     {
-        lock (_until)
+        lock (_lock)
         {
             _closed = true;
             StopExpired(now: null, announce);
@@ -455,7 +467,7 @@ internal sealed class TypingState
     /// </summary>
     public void StopExpired(long? now, Action<long> announce, Func<long, bool>? later = null)
     {
-        lock (_until)
+        lock (_lock)
         {
             List<long>? expired = null;
             foreach (var (conversationId, until) in _until)

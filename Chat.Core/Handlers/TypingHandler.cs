@@ -60,9 +60,10 @@ public sealed class TypingHandler(
     /// <remarks>
     /// Typing is shown per user, as presence is: a frame names the user, not the device, so a stop of one device
     /// while another of the user's is still typing there would tell the others the user stopped. Such a stop is not
-    /// sent; the last device to stop sends it. (Each device clears its own state before it asks about the others,
-    /// so of two stopping at once, at least one sees the other stopped.) Which devices type is asked of this node's
-    /// <paramref name="registry"/>, whatever <paramref name="publisher"/> delivers the frame (see
+    /// sent; the last device to stop sends it. Called under the user's typing lock (<see cref="TypingState"/>), which
+    /// every device of theirs takes to start or stop, so no start lands between the look at the others and the
+    /// stop's announcement, and of two devices stopping, the second sees the first stopped. Which devices type is
+    /// asked of this node's <paramref name="registry"/>, whatever <paramref name="publisher"/> delivers the frame (see
     /// <see cref="IChatPublisher"/>).
     /// </remarks>
     internal static void Publish(ConnectionRegistry registry, IChatPublisher publisher, ChatConnection connection, long conversationId, bool isTyping, DateTime now)

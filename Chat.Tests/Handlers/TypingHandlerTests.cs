@@ -123,6 +123,31 @@ public sealed class TypingHandlerTests
     }
 
     [Test]
+    public async Task A_start_on_another_device_that_races_a_stop_is_announced_after_it()
+    {
+        // The phone stops and, finding no other device typing, announces it; the laptop starts meanwhile. Its start
+        // must reach the others last, or they see the user stopped while the laptop types, until its next renewal.
+        var laptop = Device();
+        await Handler(new RecordingPublisher(onFirstPublish: () => { })).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
+
+        Task? start = null;
+        RecordingPublisher publisher = null!;
+        publisher = new RecordingPublisher(onFirstPublish: () => { }, beforeEachPublish: () =>
+        {
+            if (start is null)
+            {
+                start = Task.Run(() => Handler(publisher).HandleAsync(laptop, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None).AsTask());
+                // Given the time to overtake the stop; it must not, while the stop is being announced.
+                start.Wait(TimeSpan.FromMilliseconds(300));
+            }
+        });
+        await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: false), CancellationToken.None);
+        await start!;
+
+        Assert.That(publisher.Typing, Is.EqualTo(new[] { false, true }), "the others end with the user typing");
+    }
+
+    [Test]
     public async Task A_start_handled_after_its_connection_left_is_not_announced()
     {
         // The connection left while the frame was in hand, past the handler's membership check: the sweeper no
