@@ -70,6 +70,26 @@ public sealed class TypingHandlerTests
         Assert.That(TypingLeftToLapse(), Is.Empty, "nothing is left for the sweeper to announce later");
     }
 
+    /// <summary>
+    /// A publisher that, on the first announcement, has <paramref name="device"/> start typing on another thread and
+    /// gives it the time to overtake that announcement, which it must not do; the start is awaited through the
+    /// returned function.
+    /// </summary>
+    private (RecordingPublisher Publisher, Func<Task> Started) StartingInsideFirstPublish(ChatConnection device)
+    {
+        Task? start = null;
+        RecordingPublisher publisher = null!;
+        publisher = new RecordingPublisher(onFirstPublish: () => { }, beforeEachPublish: () =>
+        {
+            if (start is null)
+            {
+                start = Task.Run(() => Handler(publisher).HandleAsync(device, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None).AsTask());
+                start.Wait(TimeSpan.FromMilliseconds(300));
+            }
+        });
+        return (publisher, () => start!);
+    }
+
     [Test]
     public async Task A_start_by_a_member_who_stays_is_announced_once()
     {
@@ -89,19 +109,9 @@ public sealed class TypingHandlerTests
         var handler = Handler(new RecordingPublisher(onFirstPublish: () => { }), typingTimeout: TimeSpan.Zero);
         await handler.HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
 
-        Task? renewal = null;
-        RecordingPublisher publisher = null!;
-        publisher = new RecordingPublisher(onFirstPublish: () => { }, beforeEachPublish: () =>
-        {
-            if (renewal is null)
-            {
-                renewal = Task.Run(() => Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None).AsTask());
-                // Given the time to overtake the lapse; it must not, while the lapse is being announced.
-                renewal.Wait(TimeSpan.FromMilliseconds(300));
-            }
-        });
+        var (publisher, renewal) = StartingInsideFirstPublish(_typist);
         new TypingSweeper(_registry, publisher, new MembershipFences(), TimeProvider.System).Sweep();
-        await renewal!;
+        await renewal();
 
         Assert.That(publisher.Typing, Is.EqualTo(new[] { false, true }), "the others end with the user typing");
         Assert.That(TypingLeftToLapse(), Is.EqualTo(new[] { Conversation }), "the renewal is remembered for the sweeper");
@@ -130,19 +140,9 @@ public sealed class TypingHandlerTests
         var laptop = Device();
         await Handler(new RecordingPublisher(onFirstPublish: () => { })).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None);
 
-        Task? start = null;
-        RecordingPublisher publisher = null!;
-        publisher = new RecordingPublisher(onFirstPublish: () => { }, beforeEachPublish: () =>
-        {
-            if (start is null)
-            {
-                start = Task.Run(() => Handler(publisher).HandleAsync(laptop, new TypingFrame(Conversation, IsTyping: true), CancellationToken.None).AsTask());
-                // Given the time to overtake the stop; it must not, while the stop is being announced.
-                start.Wait(TimeSpan.FromMilliseconds(300));
-            }
-        });
+        var (publisher, start) = StartingInsideFirstPublish(laptop);
         await Handler(publisher).HandleAsync(_typist, new TypingFrame(Conversation, IsTyping: false), CancellationToken.None);
-        await start!;
+        await start();
 
         Assert.That(publisher.Typing, Is.EqualTo(new[] { false, true }), "the others end with the user typing");
     }
