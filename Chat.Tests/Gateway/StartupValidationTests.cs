@@ -385,7 +385,7 @@ public sealed class StartupValidationTests
         AssertOneLineFailure(run, "The listen address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) is not a URL");
     }
 
-    // Kestrel also takes endpoints from its configuration section, in place of --urls (which the helper passes too).
+    // Kestrel also takes endpoints from its configuration section, in place of --urls (which RunGatewayProcessAsync passes too).
     [TestCase("Url", "htp:/bad", "The listen address (Kestrel:Endpoints:Web:Url) is not a URL: Invalid url: 'htp:/bad'")]
     [TestCase("Url", "http://192.0.2.1:0", "Failed to listen on http://192.0.2.1:0 (Kestrel:Endpoints:Web:Url): ")]
     [TestCase("Protocols", "Http1", "Kestrel:Endpoints:Web:Url is not set: ")]
