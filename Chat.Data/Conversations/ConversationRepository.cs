@@ -84,6 +84,8 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // Npgsql runs every command of a connection in the transaction open on it, so the statements below, the
+        // answer's read included, are in this one without naming it.
         await using var transaction = readAs is null ? null : await connection.BeginTransactionAsync(cancellationToken);
         // Members in id order: two requests for the same direct conversation (Alice's lists Alice first, Bob's
         // Bob first) then lock its participant rows in the same order instead of deadlocking.
