@@ -192,6 +192,12 @@ BEGIN
         WHERE p.conversation_id = before.conversation_id AND p.user_id = before.user_id;
     END IF;
 
+    -- The request that made a member's latest change (an addition or a removal): an attempt that retries a request
+    -- whose commit's answer was lost finds its own change there and reports it as made, member frame and all.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversation_participants'::regclass AND attname = 'membership_request' AND NOT attisdropped) THEN
+        ALTER TABLE conversation_participants ADD COLUMN membership_request uuid;
+    END IF;
+
     -- An avatar comes from the token's picture, which is held to the rule of a message's mediaUrl (an absolute http
     -- or https URL without white space, control characters or a user part) since the release that added this; one
     -- stored before it (a javascript: or data: URL, which reaches every member's client as senderAvatarUrl) is

@@ -257,6 +257,9 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     // then reads last_seq and the member count as committed: concurrent adds cannot pass @MaxMembers, and the
     // batches after this one, including one that waited for the row meanwhile, see the new member and count
     // their messages as unread (see MessageRepository.StoreBatchSql).
+    // The change is stamped with the request (@Request, the same in every attempt): an attempt that finds the
+    // member already added by an earlier attempt of its own, whose commit's answer the connection lost, reports
+    // that change as made, so that the other members are told of it.
     private const string AddMemberSql = """
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;
 
@@ -266,40 +269,50 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
         ), already AS (
-            SELECT 1 FROM conversation_participants WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
+            SELECT joined_at, joined_seq, membership_request = @Request AS ours
+            FROM conversation_participants WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
         ), added AS (
-            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq, joined_at)
-            SELECT @ConversationId, @UserId, actor.last_seq, statement_timestamp() FROM actor
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq, joined_at, membership_request)
+            SELECT @ConversationId, @UserId, actor.last_seq, statement_timestamp(), @Request FROM actor
             WHERE actor.is_group AND actor.members < @MaxMembers AND NOT EXISTS (SELECT 1 FROM already)
             ON CONFLICT (conversation_id, user_id) DO UPDATE
                 SET is_active = true, unread_count = 0, last_read_message_id = NULL, last_read_at = NULL,
-                    joined_at = statement_timestamp(), joined_seq = EXCLUDED.joined_seq, updated_at = now()
+                    joined_at = statement_timestamp(), joined_seq = EXCLUDED.joined_seq, updated_at = now(),
+                    membership_request = EXCLUDED.membership_request
                 WHERE NOT conversation_participants.is_active
             RETURNING joined_at, joined_seq
+        ), made AS (
+            SELECT joined_at, joined_seq FROM added
+            UNION ALL
+            SELECT joined_at, joined_seq FROM already WHERE ours
         )
         SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
                     WHEN NOT (SELECT is_group FROM actor) THEN 'NotGroup'
-                    WHEN EXISTS (SELECT 1 FROM added) THEN 'Changed'
+                    WHEN EXISTS (SELECT 1 FROM made) THEN 'Changed'
                     WHEN EXISTS (SELECT 1 FROM already) THEN 'Unchanged'
                     ELSE 'Full' END AS Outcome,
-               COALESCE((SELECT joined_at FROM added), statement_timestamp()) AS At,
-               (SELECT joined_seq FROM added) AS JoinedSeq
+               COALESCE((SELECT joined_at FROM made), statement_timestamp()) AS At,
+               (SELECT joined_seq FROM made) AS JoinedSeq
         """;
 
     /// <summary>
     /// Adds <paramref name="userId"/> to a group that <paramref name="actorId"/> is an active member of, unless it
     /// already has <paramref name="maxMembers"/> active members.
     /// </summary>
-    public Task<MembershipResult> AddMemberAsync(long conversationId, long actorId, long userId, int maxMembers, CancellationToken cancellationToken) =>
-        resilience.ExecuteAsync(async ct =>
+    public Task<MembershipResult> AddMemberAsync(long conversationId, long actorId, long userId, int maxMembers, CancellationToken cancellationToken)
+    {
+        var request = Guid.NewGuid();
+        return resilience.ExecuteAsync(async ct =>
         {
-            // Retrying is safe: adding an active member again changes nothing.
+            // Retrying is safe: adding an active member again changes nothing, and the request's own addition is
+            // recognised as such.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             using var results = await connection.QueryMultipleAsync(new CommandDefinition(
-                AddMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId, MaxMembers = maxMembers }, cancellationToken: ct));
+                AddMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId, MaxMembers = maxMembers, Request = request }, cancellationToken: ct));
             await results.ReadAsync<int>();
             return (await results.ReadSingleAsync<MembershipRow>()).ToResult();
         }, cancellationToken).AsTask();
+    }
 
     // Both membership statements stamp the change with statement_timestamp(), taken after the row lock, as messages
     // are: now() is the transaction's start, before a wait for a batch holding the row, and would put the change
@@ -308,6 +321,9 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     // The conversation's row is locked first, as adding a member does, so that a batch of messages waiting for it
     // sees the removal whole once it commits (see MessageRepository.StoreBatchSql) and one that holds it is stored
     // before the removal.
+    // Stamped with the request as an addition is (see AddMemberSql): an attempt that finds the request's own
+    // removal committed by an earlier attempt reports it as made. Checked before the actor, who is no longer a
+    // member when they removed themselves.
     private const string RemoveMemberSql = """
         SELECT 1 FROM conversations WHERE id = @ConversationId FOR UPDATE;
 
@@ -315,34 +331,43 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             SELECT c.is_group FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @ActorId AND p.is_active
         ), removed AS (
-            UPDATE conversation_participants SET is_active = false, updated_at = statement_timestamp()
+            UPDATE conversation_participants SET is_active = false, updated_at = statement_timestamp(), membership_request = @Request
             WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active
               AND EXISTS (SELECT 1 FROM actor) AND (@UserId = @ActorId OR (SELECT is_group FROM actor))
             RETURNING updated_at
+        ), made AS (
+            SELECT updated_at FROM removed
+            UNION ALL
+            SELECT updated_at FROM conversation_participants
+            WHERE conversation_id = @ConversationId AND user_id = @UserId AND NOT is_active AND membership_request = @Request
         )
         -- Decided from the conversation's kind, not from the target's row: a concurrent removal that won the row
         -- leaves this statement's snapshot still showing the member as active.
-        SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
-                    WHEN EXISTS (SELECT 1 FROM removed) THEN 'Changed'
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM made) THEN 'Changed'
+                    WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'NotFound'
                     WHEN @UserId <> @ActorId AND NOT (SELECT is_group FROM actor)
                          AND EXISTS (SELECT 1 FROM conversation_participants
                                      WHERE conversation_id = @ConversationId AND user_id = @UserId AND is_active) THEN 'NotGroup'
                     -- Anyone else is not a member, as in a group: the answer does not tell whether they exist.
                     ELSE 'Unchanged' END AS Outcome,
-               COALESCE((SELECT updated_at FROM removed), statement_timestamp()) AS At
+               COALESCE((SELECT updated_at FROM made), statement_timestamp()) AS At
         """;
 
     /// <summary>Removes <paramref name="userId"/> from a conversation, on behalf of <paramref name="actorId"/> (themselves, or a fellow group member).</summary>
-    public Task<MembershipResult> RemoveMemberAsync(long conversationId, long actorId, long userId, CancellationToken cancellationToken) =>
-        resilience.ExecuteAsync(async ct =>
+    public Task<MembershipResult> RemoveMemberAsync(long conversationId, long actorId, long userId, CancellationToken cancellationToken)
+    {
+        var request = Guid.NewGuid();
+        return resilience.ExecuteAsync(async ct =>
         {
-            // Retrying is safe: removing someone who is no longer a member changes nothing.
+            // Retrying is safe: removing someone who is no longer a member changes nothing, and the request's own
+            // removal is recognised as such.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             using var results = await connection.QueryMultipleAsync(new CommandDefinition(
-                RemoveMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId }, cancellationToken: ct));
+                RemoveMemberSql, new { ConversationId = conversationId, ActorId = actorId, UserId = userId, Request = request }, cancellationToken: ct));
             await results.ReadAsync<int>();
             return (await results.ReadSingleAsync<MembershipRow>()).ToResult();
         }, cancellationToken).AsTask();
+    }
 
     private const string ActiveMembersAmongSql = """
         SELECT user_id FROM conversation_participants

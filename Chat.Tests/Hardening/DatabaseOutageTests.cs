@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Chat.Tests.Infrastructure;
 using Npgsql;
 
@@ -149,6 +150,74 @@ public sealed class DatabaseOutageTests
         Assert.That(bobAgain.Catchup.Select(m => m.Str("clientMessageId")), Does.Contain(key));
         ReliabilityReport.Ledger.FaultSurvived("database connection cut right after COMMIT");
         ReliabilityReport.Ledger.Messages("connection cut right after COMMIT", 1, 1, row.Count, 1, 0, row.Count - 1);
+    }
+
+    // The addition waits for the conversation's row, which the test holds, so that every query before it has been
+    // answered; then the answers are swallowed, the row let go, and the line cut once the addition has committed.
+    [Test]
+    public async Task An_addition_whose_commit_reply_is_lost_is_answered_as_made_and_announced_to_the_members()
+    {
+        var (alice, bob, dave) = (await _gateway.CreateUserAsync(), await _gateway.CreateUserAsync(), await _gateway.CreateUserAsync());
+        var conversation = await _gateway.CreateConversationAsync(alice, bob, await _gateway.CreateUserAsync());
+        await using var a = await _gateway.ConnectAsync(alice);
+        await using var d = await _gateway.ConnectAsync(dave);
+        using var http = _gateway.CreateHttpClient(bob.ExternalId);
+
+        var addition = await WithCommitReplyLostAsync(conversation,
+            () => http.PostAsJsonAsync($"/api/conversations/{conversation}/members", new { externalId = dave.ExternalId }),
+            "SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user AND is_active",
+            dave.Id);
+
+        Assert.That(addition.StatusCode, Is.EqualTo(HttpStatusCode.Created), "the server's retry finds the addition it made");
+        var joined = await a.NextAsync("member");
+        Assert.That((joined.Long("userId"), joined.Str("change")), Is.EqualTo((dave.Id, "joined")));
+        Assert.That(joined.Long("joinedSeq"), Is.EqualTo(await Sql.ScalarAsync<long>(
+            "SELECT joined_seq FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user", new { conversation, user = dave.Id })));
+        Assert.That((await d.NextAsync("member")).Long("userId"), Is.EqualTo(dave.Id), "the new member's socket is told, and receives the conversation");
+        await a.SendMessageAsync(conversation, "welcome, Dave");
+        Assert.That((await d.NextAsync("message")).Str("content"), Is.EqualTo("welcome, Dave"));
+        ReliabilityReport.Ledger.FaultSurvived("database connection cut right after a membership change's COMMIT");
+    }
+
+    // Leaving: the retry's actor is no longer a member, which must not read as "no such conversation".
+    [Test]
+    public async Task Leaving_with_the_commit_reply_lost_is_answered_as_done_announced_and_applied_to_the_leavers_sockets()
+    {
+        var (alice, bob, carol) = (await _gateway.CreateUserAsync(), await _gateway.CreateUserAsync(), await _gateway.CreateUserAsync());
+        var conversation = await _gateway.CreateConversationAsync(alice, bob, carol);
+        await using var a = await _gateway.ConnectAsync(alice);
+        await using var c = await _gateway.ConnectAsync(carol);
+        using var http = _gateway.CreateHttpClient(carol.ExternalId);
+
+        var leaving = await WithCommitReplyLostAsync(conversation,
+            () => http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}"),
+            "SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user AND NOT is_active",
+            carol.Id);
+
+        Assert.That(leaving.StatusCode, Is.EqualTo(HttpStatusCode.NoContent), "the server's retry finds the removal it made");
+        var left = await a.NextAsync("member");
+        Assert.That((left.Long("userId"), left.Str("change")), Is.EqualTo((carol.Id, "left")));
+        await a.SendMessageAsync(conversation, "after carol left");
+        var toCarol = await c.CollectAsync(TimeSpan.FromMilliseconds(500));
+        Assert.That(toCarol.Where(f => f.Type() == "message"), Is.Empty, "her socket no longer receives the conversation");
+        ReliabilityReport.Ledger.FaultSurvived("database connection cut right after a membership change's COMMIT");
+    }
+
+    private async Task<HttpResponseMessage> WithCommitReplyLostAsync(long conversation, Func<Task<HttpResponseMessage>> request, string committedSql, long user)
+    {
+        Task<HttpResponseMessage> sent;
+        await using (await Sql.HoldAsync("SELECT 1 FROM conversations WHERE id = @conversation FOR UPDATE", new { conversation }))
+        {
+            sent = request();
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() >= 1, "the change waits for the conversation's row");
+            _proxy.SwallowReplies();
+        }
+        var committed = await EventuallyAsync(() => Sql.ScalarAsync<long>(committedSql, new { conversation, user }));
+        _proxy.Cut();
+        ReliabilityReport.Ledger.FaultInjected("database connection cut right after a membership change's COMMIT");
+        _proxy.Restore();
+        Assert.That(committed, Is.EqualTo(1), "the change committed while its answer was lost");
+        return await sent;
     }
 
     private async Task<(long Conversation, SteadySender[] Senders, ChatTestClient[] Clients, ChatTestClient Reader)> LoadAsync()
