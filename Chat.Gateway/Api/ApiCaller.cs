@@ -34,10 +34,13 @@ internal sealed partial class ApiCaller(UserRepository users, ApiRateLimiter rat
             metrics.ApiRequestsLimited.Add();
             var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
             http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            // The framework's defaults give no type for 429 (RFC 9110 does not define it), and every problem of this
+            // API has one: clients tell problems apart by it.
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status429TooManyRequests,
                 title: "Too Many Requests",
-                detail: $"Too many requests: retry after {seconds} s (Chat:Limits:ApiRequestsPerSecond, ApiBurst).");
+                detail: $"Too many requests: retry after {seconds} s (Chat:Limits:ApiRequestsPerSecond, ApiBurst).",
+                type: "https://tools.ietf.org/html/rfc6585#section-4");
         }
         // The endpoint's own database work is bounded by the same deadline as the profile's: a database that stops
         // answering after the profile was read (a table locked by a schema change, a connection gone silent) is

@@ -40,6 +40,7 @@ public sealed class ApiRateLimitTests : GatewayTest
         Assert.That(refused.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
         var problem = await refused.Content.ReadFromJsonAsync<JsonElement>();
         Assert.That((problem.Long("status"), problem.Str("title")), Is.EqualTo((429L, "Too Many Requests")));
+        Assert.That(problem.Str("type"), Is.EqualTo("https://tools.ietf.org/html/rfc6585#section-4"), "every problem of the API has a type");
         Assert.That(problem.Str("detail"), Does.Contain("retry after 1 s"));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversations WHERE title = 'refused'"), Is.Zero, "nothing was created");
         Assert.That(bobsOwn.StatusCode, Is.EqualTo(HttpStatusCode.OK), "each user has a bucket of their own");
