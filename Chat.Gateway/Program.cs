@@ -20,6 +20,9 @@ try
     // The socket authenticates its own handshake (HandshakeAuthenticator), ahead of the authentication middleware:
     // what that middleware keeps would stay alive as long as the socket.
     app.MapChatWebSocket("/ws");
+    // A fault no endpoint expected (a bug, a statement the database refused) is logged and answered 500 as a
+    // problem, without its details, in every environment. After the socket: its handshake answers for itself.
+    app.UseExceptionHandler();
     app.UseProblemsForUnroutedRequests();
     app.UseAuthentication();
     app.UseAuthorization();
