@@ -29,6 +29,7 @@ public static class GatewayBuilderExtensions
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.BadRequests", LogLevel.Warning);
         StartFailureLog.Wrap(services);
+        UnreadableLogLevels.PutAside(builder);
 
         // Validated on start so that a value the binder cannot read ("maybe" for a boolean) is one line at start,
         // not a failure inside the hosted service that the host logs with its stack trace.

@@ -36,7 +36,10 @@ public static partial class StartupFailure
         {
             configuration.AddInMemoryCollection(unconvertible.Select(setting => KeyValuePair.Create(setting.Path, setting.Default)));
         }
-        var failures = unconvertible.Select(setting => setting.Reason).Concat(HostSettingFailures(app.Configuration)).ToList();
+        var failures = unconvertible.Select(setting => setting.Reason)
+            .Concat(app.Services.GetService<UnreadableLogLevels>()?.Reasons ?? [])
+            .Concat(HostSettingFailures(app.Configuration))
+            .ToList();
         try
         {
             app.Services.GetService<IStartupValidator>()?.Validate();

@@ -220,6 +220,8 @@ public sealed class StartupValidationTests
     [TestCase("Chat:Database:ApplySchemaOnStartup", "maybe")]
     [TestCase("Chat:Metrics:Path", "/health/ready")]
     [TestCase("shutdownTimeoutSeconds", "abc")]
+    [TestCase("Logging:LogLevel:Default", "Verbose")]
+    [TestCase("Logging:Console:LogLevel:Chat.Core", "Warn")]
     public async Task A_bad_setting_ends_the_gateway_process_with_exit_code_1_and_one_line_naming_the_key(string key, string value)
     {
         var run = await RunGatewayProcessAsync(new() { [key] = value });
@@ -263,6 +265,25 @@ public sealed class StartupValidationTests
             .And.Contain("Chat:Writer:MaxBatchSize must be between"), run.ToString());
         Assert.That(run.Error, Does.Not.Contain("MaxFrameBytes must be between").And.Not.Contain("KeepAliveInterval must be between"),
             "a value that is not a number is not also called out of range: " + run);
+    }
+
+    // The logging stack reads its levels while the app is built, before the gateway's own validation, and stops at
+    // the first one it cannot read with a message that does not name the key.
+    [Test]
+    public async Task A_log_level_that_is_not_one_is_named_in_the_one_line_with_the_other_bad_settings()
+    {
+        var run = await RunGatewayProcessAsync(new()
+        {
+            ["Logging:LogLevel:Default"] = "Verbose",
+            ["Logging:Console:LogLevel:Microsoft"] = "Warn",
+            ["Logging:LogLevel:Chat"] = "debug",
+            ["Chat:Limits:MaxFrameBytes"] = "10",
+        });
+
+        AssertOneLineFailure(run, "Logging:LogLevel:Default is 'Verbose', which is not a log level (Trace, Debug, Information, Warning, Error, Critical or None).");
+        Assert.That(run.Error, Does.Contain("Logging:Console:LogLevel:Microsoft is 'Warn'")
+            .And.Contain("Chat:Limits:MaxFrameBytes must be between"), run.ToString());
+        Assert.That(run.Error, Does.Not.Contain("Logging:LogLevel:Chat"), "a level in lower case is one: " + run);
     }
 
     [TestCase(null, "Chat:Auth:SigningKey is not set")]
