@@ -88,6 +88,10 @@ internal sealed record GatewayTarget(Uri BaseUrl, string Token)
         {
             throw new UsageException($"the external user id {problem}; the gateway refuses a token whose 'sub' breaks that rule.");
         }
+        if (!string.IsNullOrWhiteSpace(name) && LabelText.Problem(name) is { } nameProblem)
+        {
+            throw new UsageException($"--name {nameProblem}; the gateway refuses a token whose 'name' breaks that rule.");
+        }
         if (!string.IsNullOrWhiteSpace(picture) && LinkUrls.Problem(picture) is { } pictureProblem)
         {
             throw new UsageException($"--picture {pictureProblem}; the gateway refuses a token whose 'picture' breaks that rule.");

@@ -82,7 +82,7 @@ public static class ChatTokens
         // The lengths keep a profile (and every message frame that names its user) within reason.
         refusal = externalId is null ? "The token has no sub claim."
             : ExternalIds.Problem(externalId) is { } problem ? $"The token's {SubjectClaim} {problem}."
-            : TextProblem(NameClaim, name, MaxNameLength) ?? TextProblem(PictureClaim, picture, MaxPictureLength) ?? PictureProblem(picture);
+            : TextProblem(NameClaim, name, MaxNameLength) ?? TextProblem(PictureClaim, picture, MaxPictureLength) ?? NameProblem(name) ?? PictureProblem(picture);
         if (refusal is not null)
         {
             return null;
@@ -95,6 +95,13 @@ public static class ChatTokens
         value is null ? null
         : !FrameReader.IsValidText(value) ? $"The token's {claim} {FrameReader.ValidTextRule}."
         : value.Length > maxLength ? $"The token's {claim} must be at most {maxLength} characters."
+        : null;
+
+    // The name reaches every member's client as senderName, on one line beside the message: the rule of a label. A
+    // blank one is no claim (it keeps the stored name), so it is not held to the rule.
+    private static string? NameProblem(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? null
+        : LabelText.Problem(name) is { } problem ? $"The token's {NameClaim} {problem}."
         : null;
 
     // The avatar reaches every member's client as senderAvatarUrl, to be loaded or linked: the same rule as a

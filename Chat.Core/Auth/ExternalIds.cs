@@ -18,8 +18,8 @@ public static class ExternalIds
     /// </summary>
     /// <remarks>
     /// White space at either end is a copy-and-paste mistake, not a name: " alice" would be a second, empty
-    /// profile beside "alice", which clients trim without noticing. A control character is never part of a name
-    /// anyone types, and would go as it is into log lines and terminals. A NUL or an unpaired surrogate cannot be
+    /// profile beside "alice", which clients trim without noticing. An id is shown as a name until its user first
+    /// connects, and in member lists: it follows the rule of one (<see cref="LabelText"/>). A NUL or an unpaired surrogate cannot be
     /// stored by PostgreSQL. "." and ".." cannot be a path segment: HTTP servers and proxies resolve them away
     /// (<c>/members/..</c> is <c>/</c>), so such a member could never be named in a path to be removed.
     /// </remarks>
@@ -41,9 +41,9 @@ public static class ExternalIds
         {
             return "must not start or end with white space";
         }
-        if (value.Any(char.IsControl))
+        if (LabelText.Problem(value) is { } notLabel)
         {
-            return "must not hold control characters";
+            return notLabel;
         }
         if (value is "." or "..")
         {

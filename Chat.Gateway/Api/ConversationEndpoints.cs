@@ -55,6 +55,11 @@ public static class ConversationEndpoints
         }
         // A blank title is no title: clients send "" for an untitled conversation, and a list of "" titles shows nothing.
         var title = validation.OptionalString(body, "title", MaxTitleLength) is { } given && !string.IsNullOrWhiteSpace(given) ? given : null;
+        // Every member's conversation list shows it on one line.
+        if (title is not null && LabelText.Problem(title) is { } notLabel)
+        {
+            validation.Add("title", $"title {notLabel}.");
+        }
         var isGroup = validation.OptionalBool(body, "isGroup");
         var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest);
         if (!validation.IsValid || memberIds is null)

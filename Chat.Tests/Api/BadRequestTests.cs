@@ -30,6 +30,7 @@ public sealed class BadRequestTests : GatewayTest
     [TestCase("%20bob", "must not start or end with white space")]
     [TestCase("a%01b", "must not hold control characters")]
     [TestCase("a%C2%85b", "must not hold control characters")]
+    [TestCase("a%E2%80%AEb", "must not hold bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)")]
     public async Task Removing_a_member_by_an_external_id_no_user_can_have_answers_400_naming_it(string escaped, string problem)
     {
         var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
@@ -73,6 +74,43 @@ public sealed class BadRequestTests : GatewayTest
         var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
 
         Assert.That(problem.Errors("title"), Is.EqualTo(new[] { "title must be valid text: no NUL character and no unpaired surrogate." }));
+    }
+
+    // A title is one line in every member's conversation list: a line break or a control character breaks it, and
+    // an override character turns the text after it around, past the title's end in a client that does not isolate it.
+    [TestCase(@"line\nbreak", "must not hold control characters")]
+    [TestCase(@"tab\there", "must not hold control characters")]
+    [TestCase(@"bell \u0007", "must not hold control characters")]
+    [TestCase(@"next line \u0085", "must not hold control characters")]
+    [TestCase(@"\u202egnp.exe", "must not hold bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)")]
+    [TestCase(@"isolate \u2067x", "must not hold bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)")]
+    public async Task A_title_with_a_control_or_bidirectional_control_character_answers_400_naming_it_and_creates_nothing(string escaped, string problem)
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+
+        using var response = await http.PostAsync("/api/conversations", Json($$"""{"memberExternalIds":["{{bob.ExternalId}}"],"title":"{{escaped}}"}"""));
+        var answer = await response.ProblemAsync(HttpStatusCode.BadRequest);
+
+        Assert.That(answer.Errors("title"), Is.EqualTo(new[] { $"title {problem}." }));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM conversation_participants WHERE user_id = @user", new { user = alice.Id }), Is.Zero);
+    }
+
+    // Right-to-left letters carry their own direction; the marks U+200E / U+200F reorder nothing after them, and a
+    // joiner builds an emoji: none of them is refused.
+    [Test]
+    public async Task A_title_in_right_to_left_script_with_direction_marks_and_joined_emoji_is_stored_as_sent()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        using var http = Gateway.CreateHttpClient(alice.ExternalId);
+        const string title = "\u05E9\u05DC\u05D5\u05DD \u200FTeam\u200E \U0001F468\u200D\U0001F469\u200D\U0001F467";
+
+        using var response = await http.PostAsJsonAsync("/api/conversations", new { memberExternalIds = new[] { bob.ExternalId }, title });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created), await response.Content.ReadAsStringAsync());
+        Assert.That(await Sql.ScalarAsync<string>(
+            "SELECT c.title FROM conversations c JOIN conversation_participants p ON p.conversation_id = c.id WHERE p.user_id = @user", new { user = alice.Id }),
+            Is.EqualTo(title));
     }
 
     [TestCase("""{"memberExternalIds":["m"],"title":"first","title":"second"}""", "title")]

@@ -38,6 +38,8 @@ public sealed class TokenCommandTests
     [TestCase(new[] { "token", " alice" }, "external user id must not start or end with white space")]
     [TestCase(new[] { "token", "al\u0007ice" }, "external user id must not hold control characters")]
     [TestCase(new[] { "token", ".." }, "external user id must not be . or ..")]
+    [TestCase(new[] { "token", "alice", "--name", "Alice\u202e" }, "--name must not hold bidirectional control characters")]
+    [TestCase(new[] { "token", "alice", "--name", "Ali\u0007ce" }, "--name must not hold control characters")]
     [TestCase(new[] { "token", "alice", "--picture", "javascript:alert(1)" }, "--picture must be an absolute http or https URL")]
     [TestCase(new[] { "token", "alice", "--ttl", "90" }, "a bare number has no unit")]
     [TestCase(new[] { "token", "alice", "--ttl", "9999999d" }, "--ttl is longer than 3650 days")]

@@ -208,6 +208,7 @@ public sealed class AuthenticationTests : GatewayTest
     [TestCase("{0}\u00a0", "must not start or end with white space")]
     [TestCase("{0}\nsecond line", "must not hold control characters")]
     [TestCase("{0}\u0007", "must not hold control characters")]
+    [TestCase("{0}\u202e", "must not hold bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)")]
     public async Task A_token_whose_subject_the_api_could_not_name_gets_401_with_a_description_from_the_socket_and_the_api_and_stores_nothing(string sub, string problem)
     {
         var marker = Guid.NewGuid().ToString("N");
@@ -218,6 +219,24 @@ public sealed class AuthenticationTests : GatewayTest
         Assert.That(socket, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
         Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
         Assert.That(await HandshakeStatusAsync(token), Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
+    }
+
+    // The name reaches every member's client as senderName, on one line beside the message: the rule of a title.
+    // Given as JSON escapes: a test case whose name holds a control character is not run by the test adapter.
+    [TestCase(@"Alice\nBob", "must not hold control characters")]
+    [TestCase(@"Alice\u001b[2J", "must not hold control characters")]
+    [TestCase(@"Alice\u009b", "must not hold control characters")]
+    [TestCase(@"Alice\u202e", "must not hold bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)")]
+    public async Task A_token_whose_name_holds_a_control_or_bidirectional_control_character_gets_401_with_a_description_and_stores_nothing(string escapedName, string problem)
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        var token = SignedToken(Claims($"user-{marker}", escapedName));
+        var (socket, api) = await ChallengesAsync(token);
+
+        var challenge = $"Bearer error=\"invalid_token\", error_description=\"The token's name {problem}.\"";
+        Assert.That(socket, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
+        Assert.That(api, Is.EqualTo((HttpStatusCode.Unauthorized, challenge)));
         Assert.That(await Sql.ScalarAsync<long>("SELECT count(*) FROM user_profiles WHERE strpos(external_id, @marker) > 0", new { marker }), Is.Zero);
     }
 
@@ -278,6 +297,8 @@ public sealed class AuthenticationTests : GatewayTest
     [TestCase("{0}\u0001inner")]
     [TestCase("{0}\u007f")]
     [TestCase("{0}\u0085")]
+    [TestCase("{0}\u2066x\u2069")]
+    [TestCase("\u05D0\u200F{0}")]
     public async Task A_subject_is_accepted_in_a_token_exactly_when_the_api_accepts_it_as_a_member(string id)
     {
         var externalId = string.Format(id, Guid.NewGuid().ToString("N"));
