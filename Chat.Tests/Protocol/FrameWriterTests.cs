@@ -310,7 +310,8 @@ public sealed class FrameWriterTests
     [TestCase("line one\nline two\r\n\ttabbed")]
     [TestCase("<script>alert(1)</script>")]
     [TestCase("'; DROP TABLE messages; --")]
-    [TestCase("ctrl \u0001\u001f and del \u007f and nbsp \u00a0 and separators \u2028\u2029")]
+    // Named: a test case whose generated name holds such a character is never run by the test adapter.
+    [TestCase("ctrl \u0001\u001f and del \u007f and nbsp \u00a0 and separators \u2028\u2029", TestName = "Message_content_with_control_characters_and_separators_survives_the_writer_exactly")]
     [TestCase("a & b < c > d + e")]
     public void Message_content_survives_the_writer_exactly(string content)
     {
