@@ -20,6 +20,13 @@ public sealed record CloseReason(WebSocketCloseStatus Status, string Description
 
     public static readonly CloseReason InternalError = new(WebSocketCloseStatus.InternalServerError, "internal error", "internal_error");
 
+    /// <summary>
+    /// The catch-up could not be read: the database is unreachable, refuses the gateway, or did not answer within
+    /// <c>Chat:Database:RequestTimeout</c> (the shared pool held by a reconnect storm). The close code of an internal
+    /// error, and its metric label, with a reason that tells the client to come back later.
+    /// </summary>
+    public static readonly CloseReason DatabaseUnavailable = new(WebSocketCloseStatus.InternalServerError, "database unavailable", "internal_error");
+
     /// <summary>The socket failed (a send failed, or no pong came back): no close frame can be exchanged.</summary>
     public static readonly CloseReason Lost = new(WebSocketCloseStatus.EndpointUnavailable, "connection lost", "lost");
 

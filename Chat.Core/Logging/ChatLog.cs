@@ -37,6 +37,11 @@ internal static partial class ChatLog
     [LoggerMessage(6, LogLevel.Error, "Connection {ConnectionId}: catch-up failed; closing")]
     public static partial void CatchupFailed(ILogger logger, Exception exception, long connectionId);
 
+    // Warning without the stack, as a handshake refused with 503 for the same reason is: the socket is closed with
+    // 1011 "database unavailable", and in a reconnect storm every client that came too late logs this line.
+    [LoggerMessage(13, LogLevel.Warning, "Connection {ConnectionId}: catch-up failed: the database is unavailable ({Reason}); closing")]
+    public static partial void CatchupFailedOnDatabase(ILogger logger, long connectionId, string reason);
+
     [LoggerMessage(7, LogLevel.Debug, "Connection {ConnectionId}: socket ended abruptly")]
     public static partial void SocketFailed(ILogger logger, Exception exception, long connectionId);
 

@@ -35,6 +35,7 @@ public sealed class ChatSessionRunner(
     IChatPublisher publisher,
     TokenExpiryScheduler expiries,
     IOptions<ChatLimitsOptions> limitsOptions,
+    IOptions<ChatDatabaseOptions> databaseOptions,
     TimeProvider time,
     ChatMetrics metrics,
     ILogger<ChatSessionRunner> logger)
@@ -52,6 +53,7 @@ public sealed class ChatSessionRunner(
         Enum.GetValues<PresenceStatus>().Max(s => FrameWriter.PresenceName(s).Length) - FrameWriter.PresenceName(PresenceStatus.Online).Length;
 
     private readonly ChatLimitsOptions _limits = limitsOptions.Value;
+    private readonly TimeSpan _requestTimeout = databaseOptions.Value.RequestTimeout;
     private readonly FrameReader _reader = new(limitsOptions.Value.MaxContentLength);
     private readonly ClientLimits _clientLimits = ClientLimits.Of(limitsOptions.Value);
 
@@ -160,7 +162,7 @@ public sealed class ChatSessionRunner(
             {
                 // A membership change committed while this runs makes TrySubscribe refuse the list: read it again.
                 var membershipVersion = registry.MembershipVersion(connection.UserId);
-                conversationIds = await conversations.ActiveConversationIdsAsync(connection.UserId, aborted);
+                conversationIds = await ReadAsync(ct => conversations.ActiveConversationIdsAsync(connection.UserId, ct), aborted);
                 if (registry.TrySubscribe(connection, conversationIds, membershipVersion))
                 {
                     break;
@@ -172,12 +174,12 @@ public sealed class ChatSessionRunner(
             // Read a few conversations at a time, each group in a snapshot of its own (a conversation's messages and
             // its lastSeq, which the gate uses, still come from one): held whole, the replay of a user in thousands
             // of conversations was hundreds of megabytes for as long as the client took to read it.
-            var groups = await messages.CatchupGroupsAsync(connection.UserId, conversationIds, limit, CatchupMessagesPerRead, aborted);
+            var groups = await ReadAsync(ct => messages.CatchupGroupsAsync(connection.UserId, conversationIds, limit, CatchupMessagesPerRead, ct), aborted);
             var states = new List<ConversationState>(conversationIds.Count);
             var hasMore = new HashSet<long>();
             foreach (var ids in groups)
             {
-                var replay = await messages.CatchupAsync(connection.UserId, ids, limit, aborted);
+                var replay = await ReadAsync(ct => messages.CatchupAsync(connection.UserId, ids, limit, ct), aborted);
                 states.AddRange(replay.Conversations);
                 foreach (var group in replay.Messages.GroupBy(m => m.ConversationId))
                 {
@@ -238,6 +240,14 @@ public sealed class ChatSessionRunner(
             // The client went away during catch-up.
             return false;
         }
+        catch (Exception e) when (RequestDatabase.CannotServe(e))
+        {
+            // Without the stack, and with a reason the client can act on: after a restart or a network blip every
+            // reconnecting client of a database that cannot keep up comes here.
+            ChatLog.CatchupFailedOnDatabase(logger, connection.Id, e.Message);
+            connection.RequestClose(CloseReason.DatabaseUnavailable);
+            return false;
+        }
         catch (Exception e)
         {
             ChatLog.CatchupFailed(logger, e, connection.Id);
@@ -245,6 +255,16 @@ public sealed class ChatSessionRunner(
             return false;
         }
     }
+
+    /// <summary>
+    /// One database read of the catch-up, bounded by <c>Chat:Database:RequestTimeout</c> as the handshake's profile
+    /// is. Unbounded, a connection waited after its <c>welcome</c> for as long as the database did: when a reconnect
+    /// storm held every connection of the shared pool, Npgsql's pool wait (15 s) ran once per retry and the client
+    /// heard 1011 about a minute later; behind a locked table it waited for the lock, with no <c>ready</c> and no
+    /// close. Each read has its own deadline: the replay between them goes at the client's pace, not the database's.
+    /// </summary>
+    private Task<T> ReadAsync<T>(Func<CancellationToken, Task<T>> read, CancellationToken aborted) =>
+        RequestDatabase.WithinAsync(read, _requestTimeout, aborted);
 
     /// <summary>
     /// The client sent its close, or the socket failed, while the catch-up ran: the read of the first frame, which

@@ -1,10 +1,8 @@
-using Chat.Data;
-
-namespace Chat.Gateway.Hosting;
+namespace Chat.Data;
 
 /// <summary>
-/// The database work of a request (an API call, a WebSocket handshake): bounded by <c>Chat:Database:RequestTimeout</c>,
-/// and answered 503 when the database cannot serve it.
+/// The database work of a request (an API call, a WebSocket handshake and the catch-up that follows it): bounded by <c>Chat:Database:RequestTimeout</c>,
+/// and answered 503 (a socket's catch-up: closed with 1011) when the database cannot serve it.
 /// </summary>
 public static class RequestDatabase
 {
@@ -22,7 +20,9 @@ public static class RequestDatabase
         {
             return await work(deadline.Token).WaitAsync(timeout, requestAborted);
         }
-        catch (OperationCanceledException) when (!requestAborted.IsCancellationRequested)
+        // WaitAsync's own TimeoutException and the token's cancellation come at the same moment: either way the
+        // message names the setting.
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException && !requestAborted.IsCancellationRequested)
         {
             throw new TimeoutException($"The database did not answer within {timeout} (Chat:Database:RequestTimeout).");
         }
