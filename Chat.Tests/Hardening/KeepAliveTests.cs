@@ -17,6 +17,9 @@ public sealed class KeepAliveTests : GatewayTest
     {
         ["Chat:Limits:KeepAliveInterval"] = Interval.ToString(),
         ["Chat:Limits:KeepAliveTimeout"] = Timeout.ToString(),
+        // Far above the waits below, which test the keep-alive, not the deadline that ends a catch-up the database
+        // cannot serve (CatchupDatabaseTimeoutTests).
+        ["Chat:Database:RequestTimeout"] = "00:01:00",
     };
 
     [Test]
