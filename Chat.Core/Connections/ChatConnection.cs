@@ -448,6 +448,9 @@ internal sealed class TypingState(long userId)
         }
     }
 
+    /// <summary>The conversations the connection is typing in now (a copy).</summary>
+    public IEnumerable<long> Conversations => _until.Keys;
+
     /// <summary>Whether the connection is typing in the conversation (a lapse the sweeper has not found yet included).</summary>
     public bool IsTypingIn(long conversationId) => _until.ContainsKey(conversationId);
 

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text.Unicode;
 using System.Threading.Channels;
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Handlers;
 using Chat.Core.Limits;
 using Chat.Core.Logging;
@@ -33,6 +34,7 @@ public sealed class ChatSessionRunner(
     UserRepository users,
     PresenceAnnouncer presence,
     IChatPublisher publisher,
+    MembershipFences fences,
     TokenExpiryScheduler expiries,
     IOptions<ChatLimitsOptions> limitsOptions,
     IOptions<ChatDatabaseOptions> databaseOptions,
@@ -546,6 +548,13 @@ public sealed class ChatSessionRunner(
     private async Task LeaveAsync(ChatConnection connection)
     {
         var departure = presence.Unregister(connection);
+        // Typing stopped in a conversation whose membership change is being applied is announced after the change,
+        // as a lapse is (TypingSweeper): now, it would reach a member just removed, who still receives the
+        // conversation until the change is applied, after their "left".
+        if (fences.AnyFenced)
+        {
+            await fences.WaitOpenAsync(connection.Typing.Conversations);
+        }
         var now = time.GetUtcNow().UtcDateTime;
         connection.Typing.Close(conversationId =>
             TypingHandler.Publish(registry, publisher, connection, conversationId, isTyping: false, now));

@@ -230,6 +230,33 @@ public sealed class MembershipApplyTests : GatewayTest
         Assert.That(leaked, Is.Empty, "a removed member's socket received a lapse announced after the removal");
     }
 
+    // A typist whose connection drops while a removal is being applied: the stop said on their behalf is for the
+    // members who stay, after the removal, as a lapse is.
+    [Test]
+    public async Task Typing_stopped_by_a_close_while_a_removal_is_applied_is_announced_to_the_members_who_stay_only()
+    {
+        var (alice, bob, carol) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob, carol);
+        await using var a = await Gateway.ConnectAsync(alice);
+        var b = await ConnectAsync(bob);
+        var c = await ConnectAsync(carol);
+        await a.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync("typing");
+        await c.NextAsync("typing");
+
+        await RemoveAsync(conversation, remover: bob, carol, c, meanwhile: async () =>
+        {
+            a.Abort();
+            // Alice's connection has left (her status goes before her typing): its stop is due now.
+            await b.NextAsync(f => f.Type() == "presence" && f.Long("senderId") == alice.Id);
+        });
+        var stopped = await b.NextAsync("typing");
+        Assert.That((stopped.Long("senderId"), stopped.GetProperty("isTyping").GetBoolean()), Is.EqualTo((alice.Id, false)));
+
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received a stop announced after the removal");
+    }
+
     // The caller leaves the group they have just created (another request of theirs) before the creation is answered:
     // the creation committed, so it is answered as such, with the group as it was created. A failure would have the
     // client create the group again.
