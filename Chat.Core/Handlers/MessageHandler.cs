@@ -1,4 +1,5 @@
 using Chat.Core.Connections;
+using Chat.Core.Conversations;
 using Chat.Core.Messages;
 using Chat.Core.Protocol;
 using Chat.Data.Messages;
@@ -10,7 +11,7 @@ namespace Chat.Core.Handlers;
 /// publishes it in seq order to every other connection of the conversation, the sender's other devices included;
 /// then answers the sender, after COMMIT.
 /// </summary>
-public sealed class MessageHandler(MessageWriter writer, ConnectionRegistry registry, IChatPublisher publisher, TimeProvider time) : IFrameHandler<SendMessageFrame>
+public sealed class MessageHandler(MessageWriter writer, ConnectionRegistry registry, IChatPublisher publisher, MembershipFences fences, TimeProvider time) : IFrameHandler<SendMessageFrame>
 {
     public async ValueTask HandleAsync(ChatConnection connection, SendMessageFrame frame, CancellationToken cancellationToken)
     {
@@ -29,6 +30,9 @@ public sealed class MessageHandler(MessageWriter writer, ConnectionRegistry regi
         switch (result.Outcome)
         {
             case StoreOutcome.Stored:
+                // A membership change that began once the message was published goes first, as it would for the
+                // message: the stop must not reach a member just removed, after their "left" (MembershipFences).
+                await fences.WaitOpenAsync(frame.ConversationId);
                 TypingHandler.StopUser(registry, publisher, connection, frame.ConversationId, time);
                 goto case StoreOutcome.Duplicate;
             case StoreOutcome.Duplicate:

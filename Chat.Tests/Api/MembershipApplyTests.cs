@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Reflection;
 using System.Text.Json;
+using Chat.Core.Connections;
 using Chat.Core.Conversations;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,9 +18,11 @@ public sealed class MembershipApplyTests : GatewayTest
     // Typing lapses within the time a removal is held back here, so that a lapse can land inside it.
     protected override Dictionary<string, string?> Settings => new() { ["Chat:Limits:TypingTimeout"] = "00:00:01" };
 
-    private SemaphoreSlim MembershipGateOf(long userId)
+    private SemaphoreSlim MembershipGateOf(long userId) => MembershipGateOf(Gateway, userId);
+
+    private static SemaphoreSlim MembershipGateOf(TestGateway gateway, long userId)
     {
-        var service = Gateway.Services.GetRequiredService<ConversationService>();
+        var service = gateway.Services.GetRequiredService<ConversationService>();
         var gates = (SemaphoreSlim[])typeof(ConversationService)
             .GetField("_membershipGates", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(service)!;
         return gates[(int)((ulong)userId % (ulong)gates.Length)];
@@ -255,6 +258,79 @@ public sealed class MembershipApplyTests : GatewayTest
 
         var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing");
         Assert.That(leaked, Is.Empty, "a removed member's socket received a stop announced after the removal");
+    }
+
+    // Sending a message ends its sender's typing, announced once the message is published. A removal that begins in
+    // between must not have that stop reach the removed member after their "left", as the message itself would not.
+    [Test]
+    public async Task Typing_ended_by_a_message_while_a_removal_is_applied_is_announced_to_the_members_who_stay_only()
+    {
+        PausingPublisher? publisher = null;
+        await using var gateway = new TestGateway(services: s => s.AddSingleton<IChatPublisher>(sp =>
+            publisher = new PausingPublisher(sp.GetRequiredService<ConnectionRegistry>(), pauseAfter: "last words"))).Start();
+        var (alice, bob, carol) = (await gateway.CreateUserAsync(), await gateway.CreateUserAsync(), await gateway.CreateUserAsync());
+        var conversation = await gateway.CreateConversationAsync(alice, bob, carol);
+        await using var a = await gateway.ConnectAsync(alice);
+        await using var b = await gateway.ConnectAsync(bob);
+        await using var c = await gateway.ConnectAsync(carol);
+        await a.SendAsync(new { type = "typing", conversationId = conversation });
+        await b.NextAsync("typing");
+        await c.NextAsync("typing");
+
+        await a.SendAsync(new { type = "message", conversationId = conversation, clientMessageId = "last", content = "last words" });
+        // The message has reached everyone; its sender's typing has not been ended yet.
+        await publisher!.Published.Task.WaitAsync(ChatTestClient.DefaultTimeout);
+        using var http = gateway.CreateHttpClient(bob.ExternalId);
+        Task<HttpResponseMessage> removal;
+        var gate = MembershipGateOf(gateway, carol.Id);
+        await gate.WaitAsync();
+        try
+        {
+            removal = http.DeleteAsync($"/api/conversations/{conversation}/members/{carol.ExternalId}");
+            Assert.That((await c.NextAsync("member")).Str("change"), Is.EqualTo("left"));
+            publisher.Release.SetResult();
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+        }
+        finally
+        {
+            gate.Release();
+        }
+        Assert.That((await removal).StatusCode, Is.EqualTo(HttpStatusCode.NoContent));
+        Assert.That((await a.AnswerAsync("last")).Type(), Is.EqualTo("ack"));
+        var stopped = await b.NextAsync("typing");
+        Assert.That((stopped.Long("senderId"), stopped.GetProperty("isTyping").GetBoolean()), Is.EqualTo((alice.Id, false)));
+
+        var leaked = await c.CollectAsync(TimeSpan.FromMilliseconds(500), f => f.Type() == "typing");
+        Assert.That(leaked, Is.Empty, "a removed member's socket received a stop announced after the removal");
+    }
+
+    /// <summary>
+    /// Delivers as the registry does, but holds the message writer inside the publication of the message whose content
+    /// is <c>pauseAfter</c>, once every recipient has it, until <see cref="Release"/> is completed.
+    /// </summary>
+    private sealed class PausingPublisher(ConnectionRegistry registry, string pauseAfter) : IChatPublisher
+    {
+        public TaskCompletionSource Published { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection? except = null)
+        {
+            registry.PublishToConversation(conversationId, frame, except);
+            if (frame.Seq != 0 && System.Text.Encoding.UTF8.GetString(frame.Payload.Span).Contains(pauseAfter, StringComparison.Ordinal))
+            {
+                Published.SetResult();
+                Release.Task.Wait(ChatTestClient.DefaultTimeout);
+            }
+        }
+
+        public void PublishToConversation(long conversationId, OutboundFrame frame, ChatConnection from, Func<OutboundFrame> toOwnDevices) =>
+            registry.PublishToConversation(conversationId, frame, from, toOwnDevices);
+
+        public void PublishToUsersIn(IEnumerable<long> conversationIds, OutboundFrame frame, long exceptUserId) =>
+            registry.PublishToUsersIn(conversationIds, frame, exceptUserId);
+
+        public void PublishToOwnDevices(ChatConnection source, OutboundFrame frame) => registry.PublishToOwnDevices(source, frame);
     }
 
     // The caller leaves the group they have just created (another request of theirs) before the creation is answered:
