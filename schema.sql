@@ -192,6 +192,16 @@ BEGIN
         WHERE p.conversation_id = before.conversation_id AND p.user_id = before.user_id;
     END IF;
 
+    -- A group created with an Idempotency-Key (HTTP API) keeps the key, made unique per user, and a fingerprint of
+    -- the request: a retry with the key finds the group instead of creating another. The index holds only keyed
+    -- groups, and neither column ever changes, so the rows' other updates stay HOT.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversations'::regclass AND attname = 'creation_key' AND NOT attisdropped) THEN
+        ALTER TABLE conversations ADD COLUMN creation_key text, ADD COLUMN creation_request text;
+    END IF;
+    IF to_regclass('conversations_creation_key_idx') IS NULL THEN
+        CREATE UNIQUE INDEX conversations_creation_key_idx ON conversations (creation_key) WHERE creation_key IS NOT NULL;
+    END IF;
+
     -- The request that made a member's latest change (an addition or a removal): an attempt that retries a request
     -- whose commit's answer was lost finds its own change there and reports it as made, member frame and all.
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversation_participants'::regclass AND attname = 'membership_request' AND NOT attisdropped) THEN

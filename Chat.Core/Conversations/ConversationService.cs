@@ -25,14 +25,24 @@ public sealed class ConversationService(
     // Striped by user id: membership changes are rare, and unrelated users seldom share a stripe.
     private readonly SemaphoreSlim[] _membershipGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
 
-    /// <summary>Creates a conversation of the caller and the named users, or returns the direct conversation they already share.</summary>
-    public async Task<(ConversationSummary Conversation, bool Created)> CreateAsync(
-        ConnectedUser caller, string? title, bool isGroup, IReadOnlyCollection<string> memberExternalIds, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a conversation of the caller and the named users, or returns the direct conversation they already
+    /// share, or the group the caller's <paramref name="idempotencyKey"/> created already.
+    /// </summary>
+    /// <param name="idempotencyKey">The caller's key for a group's creation (HTTP <c>Idempotency-Key</c>): a retry of
+    /// a creation whose answer was lost finds the group instead of making a second. Not needed, and not used, for a
+    /// direct conversation, which its two members key.</param>
+    public async Task<(ConversationSummary? Conversation, CreateOutcome Outcome)> CreateAsync(
+        ConnectedUser caller, string? title, bool isGroup, IReadOnlyCollection<string> memberExternalIds, string? idempotencyKey,
+        CancellationToken cancellationToken)
     {
         var others = memberExternalIds.Where(id => id != caller.ExternalId).Distinct().ToArray();
         var profiles = await users.EnsureProfilesAsync(others, cancellationToken);
         long[] memberIds = [caller.UserId, .. profiles.Select(p => p.Id)];
         var directKey = isGroup ? null : ConversationRepository.DirectKey(memberIds[0], memberIds[1]);
+        var creation = isGroup && idempotencyKey is not null
+            ? (ConversationRepository.CreationKey(caller.UserId, idempotencyKey), Fingerprint(title, others))
+            : ((string Key, string Request)?)null;
 
         // Re-opening a direct conversation brings back a member who had left it, as an addition does: messages the
         // other person stores after that are published after it is applied, so they reach the returning member's
@@ -47,7 +57,15 @@ public sealed class ConversationService(
         {
             // Not cancelled with the request from here on, as for an addition (see ApplyCommittedAsync). The answer is
             // read in the creation's transaction: as created, even when the caller leaves it at once (another request).
-            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, readAs: caller.UserId, CancellationToken.None);
+            created = await conversations.CreateAsync(title, isGroup, directKey, memberIds, readAs: caller.UserId, creation, CancellationToken.None);
+            if (!created.SameRequest)
+            {
+                return (null, CreateOutcome.KeyUsedForAnotherRequest);
+            }
+            if (created.Conversation is null)
+            {
+                return (null, CreateOutcome.KeyConversationLeft);
+            }
             // Everyone is subscribed before anyone is told, so that every member hears of every other. Through the
             // membership gates, as adds and removals are: a member who leaves again at once (a direct conversation
             // re-opened just as the other person leaves it) must not be subscribed after their removal was applied.
@@ -58,8 +76,13 @@ public sealed class ConversationService(
                 publisher.PublishToConversation(created.ConversationId, FrameWriter.MemberJoined(created.ConversationId, userId, created.JoinedSeq, created.JoinedAt));
             }
         }
-        return (created.Conversation!, created.Created);
+        return (created.Conversation, created.Created ? CreateOutcome.Created : CreateOutcome.Existing);
     }
+
+    /// <summary>What a group's creation asked for, as one value: a key given again with another request is refused.</summary>
+    private static string Fingerprint(string? title, IEnumerable<string> otherMembers) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            System.Text.Json.JsonSerializer.Serialize(new { title, members = otherMembers.Order(StringComparer.Ordinal) }))));
 
     /// <summary>Adds a member to a group the caller belongs to.</summary>
     public async Task<(MembershipOutcome Outcome, UserProfile? Member)> AddMemberAsync(ConnectedUser caller, long conversationId, string externalId, CancellationToken cancellationToken)

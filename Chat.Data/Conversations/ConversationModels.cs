@@ -19,7 +19,16 @@ public sealed class CreatedConversation
     /// </summary>
     public long JoinedSeq { get; init; }
 
-    /// <summary>The conversation as the member it was read for saw it when the creation committed, when one was asked for.</summary>
+    /// <summary>
+    /// For a group created with a creation key: false when the key had created a conversation already, for a request
+    /// with other members, title or kind (its fingerprint differs).
+    /// </summary>
+    public bool SameRequest { get; init; } = true;
+
+    /// <summary>
+    /// The conversation as the member it was read for saw it when the creation committed, when one was asked for;
+    /// null when a creation key found a conversation of another request, or one the member has left.
+    /// </summary>
     public ConversationSummary? Conversation { get; set; }
 }
 

@@ -61,6 +61,30 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
         FROM target
         """;
 
+    // A group created with a creation key (the caller's Idempotency-Key, made unique per user): the key's
+    // conversation when it exists, created otherwise. A concurrent request with the same key that inserted first
+    // makes ON CONFLICT wait for its commit and skip the insert, and this statement's snapshot cannot see its row:
+    // no row comes back and the caller runs the statement again, as for a direct conversation.
+    private const string CreateKeyedGroupSql = """
+        WITH created AS (
+            INSERT INTO conversations (title, is_group, creation_key, creation_request, created_at)
+            VALUES (@Title, true, @CreationKey, @CreationRequest, statement_timestamp())
+            ON CONFLICT (creation_key) WHERE creation_key IS NOT NULL DO NOTHING
+            RETURNING id
+        ), members AS (
+            INSERT INTO conversation_participants (conversation_id, user_id, joined_seq, joined_at)
+            SELECT created.id, member.id, 0, statement_timestamp() FROM created, unnest(@MemberIds) AS member(id)
+            RETURNING user_id
+        )
+        SELECT id AS ConversationId, true AS Created, ARRAY(SELECT user_id FROM members ORDER BY user_id) AS JoinedUserIds,
+               statement_timestamp() AS JoinedAt, 0::bigint AS JoinedSeq, true AS SameRequest
+        FROM created
+        UNION ALL
+        SELECT id, false, '{}'::bigint[], statement_timestamp(), 0::bigint, creation_request = @CreationRequest
+        FROM conversations
+        WHERE creation_key = @CreationKey AND NOT EXISTS (SELECT 1 FROM created)
+        """;
+
     /// <summary>
     /// Creates a conversation whose members are the given user ids, or for a direct conversation returns the
     /// existing one. Not retried on faults: creating a group is not idempotent.
@@ -81,21 +105,44 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     /// would have a client create the group again.
     /// </remarks>
     public async Task<CreatedConversation> CreateAsync(
-        string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs, CancellationToken cancellationToken)
+        string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs, CancellationToken cancellationToken) =>
+        await CreateAsync(title, isGroup, directKey, memberIds, readAs, creation: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="CreateAsync(string?, bool, string?, IReadOnlyCollection{long}, long?, CancellationToken)"/>;
+    /// a group with a <paramref name="creation"/> key is created once per key: asked again, the key's conversation is
+    /// returned (<see cref="CreatedConversation.Created"/> false), read for <paramref name="readAs"/> when the
+    /// request's fingerprint is the one it was created with and they are still a member.
+    /// </summary>
+    /// <param name="creation">The key, unique across users (see <see cref="CreationKey"/>), and the request's fingerprint.</param>
+    public async Task<CreatedConversation> CreateAsync(
+        string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs,
+        (string Key, string Request)? creation, CancellationToken cancellationToken)
     {
+        if (creation is not null && (!isGroup || directKey is not null))
+        {
+            throw new ArgumentException("A creation key is for groups: a direct conversation is keyed by its two members.", nameof(creation));
+        }
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // Npgsql runs every command of a connection in the transaction open on it, so the statements below, the
         // answer's read included, are in this one without naming it.
         await using var transaction = readAs is null ? null : await connection.BeginTransactionAsync(cancellationToken);
         // Members in id order: two requests for the same direct conversation (Alice's lists Alice first, Bob's
         // Bob first) then lock its participant rows in the same order instead of deadlocking.
-        var parameters = new { Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().Order().ToArray() };
+        var parameters = new
+        {
+            Title = title, IsGroup = isGroup, DirectKey = directKey, MemberIds = memberIds.Distinct().Order().ToArray(),
+            CreationKey = creation?.Key, CreationRequest = creation?.Request,
+        };
         while (true)
         {
             CreatedConversation? row;
-            using (var results = await connection.QueryMultipleAsync(new CommandDefinition(CreateSql, parameters, cancellationToken: cancellationToken)))
+            using (var results = await connection.QueryMultipleAsync(new CommandDefinition(creation is null ? CreateSql : CreateKeyedGroupSql, parameters, cancellationToken: cancellationToken)))
             {
-                await results.ReadAsync<int>();
+                if (creation is null)
+                {
+                    await results.ReadAsync<int>();
+                }
                 row = await results.ReadSingleOrDefaultAsync<CreatedConversation>();
             }
             if (row is null)
@@ -104,13 +151,23 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
             }
             if (readAs is { } reader)
             {
-                row.Conversation = await ReadAsync(connection, row.ConversationId, reader, cancellationToken)
-                    ?? throw new ArgumentException($"User {reader} is not among the conversation's members.", nameof(readAs));
+                if (row.SameRequest)
+                {
+                    // A key's conversation that the reader has left reads as null; a creation's always has them.
+                    row.Conversation = await ReadAsync(connection, row.ConversationId, reader, cancellationToken);
+                    if (row.Conversation is null && row.Created)
+                    {
+                        throw new ArgumentException($"User {reader} is not among the conversation's members.", nameof(readAs));
+                    }
+                }
                 await transaction!.CommitAsync(cancellationToken);
             }
             return row;
         }
     }
+
+    /// <summary>A caller's creation key, unique across users: the same key from two users names two conversations.</summary>
+    public static string CreationKey(long userId, string idempotencyKey) => $"{userId}:{idempotencyKey}";
 
     // The direct conversation of the key, when there is one that one of its two people has left: creating it again
     // brings them back, a membership change (see ConversationService.CreateAsync).

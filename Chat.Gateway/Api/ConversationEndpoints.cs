@@ -62,6 +62,7 @@ public static class ConversationEndpoints
         }
         var isGroup = validation.OptionalBool(body, "isGroup");
         var memberIds = validation.RequiredExternalIds(body, "memberExternalIds", MaxMembersPerRequest);
+        var idempotencyKey = IdempotencyKey(context.Request, validation);
         if (!validation.IsValid || memberIds is null)
         {
             return validation.Problem();
@@ -84,11 +85,37 @@ public static class ConversationEndpoints
             return validation.Problem();
         }
 
-        var (conversation, created) = await service.CreateAsync(caller, title, isGroup ?? others > 1, memberIds, cancellationToken);
-        var response = ConversationResponse.Of(conversation);
-        return created
-            ? TypedResults.Created($"/api/conversations/{conversation.ConversationId}", response)
-            : TypedResults.Ok(response);
+        var (conversation, outcome) = await service.CreateAsync(caller, title, isGroup ?? others > 1, memberIds, idempotencyKey, cancellationToken);
+        return outcome switch
+        {
+            CreateOutcome.Created => TypedResults.Created($"/api/conversations/{conversation!.ConversationId}", ConversationResponse.Of(conversation)),
+            CreateOutcome.Existing => TypedResults.Ok(ConversationResponse.Of(conversation!)),
+            CreateOutcome.KeyUsedForAnotherRequest => TypedResults.Problem(
+                statusCode: StatusCodes.Status422UnprocessableEntity, title: "Unprocessable Content",
+                detail: $"The {IdempotencyKeyHeader} was used for another request (other members, title or kind); a key names one creation: use a new key for a new request."),
+            _ => TypedResults.Problem(
+                statusCode: StatusCodes.Status409Conflict, title: "Conflict",
+                detail: $"The {IdempotencyKeyHeader} created a group that the caller has left since."),
+        };
+    }
+
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    private const int MaxIdempotencyKeyLength = 64;
+
+    /// <summary>The request's <c>Idempotency-Key</c>: 1 to 64 visible ASCII characters (a UUID fits), given once; null when absent.</summary>
+    private static string? IdempotencyKey(HttpRequest request, ApiValidation validation)
+    {
+        if (validation.Single(request.Headers[IdempotencyKeyHeader], IdempotencyKeyHeader) is not { } key)
+        {
+            return null;
+        }
+        if (key.Length is 0 or > MaxIdempotencyKeyLength || key.Any(c => c is < '!' or > '~'))
+        {
+            validation.Add(IdempotencyKeyHeader, $"{IdempotencyKeyHeader} must be 1 to {MaxIdempotencyKeyLength} visible ASCII characters (no spaces).");
+            return null;
+        }
+        return key;
     }
 
     private static async Task<IResult> ListAsync(HttpContext context, ConversationService service, CancellationToken cancellationToken)
