@@ -64,6 +64,11 @@ public sealed class DatabaseResilience
 
     public static bool IsTransient(Exception exception) => exception switch
     {
+        // Npgsql calls every timeout transient, its pool's among them. That one is no fault to retry: the pool has
+        // already waited its full connect Timeout (15 s) for a connection, nothing is broken that a new attempt would
+        // replace, and each retry waited that long again while the frame, the request or the batch held on (a minute
+        // in all). It fails at once instead; IsUnavailable still counts it as the database being unavailable.
+        NpgsqlException when IsPoolExhausted(exception) => false,
         NpgsqlException { IsTransient: true } => true,
         // Npgsql reports a server that went away mid-command as an IOException or a broken-connection NpgsqlException.
         NpgsqlException { InnerException: IOException or System.Net.Sockets.SocketException } => true,
@@ -71,6 +76,15 @@ public sealed class DatabaseResilience
         PostgresException { SqlState: "57P01" or "57P02" or "57P03" } => true,
         _ => false,
     };
+
+    /// <summary>
+    /// No pooled connection became free within the connect <c>Timeout</c>. Npgsql throws a plain
+    /// <see cref="NpgsqlException"/> around a <see cref="TimeoutException"/> for it, told apart from a connect or
+    /// command timeout only by its message (DatabaseResilienceTests pins it to the Npgsql in use).
+    /// </summary>
+    public static bool IsPoolExhausted(Exception exception) =>
+        exception is NpgsqlException { InnerException: TimeoutException } e
+        && e.Message.StartsWith("The connection pool has been exhausted", StringComparison.Ordinal);
 }
 
 /// <summary>Told of each retry of <see cref="DatabaseResilience"/>.</summary>
