@@ -1,8 +1,9 @@
 namespace Chat.Data;
 
 /// <summary>
-/// The database work of a request (an API call, a WebSocket handshake and the catch-up that follows it): bounded by <c>Chat:Database:RequestTimeout</c>,
-/// and answered 503 (a socket's catch-up: closed with 1011) when the database cannot serve it.
+/// The database work of a request (an API call, a WebSocket handshake and the catch-up that follows it, a <c>sync</c>,
+/// <c>read</c>, <c>edit</c> or <c>delete</c> frame): bounded by <c>Chat:Database:RequestTimeout</c>, and answered 503 (a
+/// socket's catch-up: closed with 1011; a frame: <c>error internal</c>) when the database cannot serve it.
 /// </summary>
 public static class RequestDatabase
 {

@@ -1,6 +1,9 @@
 using Chat.Core.Connections;
+using Chat.Core.Options;
 using Chat.Core.Protocol;
+using Chat.Data;
 using Chat.Data.Messages;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Core.Handlers;
 
@@ -10,11 +13,18 @@ namespace Chat.Core.Handlers;
 /// first, as <c>messageEdited</c> and <c>messageDeleted</c>. Deleted messages in the replayed range come as
 /// <c>messageDeleted</c> so that the range has no holes.
 /// </summary>
-public sealed class SyncHandler(MessageHistoryRepository history) : IFrameHandler<SyncFrame>
+public sealed class SyncHandler(MessageHistoryRepository history, IOptions<ChatDatabaseOptions> database) : IFrameHandler<SyncFrame>
 {
+    private readonly TimeSpan _requestTimeout = database.Value.RequestTimeout;
+
     public async ValueTask HandleAsync(ChatConnection connection, SyncFrame frame, CancellationToken cancellationToken)
     {
-        var page = await history.SyncAsync(frame.ConversationId, connection.UserId, frame.AfterSeq, frame.AfterChangeSeq, frame.Limit, cancellationToken);
+        // The read is bounded by Chat:Database:RequestTimeout, as a catch-up read is: past it the client hears error
+        // internal and may send the same sync again. The replay that follows goes at the client's pace, not the database's.
+        var page = await RequestDatabase.WithinAsync(
+            ct => history.SyncAsync(frame.ConversationId, connection.UserId, frame.AfterSeq, frame.AfterChangeSeq, frame.Limit, ct),
+            _requestTimeout,
+            cancellationToken);
         if (page is null)
         {
             connection.SendError(FrameError.About(frame, ErrorCodes.AccessDenied, $"Not a member of conversation {frame.ConversationId}."));

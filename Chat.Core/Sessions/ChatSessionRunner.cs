@@ -493,6 +493,13 @@ public sealed class ChatSessionRunner(
             connection.SendError(FrameError.About(
                 frame, ErrorCodes.BadRequest, "The server cannot store a value of this frame; do not retry it unchanged."));
         }
+        catch (TimeoutException e)
+        {
+            // A sync, read, edit or delete the database did not serve within Chat:Database:RequestTimeout (the pool
+            // held by others, a lock): retrying it is safe (protocol §7), and the connection goes on with its next frame.
+            ChatLog.HandlerFailedOnDatabase(logger, connection.Id, frame.Type, e.Message);
+            connection.SendError(FrameError.About(frame, ErrorCodes.Internal, "The database did not answer in time; it is safe to retry."));
+        }
         catch (Exception e)
         {
             // The database stayed down through the retries, or a bug: the client hears "internal" and may retry

@@ -25,6 +25,11 @@ public enum EditOutcome
 public sealed record EditResult(EditOutcome Outcome, long Seq, DateTime At, long ChangeSeq);
 
 /// <summary>Edits and deletes of a sender's own messages, with the conversation preview and unread counts kept exact.</summary>
+/// <remarks>
+/// The token cancels the waits (for a pooled connection, for the conversation's lock) and the statements, whose
+/// transaction then rolls back; the COMMIT, once sent, is not cancelled. A cancellation that came while it ran would
+/// otherwise throw for a change the server had stored, and the caller, told it failed, would never announce it.
+/// </remarks>
 public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
     // The conversation row lock (which message inserts also take) is held first, in a statement of its own, so
@@ -116,7 +121,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                 new { ConversationId = conversationId, MessageId = messageId, UserId = userId, Content = content, Preview = preview },
                 transaction,
                 cancellationToken: ct));
-            await transaction.CommitAsync(ct);
+            await transaction.CommitAsync(CancellationToken.None);
             return row.ToResult();
         }, cancellationToken).AsTask();
 
@@ -209,7 +214,7 @@ public sealed class MessageEditRepository(NpgsqlDataSource dataSource, DatabaseR
                     transaction,
                     cancellationToken: ct));
             }
-            await transaction.CommitAsync(ct);
+            await transaction.CommitAsync(CancellationToken.None);
             return row.ToResult();
         }, cancellationToken).AsTask();
 

@@ -25,7 +25,11 @@ public sealed record ReadResult(ReadOutcome Outcome, long Seq, int UnreadCount, 
 
 public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseResilience resilience)
 {
-    // Four statements, one round trip, one implicit transaction; each later one takes a fresh snapshot.
+    // Four statements, one round trip, in a transaction committed by a COMMIT of its own; each later statement takes
+    // a fresh snapshot. Committed implicitly, at the end of the batch, a receipt was stored before its results
+    // were read, and a cancellation (the frame's deadline) that came while they were could make the caller see a failure
+    // for a receipt the database held: never announced, and a retry then finds it already read and says nothing.
+    // The batch is cancellable (its transaction then rolls back); the COMMIT is not.
     // The first marks the messages the receipt covers read (one INSERT ... ON CONFLICT; not tombstones: they have
     // nothing left to read), before any lock of the conversation is taken: a first receipt after a long absence
     // covers thousands of messages, and while the conversation's row was held for them the message writer, which
@@ -110,11 +114,16 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
         resilience.ExecuteAsync(async ct =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
-            using var results = await connection.QueryMultipleAsync(new CommandDefinition(
-                MarkReadSql, new { ConversationId = conversationId, UserId = userId, MessageId = messageId }, cancellationToken: ct));
-            await results.ReadAsync<int>();
-            await results.ReadAsync<int>();
-            var row = await results.ReadSingleAsync<ReadRow>();
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            ReadRow row;
+            using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                MarkReadSql, new { ConversationId = conversationId, UserId = userId, MessageId = messageId }, transaction, cancellationToken: ct)))
+            {
+                await results.ReadAsync<int>();
+                await results.ReadAsync<int>();
+                row = await results.ReadSingleAsync<ReadRow>();
+            }
+            await transaction.CommitAsync(CancellationToken.None);
             return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.Seq, row.UnreadCount, row.LastSeq, row.LastChangeSeq, row.ReadAt);
         }, cancellationToken).AsTask();
 
