@@ -125,7 +125,31 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
             // session takes for its own socket closing and answers with nothing: the sender must hear "internal".
             throw new InvalidOperationException("The message writer is not running; the message was not stored.", e);
         }
-        return await pending.Task.WaitAsync(cancellationToken);
+        try
+        {
+            return await pending.Task.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The sender's socket is gone and nobody waits for the message any more, but it is still stored, or
+            // fails, with its batch: a failure must be observed here, or the finalizer reports it as unobserved.
+            _ = pending.Task.ContinueWith(
+                (task, state) => ((MessageWriter)state!).Abandoned(task.Exception!.InnerException!, sender),
+                this, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A message whose sender stopped waiting failed. A failed batch, or a dead loop, the writer has logged already;
+    /// a refused value its sender's session would have logged, as it answers the frame, so it is logged here.
+    /// </summary>
+    private void Abandoned(Exception failure, ChatConnection sender)
+    {
+        if (failure is MessageRefusedException refused)
+        {
+            AbandonedMessageRefused(_logger, refused, sender.Id, sender.UserId);
+        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -430,6 +454,9 @@ public sealed partial class MessageWriter : IHostedService, IDisposable
 
     [LoggerMessage(2, LogLevel.Critical, "The message writer failed; messages can no longer be stored")]
     private static partial void WriterFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Error, "Connection {ConnectionId} of user {UserId} closed while its message waited, and the database refused a value of that message; it was not stored")]
+    private static partial void AbandonedMessageRefused(ILogger logger, Exception exception, long connectionId, long userId);
 
     [LoggerMessage(3, LogLevel.Information, "Message writer stopped after {Messages} messages in {Batches} batches")]
     private static partial void WriterStopped(ILogger logger, long messages, long batches);

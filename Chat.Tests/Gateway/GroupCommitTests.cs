@@ -244,6 +244,65 @@ public sealed class GroupCommitTests : GatewayTest
     }
 
     [Test]
+    public async Task A_message_refused_after_its_sender_stopped_waiting_has_its_failure_observed_and_logged_once()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"));
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        await ConnectAsync(alice);
+        var aliceConnection = Gateway.Services.GetRequiredService<Chat.Core.Connections.ConnectionRegistry>().Connections().Single(x => x.UserId == alice.Id);
+        var outsider = await ConnectAsync(await Gateway.CreateUserAsync("outsider"));
+        var failures = Gateway.Services.GetRequiredService<ChatMetrics>().WriterBatchFailures;
+        var unobserved = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        EventHandler<UnobservedTaskExceptionEventArgs> record = (_, e) =>
+        {
+            if (e.Exception.InnerExceptions.Any(x => x is MessageRefusedException))
+            {
+                unobserved.Enqueue(e.Exception);
+            }
+        };
+        TaskScheduler.UnobservedTaskException += record;
+        try
+        {
+            var failed = failures.Value;
+            await using (var pause = await WriterPause.StartAsync(Gateway, outsider))
+            {
+                await StoreAndStopWaitingAsync(pause, new NewMessage(
+                    conversation, alice.Id, "bad-" + Guid.NewGuid().ToString("N"), "fine", "text", null, "https://files.example.com/a\0b.png", "fine"), aliceConnection);
+            }
+            await Eventually.TrueAsync(() => failures.Value == failed + 1, "the refused message's batch fails");
+            // The writer's loop keeps the batch it handled last until it takes the next one.
+            Assert.That((await b.SendMessageAsync(conversation, "after")).Type(), Is.EqualTo("ack"));
+
+            for (var round = 0; round < 3; round++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+            Assert.That(unobserved, Is.Empty, "the failure of a message nobody waits for is observed");
+            Assert.That(Gateway.Logs.Lines.Where(l => l.Contains("closed while its message waited")).ToList(),
+                Has.Count.EqualTo(1).And.All.StartsWith("Error").And.All.Contains(nameof(MessageRefusedException)));
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= record;
+        }
+    }
+
+    /// <summary>
+    /// Queues <paramref name="message"/> behind the held batch, then stops waiting for it, as a session whose socket
+    /// went away does. Kept out of the test's own method so that nothing of the wait stays reachable from there.
+    /// </summary>
+    private async Task StoreAndStopWaitingAsync(WriterPause pause, NewMessage message, Chat.Core.Connections.ChatConnection sender)
+    {
+        using var gone = new CancellationTokenSource();
+        var storing = Writer.StoreAsync(message, sender, gone.Token);
+        await pause.WaitQueuedAsync(1);
+        await gone.CancelAsync();
+        await Assert.CatchAsync<OperationCanceledException>(() => storing);
+    }
+
+    [Test]
     public async Task A_database_failure_while_a_refused_batch_is_stored_one_by_one_fails_the_rest_at_once_and_stores_none_of_it()
     {
         var (alice, bob, carol) = (await Gateway.CreateUserAsync("alice"), await Gateway.CreateUserAsync("bob"), await Gateway.CreateUserAsync("carol"));
