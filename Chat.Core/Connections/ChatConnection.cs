@@ -99,8 +99,12 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     /// <summary>Conversations this connection said it is typing in, with when that lapses unless renewed.</summary>
     internal TypingState Typing { get; }
 
-    /// <summary>Queues a live frame (a broadcast). Held back while catch-up is in progress.</summary>
-    public void Enqueue(OutboundFrame frame)
+    /// <summary>
+    /// Queues a live frame (a broadcast). Held back while catch-up is in progress. True when it was queued now;
+    /// false when it was held (<see cref="OpenGate"/> counts it as delivered if it queues it then), or dropped: the
+    /// connection is closing, or catch-up already sent it.
+    /// </summary>
+    public bool Enqueue(OutboundFrame frame)
     {
         if (_gated)
         {
@@ -120,24 +124,23 @@ public sealed class ChatConnection : IThreadPoolWorkItem
                         _held.Add(frame);
                         _heldBytes += frame.Payload.Length;
                     }
-                    return;
+                    return false;
                 }
             }
         }
-        if (!AlreadyReplayed(frame))
-        {
-            Write(frame);
-        }
+        return !AlreadyReplayed(frame) && Write(frame);
     }
 
     /// <summary>Queues a frame addressed to this connection alone (welcome, ack, error); never held back.</summary>
     public void Send(OutboundFrame frame) => Write(frame);
 
-    /// <summary>Answers a frame with an <c>error</c>, counted by its code.</summary>
+    /// <summary>Answers a frame with an <c>error</c>, counted by its code unless the connection is closing and drops it.</summary>
     public void SendError(FrameError error)
     {
-        _metrics?.FrameErrors.Add(error.Code);
-        Write(FrameWriter.Error(error));
+        if (Write(FrameWriter.Error(error)))
+        {
+            _metrics?.FrameErrors.Add(error.Code);
+        }
     }
 
     /// <summary>
@@ -212,19 +215,25 @@ public sealed class ChatConnection : IThreadPoolWorkItem
     /// Ends catch-up. <paramref name="replayedUpTo"/> is, per conversation, the last seq that catch-up covered
     /// (sent, or left for the client to sync when it hit its cap). A message at or below it is dropped whenever
     /// it is published, held or not: its commit preceded the catch-up snapshot even if its publication comes
-    /// after the gate opens. The held frames are then released in the order they arrived.
+    /// after the gate opens. The held frames are then released in the order they arrived, and those queued are
+    /// counted as deliveries: the fan-out that held them did not count them.
     /// </summary>
     public void OpenGate(IReadOnlyDictionary<long, long> replayedUpTo)
     {
         lock (_held)
         {
             _replayedUpTo = replayedUpTo;
+            var delivered = 0;
             foreach (var frame in _held)
             {
-                if (!AlreadyReplayed(frame))
+                if (!AlreadyReplayed(frame) && Write(frame))
                 {
-                    Write(frame);
+                    delivered++;
                 }
+            }
+            if (delivered > 0)
+            {
+                _metrics?.Deliveries.Add(delivered);
             }
             _held.Clear();
             _heldBytes = 0;
@@ -238,12 +247,13 @@ public sealed class ChatConnection : IThreadPoolWorkItem
         && replayed.TryGetValue(frame.ConversationId, out var upTo)
         && frame.Seq <= upTo;
 
-    private void Write(OutboundFrame frame)
+    /// <summary>Queues the frame; false when the connection is closing, or closes now as a slow consumer, and drops it.</summary>
+    private bool Write(OutboundFrame frame)
     {
         // Once closing, the queue takes nothing more: the writer sends what was queued before, then the close frame.
         if (CloseReason is not null)
         {
-            return;
+            return false;
         }
         var length = frame.Payload.Length;
         var queued = Interlocked.Add(ref _queuedBytes, length);
@@ -256,10 +266,11 @@ public sealed class ChatConnection : IThreadPoolWorkItem
             Interlocked.Add(ref _queuedBytes, -length);
             Interlocked.Decrement(ref _queuedFrames);
             RequestClose(Connections.CloseReason.SlowConsumer);
-            return;
+            return false;
         }
         _queue.Enqueue(frame);
         ScheduleWriter();
+        return true;
     }
 
     /// <summary>

@@ -339,9 +339,8 @@ public sealed class ConnectionRegistry : IChatPublisher
         var delivered = 0;
         foreach (var connection in connections)
         {
-            if (!ReferenceEquals(connection, except))
+            if (!ReferenceEquals(connection, except) && connection.Enqueue(frame))
             {
-                connection.Enqueue(frame);
                 delivered++;
             }
         }
@@ -359,9 +358,8 @@ public sealed class ConnectionRegistry : IChatPublisher
         var delivered = 0;
         foreach (var connection in connections)
         {
-            if (!ReferenceEquals(connection, from))
+            if (!ReferenceEquals(connection, from) && connection.Enqueue(connection.UserId == from.UserId ? own ??= toOwnDevices() : frame))
             {
-                connection.Enqueue(connection.UserId == from.UserId ? own ??= toOwnDevices() : frame);
                 delivered++;
             }
         }
@@ -380,11 +378,7 @@ public sealed class ConnectionRegistry : IChatPublisher
         {
             recipients = [.. users.SelectMany(id => _users.TryGetValue(id, out var entry) ? entry.Connections : [])];
         }
-        foreach (var connection in recipients)
-        {
-            connection.Enqueue(frame);
-        }
-        _metrics?.Deliveries.Add(recipients.Length);
+        _metrics?.Deliveries.Add(EnqueueAll(recipients, frame));
     }
 
     /// <inheritdoc/>
@@ -418,11 +412,18 @@ public sealed class ConnectionRegistry : IChatPublisher
         {
             return;
         }
-        foreach (var connection in recipients)
+        _metrics?.Deliveries.Add(EnqueueAll(recipients, frame));
+    }
+
+    /// <summary>Queues the frame to each connection; how many queued it now (not held for after a catch-up, nor dropped).</summary>
+    private static int EnqueueAll(IReadOnlyList<ChatConnection> recipients, OutboundFrame frame)
+    {
+        var delivered = 0;
+        for (var i = 0; i < recipients.Count; i++)
         {
-            connection.Enqueue(frame);
+            delivered += recipients[i].Enqueue(frame) ? 1 : 0;
         }
-        _metrics?.Deliveries.Add(recipients.Count);
+        return delivered;
     }
 
     private void AddSubscriber(long conversationId, ChatConnection connection)

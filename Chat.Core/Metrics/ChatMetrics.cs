@@ -36,10 +36,10 @@ public sealed class ChatMetrics : IDisposable, IDatabaseRetryObserver
         ConnectionsClosed = Add(new LabeledCounterFamily("chat.connections.closed", "Sockets ended, by reason: the gateway's close reason, \"client\" when the client closed, \"lost\" when the socket failed.", "reason", CloseReason.MetricLabels));
         HandshakesRefused = Add(new LabeledCounterFamily("chat.handshakes.refused", "Upgrade requests answered without a socket, by HTTP status.", "status", ["400", "401", "403", "426", "429", "503"]));
         FramesReceived = Add(new LabeledCounterFamily("chat.frames.received", "Client frames read, by type (\"invalid\" when it had no type the gateway knows).", "type"));
-        FrameErrors = Add(new LabeledCounterFamily("chat.frames.errors", "error frames sent, by code.", "code", ErrorCodes.All));
+        FrameErrors = Add(new LabeledCounterFamily("chat.frames.errors", "error frames queued to clients, by code (not those to a connection already closing, which are never sent).", "code", ErrorCodes.All));
         MessagesStored = Add(new CounterFamily("chat.messages.stored", "Messages committed and acknowledged."));
         MessagesDuplicate = Add(new CounterFamily("chat.messages.duplicates", "Messages whose key the sender had already used: answered with the original's ack, not stored again."));
-        Deliveries = Add(new CounterFamily("chat.deliveries", "Frames queued to connections by fan-out (messages, typing, receipts, presence, changes)."));
+        Deliveries = Add(new CounterFamily("chat.deliveries", "Frames queued to connections by fan-out (messages, typing, receipts, presence, changes); one held during a connection's catch-up counts when it is queued after it, and none counts that a closing connection drops or that the catch-up already sent."));
         WriterBatchSize = Add(new HistogramFamily("chat.writer.batch.size", "Messages per batch stored by the message writer (one round trip, one commit).", BatchSizeBounds));
         WriterBatchSeconds = Add(new HistogramFamily("chat.writer.batch.duration", "Time from sending a batch to the database to its committed results.", BatchSecondsBounds, Stopwatch.Frequency, "seconds"));
         WriterBatchFailures = Add(new CounterFamily("chat.writer.batch.failures", "Batches that failed after the database retries: their senders got error internal."));

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using System.Text;
 using Chat.Core.Connections;
+using Chat.Core.Metrics;
 using Chat.Core.Protocol;
 
 namespace Chat.Tests.Connections;
@@ -10,12 +11,14 @@ public sealed class ConnectionRegistryTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
 
     private ConnectionRegistry _registry = null!;
+    private ChatMetrics _metrics = null!;
     private readonly List<(ChatConnection Connection, RecordingWebSocket Socket)> _created = [];
 
     [SetUp]
     public void CreateRegistry()
     {
-        _registry = new ConnectionRegistry();
+        _metrics = new ChatMetrics();
+        _registry = new ConnectionRegistry(_metrics);
         _created.Clear();
     }
 
@@ -28,6 +31,7 @@ public sealed class ConnectionRegistryTests
             connection.RequestClose(CloseReason.Normal);
             socket.Release();
         }
+        _metrics.Dispose();
     }
 
     private ChatConnection Connection(long userId, int capacity = 64, int maxBytes = 1 << 20, bool blocked = false) =>
@@ -36,7 +40,7 @@ public sealed class ConnectionRegistryTests
     private (ChatConnection Connection, RecordingWebSocket Socket) ConnectionWithSocket(long userId, int capacity = 64, int maxBytes = 1 << 20, bool blocked = false)
     {
         var socket = new RecordingWebSocket { BlockSends = blocked };
-        var connection = new ChatConnection(_registry.NextConnectionId(), new ConnectedUser(userId, $"ext-{userId}", $"User {userId}", null), socket, capacity, maxBytes);
+        var connection = new ChatConnection(_registry.NextConnectionId(), new ConnectedUser(userId, $"ext-{userId}", $"User {userId}", null), socket, capacity, maxBytes, _metrics);
         _created.Add((connection, socket));
         return (connection, socket);
     }
@@ -49,6 +53,15 @@ public sealed class ConnectionRegistryTests
         _registry.Subscribe(connection, conversations);
         connection.OpenGate(new Dictionary<long, long>());
         return (connection, socket);
+    }
+
+    /// <summary>A connection in its catch-up: registered and subscribed, its gate still closed.</summary>
+    private ChatConnection InCatchup(long userId, params long[] conversations)
+    {
+        var connection = Connection(userId);
+        _registry.Register(connection);
+        _registry.Subscribe(connection, conversations);
+        return connection;
     }
 
     private static OutboundFrame Frame(string text, long conversationId = 0, long seq = 0) =>
@@ -703,6 +716,63 @@ public sealed class ConnectionRegistryTests
             Assert.That(mine, Is.EqualTo(Enumerable.Range(0, rounds * perRound)), $"producer {p}'s frames in the order it queued them");
         }
         Assert.That(writer.IsCompleted, Is.False, "the writer only stops for good when the connection closes");
+    }
+
+    // ---- Metrics: frames are counted as they are queued ----
+
+    [Test]
+    public void A_fan_out_counts_as_deliveries_only_the_frames_queued_and_not_those_a_closing_connection_drops()
+    {
+        Live(1, 10);
+        var (closing, _) = Live(2, 10);
+        Live(3, 10);
+        closing.RequestClose(CloseReason.ServerShutdown);
+
+        _registry.PublishToConversation(10, Frame("message 10#1", 10, 1));
+        Assert.That(_metrics.Deliveries.Value, Is.EqualTo(2));
+
+        _registry.PublishToUsersIn([10], Frame("presence"), exceptUserId: 1);
+        Assert.That(_metrics.Deliveries.Value, Is.EqualTo(3), "user 3's connection, not user 2's closing one");
+    }
+
+    [Test]
+    public void A_frame_held_during_catch_up_counts_as_a_delivery_once_queued_after_it_and_not_when_the_catch_up_already_sent_it()
+    {
+        var connection = InCatchup(1, 10);
+
+        _registry.PublishToConversation(10, Frame("live 10#3", 10, 3));
+        _registry.PublishToConversation(10, Frame("live 10#5", 10, 5));
+        Assert.That(_metrics.Deliveries.Value, Is.Zero, "held, not queued yet");
+
+        connection.OpenGate(new Dictionary<long, long> { [10] = 4 });
+        Assert.That(_metrics.Deliveries.Value, Is.EqualTo(1), "10#3 was in the catch-up and is dropped");
+
+        _registry.PublishToConversation(10, Frame("late 10#4", 10, 4));
+        Assert.That(_metrics.Deliveries.Value, Is.EqualTo(1), "published after the gate opened, but covered by the catch-up");
+    }
+
+    [Test]
+    public void Frames_held_for_a_connection_that_closes_before_its_catch_up_ends_never_count_as_deliveries()
+    {
+        var connection = InCatchup(1, 10);
+        _registry.PublishToConversation(10, Frame("live 10#1", 10, 1));
+
+        connection.RequestClose(CloseReason.Normal);
+        connection.OpenGate(new Dictionary<long, long>());
+
+        Assert.That(_metrics.Deliveries.Value, Is.Zero);
+    }
+
+    [Test]
+    public void An_error_frame_counts_by_its_code_only_when_it_is_queued()
+    {
+        var (connection, _) = Live(1, 10);
+
+        connection.SendError(new FrameError(ErrorCodes.BadRequest, "first"));
+        connection.RequestClose(CloseReason.Normal);
+        connection.SendError(new FrameError(ErrorCodes.BadRequest, "to a closing connection"));
+
+        Assert.That(_metrics.FrameErrors[ErrorCodes.BadRequest], Is.EqualTo(1));
     }
 
     // ---- ChatConnection: closing and slow consumers ----
