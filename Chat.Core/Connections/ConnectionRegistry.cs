@@ -233,9 +233,12 @@ public sealed class ConnectionRegistry : IChatPublisher
             {
                 _users.Remove(connection.UserId);
             }
+            // Gone from the user's status when it was their last live device, though another may still be in its
+            // catch-up: that one is not live, so the user is offline now, and was last seen now.
+            var wentOffline = entry.Connections.Count == 0 || (connection.IsLive && !entry.Connections.Exists(c => c.IsLive));
             // Offline when no live device is left; nothing when the user already appeared so (they chose
             // "offline", or no device of theirs ever went live).
-            return new Departure(WentOffline: entry.Connections.Count == 0, conversations, Reannounce(entry));
+            return new Departure(wentOffline, conversations, Reannounce(entry));
         }
     }
 
@@ -478,7 +481,10 @@ public sealed class ConnectionRegistry : IChatPublisher
     }
 }
 
-/// <param name="WentOffline">It was the user's last connection, live or still in its catch-up.</param>
+/// <param name="WentOffline">
+/// The user has no live connection left, and this one was live or was their last: they were last seen now. (Closing a
+/// device that never went live while another is still in its catch-up, or live, is not that.)
+/// </param>
 /// <param name="Conversations">The conversations the connection was subscribed to.</param>
 /// <param name="ChangedStatus">The user's status to announce, when it changed: the remaining devices' status, or offline.</param>
 public sealed record Departure(bool WentOffline, IReadOnlyCollection<long> Conversations, PresenceStatus? ChangedStatus);

@@ -184,6 +184,20 @@ public sealed class ConnectionRegistryTests
     }
 
     [Test]
+    public void The_last_live_device_that_leaves_while_another_is_in_its_catch_up_takes_the_user_offline()
+    {
+        var phone = Ready(1);
+        var laptop = Connection(1);
+        _registry.Register(laptop);
+
+        var departure = _registry.Unregister(phone);
+
+        Assert.That(departure.ChangedStatus, Is.EqualTo(PresenceStatus.Offline));
+        Assert.That(departure.WentOffline, Is.True, "the user was last seen now, as announced");
+        Assert.That(_registry.Unregister(laptop).WentOffline, Is.True, "the last connection, though it never went live");
+    }
+
+    [Test]
     public void The_most_recently_set_status_among_live_connections_is_the_users_status()
     {
         var phone = Ready(1);
@@ -469,8 +483,9 @@ public sealed class ConnectionRegistryTests
                 var (connection, subscriptions) = live[index];
                 live.RemoveAt(index);
                 statuses.Remove(connection);
-                ready.Remove(connection);
-                var wentOffline = live.All(l => l.Connection.UserId != connection.UserId);
+                var wasLive = ready.Remove(connection);
+                var mine = live.Where(l => l.Connection.UserId == connection.UserId).ToList();
+                var wentOffline = mine.Count == 0 || (wasLive && !mine.Any(l => ready.Contains(l.Connection)));
 
                 var departure = _registry.Unregister(connection);
 

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Reflection;
 using System.Text.Json;
@@ -111,6 +112,36 @@ public sealed class PresenceDuringCatchupTests : GatewayTest
 
         await phone.CloseAsync();
         Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("offline"), "nothing came between online and offline");
+    }
+
+    // The laptop's catch-up cannot read the messages table, so it is certainly not live when the phone closes.
+    [Test]
+    public async Task The_last_live_device_that_closes_while_another_is_in_its_catch_up_records_when_the_user_was_last_seen()
+    {
+        var (alice, bob) = (await Gateway.CreateUserAsync(), await Gateway.CreateUserAsync());
+        var conversation = await Gateway.CreateConversationAsync(alice, bob);
+        var b = await ConnectAsync(bob);
+        var phone = await ConnectAsync(alice);
+        Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("online"));
+        var closed = Gateway.Services.GetRequiredService<Chat.Core.Metrics.ChatMetrics>().ConnectionsClosed;
+
+        await using (await Sql.HoldAsync("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE", new { }))
+        {
+            var laptop = Track(await ChatTestClient.ConnectAsync(Gateway.WebSocketAddress, Gateway.TokenFor(alice.ExternalId)));
+            await Eventually.TrueAsync(async () => await Sql.LockWaitersAsync() == 1, "the laptop's catch-up waits for the messages table");
+            var closedBefore = closed.Total;
+
+            await phone.CloseAsync();
+            Assert.That((await b.NextAsync(PresenceOf(alice))).Str("presenceStatus"), Is.EqualTo("offline"));
+            await Eventually.TrueAsync(() => closed.Total == closedBefore + 1, "the phone's session has ended");
+
+            using var http = Gateway.CreateHttpClient(bob.ExternalId);
+            var detail = await http.GetFromJsonAsync<JsonElement>($"/api/conversations/{conversation}");
+            var shown = detail.GetProperty("members").EnumerateArray().Single(m => m.Long("userId") == alice.Id);
+            Assert.That(shown.Str("presenceStatus"), Is.EqualTo("offline"));
+            Assert.That(shown.GetProperty("lastSeenAt").ValueKind, Is.EqualTo(JsonValueKind.String), "offline since the phone closed, and seen then");
+            Assert.That(await Sql.LockWaitersAsync(), Is.EqualTo(1), "the laptop is still in its catch-up");
+        }
     }
 
     // A browser that closes keeps reading until the server's close: the catch-up could run to its end and the device

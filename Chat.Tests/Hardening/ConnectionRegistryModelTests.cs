@@ -230,10 +230,12 @@ public sealed class ConnectionRegistryModelTests
                 return;
             }
             var user = UserOf(slot);
+            var wasLive = _live[slot];
             _subscriptions[slot] = null;
             _presence[slot] = null;
             _live[slot] = false;
-            var offline = !SlotsOf(user).Any();
+            // The user's last connection, or their last live one (another may still be in its catch-up).
+            var offline = !SlotsOf(user).Any() || (wasLive && !SlotsOf(user).Any(s => _live[s]));
             var changed = Reannounce(user);
             _last = $"offline={offline} convs=[{string.Join(',', subscriptions.Order())}] changed={changed?.ToString() ?? "-"}";
         }
