@@ -17,17 +17,30 @@ public static class RequestDatabase
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         deadline.CancelAfter(timeout);
+        var running = work(deadline.Token);
         try
         {
-            return await work(deadline.Token).WaitAsync(timeout, requestAborted);
+            return await running.WaitAsync(timeout, requestAborted);
         }
         // WaitAsync's own TimeoutException and the token's cancellation come at the same moment: either way the
         // message names the setting.
         catch (Exception e) when (e is OperationCanceledException or TimeoutException && !requestAborted.IsCancellationRequested)
         {
+            ObserveLateFailure(running);
             throw new TimeoutException($"The database did not answer within {timeout} (Chat:Database:RequestTimeout).");
         }
+        catch (OperationCanceledException)
+        {
+            ObserveLateFailure(running);
+            throw;
+        }
     }
+
+    // Nobody waits for work given up on, which may still fail (its deadline's cancellation among the ways): its
+    // failure is observed, so that the finalizer does not report it as unobserved.
+    private static void ObserveLateFailure(Task running) =>
+        running.ContinueWith(static task => _ = task.Exception, CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>
     /// A failure that says the database cannot serve requests now, answered 503: unreachable or not answering
