@@ -92,7 +92,7 @@ public static class ConversationEndpoints
             CreateOutcome.Existing => TypedResults.Ok(ConversationResponse.Of(conversation!)),
             CreateOutcome.KeyUsedForAnotherRequest => TypedResults.Problem(
                 statusCode: StatusCodes.Status422UnprocessableEntity, title: "Unprocessable Content",
-                detail: $"The {IdempotencyKeyHeader} was used for another request (other members, title or kind); a key names one creation: use a new key for a new request."),
+                detail: $"The {IdempotencyKeyHeader} was used for another request (other members or another title); a key names one creation: use a new key for a new request."),
             _ => TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict, title: "Conflict",
                 detail: $"The {IdempotencyKeyHeader} created a group that the caller has left since."),
