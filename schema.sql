@@ -208,6 +208,12 @@ BEGIN
         ALTER TABLE conversation_participants ADD COLUMN membership_request uuid;
     END IF;
 
+    -- The request (a read receipt) that moved a member's read position last: an attempt that retries a receipt whose
+    -- commit's answer was lost finds its own move there and reports it as made, so that it is announced.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'conversation_participants'::regclass AND attname = 'read_request' AND NOT attisdropped) THEN
+        ALTER TABLE conversation_participants ADD COLUMN read_request uuid;
+    END IF;
+
     -- An avatar comes from the token's picture, which is held to the rule of a message's mediaUrl (an absolute http
     -- or https URL without white space, control characters or a user part) since the release that added this; one
     -- stored before it (a javascript: or data: URL, which reaches every member's client as senderAvatarUrl) is

@@ -5,7 +5,10 @@ namespace Chat.Data.Messages;
 
 public enum ReadOutcome
 {
-    /// <summary>The read position moved forward to the message.</summary>
+    /// <summary>
+    /// The read position moved forward to the message: in this attempt, or in an earlier attempt of the same call
+    /// whose COMMIT took effect though its answer was lost.
+    /// </summary>
     Moved,
     /// <summary>The participant had already read this message or a later one: nothing changed.</summary>
     AlreadyRead,
@@ -55,6 +58,13 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
     // unread. It also reads the conversation's last seq and change position in the same snapshot, after the
     // conversation's lock: the count covers exactly the messages and deletions up to them, and the reader's other
     // devices, told all three, can tell which of the frames that reach them around this one the count includes.
+    // The move is stamped with the call's request id (@Request, the same in every attempt). An attempt retried after
+    // the connection broke right after the COMMIT finds the position already at the message; when the stamp there
+    // is its own, the move is that earlier attempt's, and it is reported as made, so that it is announced as if
+    // that attempt had been answered. The count is then the one stored now, which the writer and deletions have
+    // kept up to date since, so it is exact for the last seq and change position read beside it, as a fresh move's
+    // is. A position another receipt moved since (the stamp is not ours), or one that left and came back (the
+    // position is gone), is not this request's: that reads as already read, as before.
     private const string MarkReadSql = """
         INSERT INTO message_status (message_id, user_id, delivered_at, read_at)
         SELECT m.id, @UserId, now(), now()
@@ -77,7 +87,9 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
         WITH target AS (
             SELECT id, seq FROM messages WHERE id = @MessageId AND conversation_id = @ConversationId
         ), me AS (
-            SELECT COALESCE(r.seq, p.joined_seq) AS read_seq
+            SELECT COALESCE(r.seq, p.joined_seq) AS read_seq,
+                   (p.last_read_message_id = @MessageId AND p.read_request = @Request) IS TRUE AS ours,
+                   p.last_read_at
             FROM conversation_participants p
             LEFT JOIN messages r ON r.id = p.last_read_message_id
             WHERE p.conversation_id = @ConversationId AND p.user_id = @UserId AND p.is_active
@@ -86,6 +98,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
             SET last_read_message_id = target.id,
                 last_read_at = now(),
                 updated_at = now(),
+                read_request = @Request,
                 unread_count = (
                     SELECT count(*) FROM messages m
                     WHERE m.conversation_id = @ConversationId AND m.seq > target.seq
@@ -97,7 +110,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
         SELECT CASE
                    WHEN NOT EXISTS (SELECT 1 FROM me) THEN 'NotMember'
                    WHEN NOT EXISTS (SELECT 1 FROM target) THEN 'MessageNotFound'
-                   WHEN EXISTS (SELECT 1 FROM moved) THEN 'Moved'
+                   WHEN EXISTS (SELECT 1 FROM moved) OR (SELECT ours FROM me) THEN 'Moved'
                    ELSE 'AlreadyRead'
                END AS Outcome,
                COALESCE((SELECT unread_count FROM moved),
@@ -105,19 +118,23 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
                          WHERE conversation_id = @ConversationId AND user_id = @UserId), 0) AS UnreadCount,
                COALESCE((SELECT seq FROM target), 0) AS Seq,
                c.last_seq AS LastSeq, c.last_change_seq AS LastChangeSeq,
-               now() AS ReadAt
+               COALESCE((SELECT last_read_at FROM me WHERE ours), now()) AS ReadAt
         FROM (SELECT 1) AS one
         LEFT JOIN conversations c ON c.id = @ConversationId;
         """;
 
-    public Task<ReadResult> MarkReadAsync(long conversationId, long userId, long messageId, CancellationToken cancellationToken) =>
-        resilience.ExecuteAsync(async ct =>
+    public Task<ReadResult> MarkReadAsync(long conversationId, long userId, long messageId, CancellationToken cancellationToken)
+    {
+        var request = Guid.NewGuid();
+        return resilience.ExecuteAsync(async ct =>
         {
+            // Retrying is safe: a receipt at or before the position changes nothing, and the request's own move, made
+            // by an attempt whose COMMIT's answer was lost, is recognised as such.
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             await using var transaction = await connection.BeginTransactionAsync(ct);
             ReadRow row;
             using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
-                MarkReadSql, new { ConversationId = conversationId, UserId = userId, MessageId = messageId }, transaction, cancellationToken: ct)))
+                MarkReadSql, new { ConversationId = conversationId, UserId = userId, MessageId = messageId, Request = request }, transaction, cancellationToken: ct)))
             {
                 await results.ReadAsync<int>();
                 await results.ReadAsync<int>();
@@ -126,6 +143,7 @@ public sealed class ReadReceiptRepository(NpgsqlDataSource dataSource, DatabaseR
             await transaction.CommitAsync(CancellationToken.None);
             return new ReadResult(Enum.Parse<ReadOutcome>(row.Outcome), row.Seq, row.UnreadCount, row.LastSeq, row.LastChangeSeq, row.ReadAt);
         }, cancellationToken).AsTask();
+    }
 
     private sealed class ReadRow
     {

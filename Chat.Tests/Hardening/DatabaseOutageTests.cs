@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Chat.Core.Protocol;
 using Chat.Tests.Infrastructure;
 using Npgsql;
 
@@ -201,6 +202,48 @@ public sealed class DatabaseOutageTests
         var toCarol = await c.CollectAsync(TimeSpan.FromMilliseconds(500));
         Assert.That(toCarol.Where(f => f.Type() == "message"), Is.Empty, "her socket no longer receives the conversation");
         ReliabilityReport.Ledger.FaultSurvived("database connection cut right after a membership change's COMMIT");
+    }
+
+    // A receipt's transaction is committed by a COMMIT of its own, sent once its statements were answered: the relay
+    // lets those answers through and loses the COMMIT's, and the line is cut once the move has committed. The
+    // server's retry finds the position already at the message, moved by its own earlier attempt.
+    [Test]
+    public async Task A_read_whose_commit_reply_is_lost_is_announced_to_the_other_members_and_to_the_readers_other_devices()
+    {
+        var (alice, bob) = (await _gateway.CreateUserAsync(), await _gateway.CreateUserAsync());
+        var conversation = await _gateway.CreateConversationAsync(alice, bob);
+        await using var phone = await _gateway.ConnectAsync(alice);
+        await using var laptop = await _gateway.ConnectAsync(alice);
+        await using var b = await _gateway.ConnectAsync(bob);
+        var ids = new List<long>();
+        foreach (var content in new[] { "one", "two", "three" })
+        {
+            ids.Add((await b.SendMessageAsync(conversation, content)).Long("messageId"));
+            await phone.NextAsync("message");
+        }
+
+        _proxy.SwallowRepliesFromCommit();
+        await phone.SendAsync(new { type = "read", conversationId = conversation, messageId = ids[1] });
+        var committed = await EventuallyAsync(() => Sql.ScalarAsync<long>(
+            "SELECT count(*) FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user AND last_read_message_id = @message",
+            new { conversation, user = alice.Id, message = ids[1] }));
+        _proxy.Cut();
+        ReliabilityReport.Ledger.FaultInjected("database connection cut right after a read receipt's COMMIT");
+        _proxy.Restore();
+
+        Assert.That(committed, Is.EqualTo(1), "the receipt committed while its answer was lost");
+        var toBob = await b.NextAsync("read");
+        Assert.That((toBob.Long("senderId"), toBob.Long("messageId"), toBob.Long("seq")), Is.EqualTo((alice.Id, ids[1], 2L)), "the server's retry finds the move it made");
+        Assert.That(toBob.TryGetProperty("unreadCount", out _), Is.False, "the count is the reader's own");
+        var readAt = await Sql.ScalarAsync<DateTime>(
+            "SELECT last_read_at FROM conversation_participants WHERE conversation_id = @conversation AND user_id = @user", new { conversation, user = alice.Id });
+        Assert.That(toBob.Str("timestamp"), Is.EqualTo(FrameWriter.FormatTime(readAt)), "the time of the move, not of the retry");
+        var toLaptop = await laptop.NextAsync("read");
+        Assert.That((toLaptop.Long("messageId"), toLaptop.Long("unreadCount")), Is.EqualTo((ids[1], 1L)), "the count as stored: the third message is left");
+        Assert.That((toLaptop.Long("lastSeq"), toLaptop.Long("lastChangeSeq")), Is.EqualTo((3L, 0L)));
+        Assert.That(await phone.CollectAsync(TimeSpan.FromMilliseconds(300), f => f.Type() is "read" or "error"), Is.Empty, "the reading device gets no answer, as ever");
+        Assert.That(await Sql.UnreadCountAsync(conversation, alice.Id), Is.EqualTo(1));
+        ReliabilityReport.Ledger.FaultSurvived("database connection cut right after a read receipt's COMMIT");
     }
 
     private async Task<HttpResponseMessage> WithCommitReplyLostAsync(long conversation, Func<Task<HttpResponseMessage>> request, string committedSql, long user)

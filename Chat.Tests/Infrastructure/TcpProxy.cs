@@ -21,6 +21,7 @@ public sealed class TcpProxy : IAsyncDisposable
     private volatile bool _down;
     private volatile bool _swallowRequests;
     private volatile bool _swallowReplies;
+    private volatile bool _swallowRepliesFromCommit;
 
     public TcpProxy(string targetHost, int targetPort)
     {
@@ -51,6 +52,7 @@ public sealed class TcpProxy : IAsyncDisposable
     {
         _swallowRequests = false;
         _swallowReplies = false;
+        _swallowRepliesFromCommit = false;
         _down = false;
     }
 
@@ -66,6 +68,27 @@ public sealed class TcpProxy : IAsyncDisposable
 
     /// <summary>Relays towards the target but drops what comes back: the target acts on a request whose answer is lost.</summary>
     public void SwallowReplies() => _swallowReplies = true;
+
+    /// <summary>
+    /// Relays both ways until a PostgreSQL client sends <c>COMMIT</c> as a query of its own, as Npgsql ends an
+    /// explicit transaction, then drops every reply, as <see cref="SwallowReplies"/>: a transaction committed by a
+    /// round trip of its own, after its statements were answered, takes effect and its COMMIT's answer is lost.
+    /// </summary>
+    public void SwallowRepliesFromCommit() => _swallowRepliesFromCommit = true;
+
+    // The whole Query message: 'Q', its length (4 + 7) and the text with its terminating zero. Only the text would
+    // also match the BEGIN that opens the transaction ("... ISOLATION LEVEL READ COMMITTED").
+    private static readonly byte[] Commit = [(byte)'Q', 0, 0, 0, 11, .. "COMMIT\0"u8];
+
+    // Called with each request before it is relayed, so that no reply to it can pass before the switch.
+    private void Requested(ArraySegment<byte> request)
+    {
+        if (_swallowRepliesFromCommit && request.AsSpan().IndexOf(Commit) >= 0)
+        {
+            _swallowReplies = true;
+            _swallowRepliesFromCommit = false;
+        }
+    }
 
     // An RST rather than a FIN: the peer sees a broken connection, as when a server dies.
     private static void Reset(TcpClient client)
@@ -127,7 +150,7 @@ public sealed class TcpProxy : IAsyncDisposable
 
     private static async Task RelayAsync(TcpClient a, TcpClient b, TcpProxy proxy)
     {
-        var one = PumpAsync(a.GetStream(), b.GetStream(), () => proxy._swallowRequests);
+        var one = PumpAsync(a.GetStream(), b.GetStream(), () => proxy._swallowRequests, proxy.Requested);
         var other = PumpAsync(b.GetStream(), a.GetStream(), () => proxy._swallowReplies);
         try
         {
@@ -148,7 +171,7 @@ public sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    private static async Task PumpAsync(NetworkStream from, NetworkStream to, Func<bool> swallow)
+    private static async Task PumpAsync(NetworkStream from, NetworkStream to, Func<bool> swallow, Action<ArraySegment<byte>>? seen = null)
     {
         var buffer = new byte[16 * 1024];
         while (true)
@@ -158,6 +181,7 @@ public sealed class TcpProxy : IAsyncDisposable
             {
                 return;
             }
+            seen?.Invoke(new ArraySegment<byte>(buffer, 0, read));
             if (!swallow())
             {
                 await to.WriteAsync(buffer.AsMemory(0, read));
