@@ -86,7 +86,8 @@ public static class JsonShape
     /// <paramref name="at"/> (<c>items[]</c>): each field is there (unless optional) with its kind (or null when
     /// nullable), and each object the table describes has no field that the table does not list.
     /// </summary>
-    public static List<string> TableDifferences(IReadOnlyList<SpecField> fields, JsonElement real, string at)
+    /// <param name="source">Where <paramref name="real"/> comes from, as the differences name it: "sent by the server", "in the example".</param>
+    public static List<string> TableDifferences(IReadOnlyList<SpecField> fields, JsonElement real, string at, string source = "sent by the server")
     {
         var differences = new List<string>();
         var listed = fields.Select(f => f.Path).ToHashSet();
@@ -95,7 +96,7 @@ public static class JsonShape
             var objects = At(real, Join(at, level)).Where(o => o.ValueKind == JsonValueKind.Object).ToList();
             if (objects.Count == 0)
             {
-                differences.Add($"{Show(Join(at, level))} holds no object from the server: the scenario must produce one to compare");
+                differences.Add($"{Show(Join(at, level))} holds no object {source}: there must be one to compare");
             }
             foreach (var field in fields.Where(f => Parent(f.Path) == level))
             {
@@ -106,12 +107,12 @@ public static class JsonShape
                     {
                         if (!field.Optional)
                         {
-                            differences.Add($"{Show(path)} is in the table, not sent by the server");
+                            differences.Add($"{Show(path)} is in the table, not {source}");
                         }
                     }
                     else if (field.Kind is { } kind && KindOf(value) != kind && !(field.Nullable && value.ValueKind == JsonValueKind.Null))
                     {
-                        differences.Add($"{Show(path)} is {kind}{(field.Nullable ? " or null" : "")} in the table, {KindOf(value)} from the server");
+                        differences.Add($"{Show(path)} is {kind}{(field.Nullable ? " or null" : "")} in the table, {KindOf(value)} {source}");
                     }
                 }
             }
@@ -119,7 +120,7 @@ public static class JsonShape
             {
                 if (!listed.Contains(Join(level, name)))
                 {
-                    differences.Add($"{Show(Join(at, Join(level, name)))} is sent by the server, not in the table");
+                    differences.Add($"{Show(Join(at, Join(level, name)))} is {source}, not in the table");
                 }
             }
         }

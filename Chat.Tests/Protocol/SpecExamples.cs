@@ -1,11 +1,13 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Chat.Tests.Protocol;
 
 /// <summary>
 /// One JSON example of <c>docs/protocol.md</c> or <c>docs/http-api.md</c>: a value of a <c>```json</c> block (a block
-/// may hold several, one after the other), or a server frame of a <c>```text</c> transcript (a line <c>← {...}</c>).
+/// may hold several, one after the other), or a frame of a <c>```text</c> transcript (a line <c>← {...}</c> from the
+/// server, <c>→ {...}</c> from the client).
 /// </summary>
 /// <param name="Kind">
 /// What the example shows: <c>frame:&lt;type&gt;</c> (a server frame), <c>client:&lt;type&gt;</c> (a client frame),
@@ -18,7 +20,7 @@ public sealed record SpecExample(string Document, int Line, string Heading, stri
     public override string ToString() => $"{Document}:{Line} {Kind ?? "(unplaced)"}";
 }
 
-public static class SpecExamples
+public static partial class SpecExamples
 {
     public const string Protocol = "protocol.md";
     public const string HttpApi = "http-api.md";
@@ -63,17 +65,18 @@ public static class SpecExamples
                 i++;
             } while (i < lines.Length && !lines[i].TrimStart().StartsWith("```"));
             var block = lines[start..Math.Min(i, lines.Length)];
-            List<(JsonElement, int)> values = [];
+            List<(JsonElement, int, char?)> values = [];
             string? unreadable = null;
             try
             {
                 values = language switch
                 {
                     "json" => [.. Values(block, start)],
-                    // A transcript: its server frames are examples too.
-                    "text" => [.. block.Select((text, n) => (Text: text.TrimStart(), Line: start + n + 1))
-                        .Where(l => l.Text.StartsWith("← {"))
-                        .Select(l => (JsonElement.Parse(l.Text[2..]), l.Line))],
+                    // A transcript: the frames it shows either way are examples too, placed by their arrow rather
+                    // than by the chapter they stand in.
+                    "text" => [.. block.Select((text, n) => (Frame: TranscriptFrame().Match(text), Line: start + n + 1))
+                        .Where(l => l.Frame.Success)
+                        .Select(l => (JsonElement.Parse(l.Frame.Groups[2].Value), l.Line, (char?)l.Frame.Groups[1].Value[0]))],
                     _ => [],
                 };
             }
@@ -86,40 +89,45 @@ public static class SpecExamples
                 ordinal++;
                 yield return new SpecExample(document, start + 1, heading, null, default, unreadable);
             }
-            foreach (var (json, lineNumber) in values)
+            foreach (var (json, lineNumber, arrow) in values)
             {
-                var kind = document == Protocol ? ProtocolKind(chapter, json) : HttpKind(heading, ordinal);
+                var kind = document == Protocol ? ProtocolKind(chapter, arrow, json) : HttpKind(heading, ordinal);
                 ordinal++;
                 yield return new SpecExample(document, lineNumber, heading, kind, json);
             }
         }
 
-        IEnumerable<(JsonElement, int)> Values(string[] block, int firstLine)
+        IEnumerable<(JsonElement, int, char?)> Values(string[] block, int firstLine)
         {
             var bytes = Encoding.UTF8.GetBytes(string.Join('\n', block));
             var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { AllowMultipleValues = true });
-            var found = new List<(JsonElement, int)>();
+            var found = new List<(JsonElement, int, char?)>();
             while (reader.Read())
             {
                 var at = firstLine + 1 + bytes.AsSpan(0, (int)reader.TokenStartIndex).Count((byte)'\n');
-                found.Add((JsonElement.ParseValue(ref reader), at));
+                found.Add((JsonElement.ParseValue(ref reader), at, null));
             }
             return found;
         }
     }
 
-    // §4 (the connection transcript) and §6 show server frames; §5 client frames.
-    private static string? ProtocolKind(string chapter, JsonElement json)
+    // A transcript's arrow says who sends the frame; otherwise §6 shows server frames, §5 client frames.
+    private static string? ProtocolKind(string chapter, char? arrow, JsonElement json)
     {
-        var type = json.ValueKind == JsonValueKind.Object && json.TryGetProperty("type", out var t) ? t.GetString() : null;
-        return (chapter.Split(' ')[0], type) switch
+        var type = json.ValueKind == JsonValueKind.Object && json.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        return (arrow, chapter.Split(' ')[0], type) switch
         {
-            (_, null) => null,
-            ("4." or "6.", _) => "frame:" + type,
-            ("5.", _) => "client:" + type,
+            (_, _, null) => null,
+            ('←', _, _) or (null, "6.", _) => "frame:" + type,
+            ('→', _, _) or (null, "5.", _) => "client:" + type,
             _ => null,
         };
     }
+
+    // "← {...}" or "→ {...}": a line that starts with an arrow and then an object is a frame, and must parse as one
+    // ("→ GET /ws ..." is not a frame).
+    [GeneratedRegex(@"^\s*([←→])\s*(\{.*)$")]
+    private static partial Regex TranscriptFrame();
 
     private static string? HttpKind(string heading, int ordinal) =>
         HttpKinds.TryGetValue(heading, out var kinds) && ordinal < kinds.Length ? kinds[ordinal] : null;

@@ -119,6 +119,29 @@ public sealed partial class SpecExamplesTests : GatewayTest
     [GeneratedRegex(@"^6\.\d+ `(\w+)`$")]
     private static partial Regex ServerFrameTitle();
 
+    // protocol §5: "5.1 `message`: send a chat message".
+    [GeneratedRegex(@"^5\.\d+ `(\w+)`:")]
+    private static partial Regex ClientFrameTitle();
+
+    public static IEnumerable<TestCaseData> FrameExamples() => Cases(e => e.Kind?.Split(':')[0] is "frame" or "client" && e.Document == SpecExamples.Protocol);
+
+    /// <summary>
+    /// Every frame the protocol shows, in a <c>```json</c> block or a transcript, against the table of its type: a
+    /// type that has one, each required field with the table's JSON type, and no field that the table does not list.
+    /// </summary>
+    [TestCaseSource(nameof(FrameExamples))]
+    public void A_frame_example_has_the_fields_and_types_of_its_table(SpecExample example)
+    {
+        var type = example.Kind!.Split(':')[1];
+        var (tables, title) = example.Kind.StartsWith("client:") ? (SpecTables.Client, ClientFrameTitle()) : (SpecTables.All, ServerFrameTitle());
+        var table = tables.SingleOrDefault(t => title.Match(t.Title) is { Success: true } match && match.Groups[1].Value == type);
+        Assert.That(table, Is.Not.Null, $"{example}: the protocol has no table of a {(example.Kind.StartsWith("client:") ? "client" : "server")} frame of type \"{type}\"");
+
+        var differences = JsonShape.TableDifferences(table!.Fields, example.Json, "", "in the example");
+
+        Assert.That(differences, Is.Empty, $"{example} differs from {table}:\n  {example.Json.GetRawText()}");
+    }
+
     [TestCaseSource(nameof(ClientExamples))]
     public async Task A_client_example_gets_its_normal_answer(SpecExample example)
     {

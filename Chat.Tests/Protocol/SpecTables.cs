@@ -19,10 +19,27 @@ public static class SpecTables
 {
     public static IReadOnlyList<SpecTable> All { get; } = [.. Read(SpecExamples.Protocol), .. Read(SpecExamples.HttpApi)];
 
+    /// <summary>
+    /// The tables of the client frames (protocol §5: <c>| field | JSON type | required | default | rules |</c>). A field
+    /// that is not required is optional, and may also be sent as <c>null</c> (§5: both mean the default).
+    /// </summary>
+    public static IReadOnlyList<SpecTable> Client { get; } =
+    [
+        .. from table in MarkdownTables.Read(Path.Combine("docs", SpecExamples.Protocol))
+           where table.Header is ["field", "JSON type", "required", "default", "rules"]
+           select new SpecTable(SpecExamples.Protocol, table.Line, table.Title, [.. table.Rows.SelectMany(ClientFields)]),
+    ];
+
     private static IEnumerable<SpecTable> Read(string document) =>
         from table in MarkdownTables.Read(Path.Combine("docs", document))
         where table.Header is ["field", "JSON type" or "type", "meaning"]
         select new SpecTable(document, table.Line, table.Title, [.. table.Rows.SelectMany(Fields)]);
+
+    private static IEnumerable<SpecField> ClientFields(MarkdownRow row)
+    {
+        var optional = !row.Cells[2].StartsWith("yes");
+        return MarkdownTables.Code(row.Cells[0]).Select(name => new SpecField(name, row.Cells[1], optional, optional));
+    }
 
     private static IEnumerable<SpecField> Fields(MarkdownRow row)
     {
