@@ -165,6 +165,11 @@ public sealed class ConversationService(
     /// </summary>
     private async Task ApplyMembershipAsync(long conversationId, IReadOnlyCollection<long> userIds, CancellationToken cancellationToken)
     {
+        // A direct conversation found as it was, or a group found by its creation key: nobody joined, nothing to read.
+        if (userIds.Count == 0)
+        {
+            return;
+        }
         var gates = userIds.Select(id => (int)((ulong)id % (ulong)_membershipGates.Length)).Distinct().Order().Select(i => _membershipGates[i]).ToList();
         var held = 0;
         try

@@ -91,12 +91,15 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     /// </summary>
     /// <param name="directKey">For a direct conversation, <see cref="DirectKey"/> of its two members; null for a group.</param>
     public Task<CreatedConversation> CreateAsync(string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, CancellationToken cancellationToken) =>
-        CreateAsync(title, isGroup, directKey, memberIds, readAs: null, cancellationToken);
+        CreateAsync(title, isGroup, directKey, memberIds, readAs: null, creation: null, cancellationToken);
 
     /// <summary>
     /// As <see cref="CreateAsync(string?, bool, string?, IReadOnlyCollection{long}, CancellationToken)"/>, and reads
     /// into <see cref="CreatedConversation.Conversation"/> the conversation as <paramref name="readAs"/>, one of its
-    /// members, sees it, in the creation's own transaction.
+    /// members, sees it, in the creation's own transaction. A group with a <paramref name="creation"/> key is created
+    /// once per key: asked again, the key's conversation is returned (<see cref="CreatedConversation.Created"/>
+    /// false), read for <paramref name="readAs"/> when the request's fingerprint is the one it was created with and
+    /// they are still a member.
     /// </summary>
     /// <remarks>
     /// Read in the transaction, the answer is the conversation as the creation left it: read after the commit, it
@@ -104,16 +107,6 @@ public sealed class ConversationRepository(NpgsqlDataSource dataSource, Database
     /// from a new group), and a read that failed after the commit answered a committed creation as failed. Either
     /// would have a client create the group again.
     /// </remarks>
-    public async Task<CreatedConversation> CreateAsync(
-        string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs, CancellationToken cancellationToken) =>
-        await CreateAsync(title, isGroup, directKey, memberIds, readAs, creation: null, cancellationToken);
-
-    /// <summary>
-    /// As <see cref="CreateAsync(string?, bool, string?, IReadOnlyCollection{long}, long?, CancellationToken)"/>;
-    /// a group with a <paramref name="creation"/> key is created once per key: asked again, the key's conversation is
-    /// returned (<see cref="CreatedConversation.Created"/> false), read for <paramref name="readAs"/> when the
-    /// request's fingerprint is the one it was created with and they are still a member.
-    /// </summary>
     /// <param name="creation">The key, unique across users (see <see cref="CreationKey"/>), and the request's fingerprint.</param>
     public async Task<CreatedConversation> CreateAsync(
         string? title, bool isGroup, string? directKey, IReadOnlyCollection<long> memberIds, long? readAs,
